@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! iommufd: the IOMMU userspace API, `/dev/iommu`.
+//!
+//! A drop-in replacement, in Rust, for the C iommufd of Linux 7.3, with the same uAPI.
+//! Each open of `/dev/iommu` is an [`context::Iommufd`] holding a table of objects (IOASes
+//! today) that userspace creates, names by id and destroys with ioctls.
+
+use kernel::{
+    miscdevice::{
+        MiscDeviceOptions,
+        MiscDeviceRegistration,
+        MiscNode, //
+    },
+    prelude::*,
+};
+
+mod context;
+mod ioas;
+mod object;
+mod ucmd;
+
+module! {
+    type: IommufdModule,
+    name: "iommufd",
+    authors: ["The iommufd-rs developers"],
+    description: "IOMMU userspace API (/dev/iommu)",
+    license: "GPL",
+}
+
+#[pin_data]
+struct IommufdModule {
+    #[pin]
+    _dev: MiscDeviceRegistration<context::Iommufd>,
+}
+
+impl kernel::InPlaceModule for IommufdModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let node = MiscNode {
+            mode: 0o660,
+            ..MiscNode::DEFAULT
+        };
+        try_pin_init!(Self {
+            _dev <- MiscDeviceRegistration::register_node(MiscDeviceOptions { name: c"iommu" }, node),
+        })
+    }
+}

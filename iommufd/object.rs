@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The object table of one open `/dev/iommu`.
+//!
+//! Userspace names every iommufd object (IOAS, HWPT, device, ...) by a `u32` id from this
+//! table. Ids are positive, handed out lowest-free-first (as upstream, so programs and tests
+//! see the same ids), and never reused while the object is in the table.
+//!
+//! An object is created in two steps, so that a command which fails after its object exists
+//! (for instance because the answer could not be copied to userspace) leaves nothing behind:
+//! [`ObjectTable::reserve`] takes an id that lookups do not see yet, and the returned
+//! [`NewObject`] either publishes the object or, when dropped, gives the id back.
+//!
+//! Objects that others depend on count those users; destroying such an object fails with
+//! `EBUSY`. Short-lived references held by a running ioctl are plain `Arc` clones: destroying
+//! an object removes it from the table at once and it is freed when the last ioctl using it
+//! returns.
+//!
+//! Locking: `entries` is a leaf lock. Objects are dropped only after it is released.
+
+use crate::ioas::Ioas;
+use kernel::{
+    new_mutex,
+    prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
+    sync::{
+        Arc,
+        Mutex, //
+    },
+};
+
+/// Largest id: ids are positive `i32`s, as upstream.
+const MAX_ID: u32 = i32::MAX as u32;
+
+/// An object userspace can name by id.
+#[derive(Clone)]
+pub(crate) enum Object {
+    Ioas(Arc<Ioas>),
+}
+
+struct Entry {
+    /// `None` while the object is being created.
+    object: Option<Object>,
+    /// Objects that depend on this one; it cannot be destroyed while there are any.
+    users: u32,
+}
+
+/// The id-to-object map of one iommufd context.
+#[pin_data]
+pub(crate) struct ObjectTable {
+    #[pin]
+    entries: Mutex<RBTree<u32, Entry>>,
+}
+
+/// An id reserved for an object being created. Dropping it unpublished frees the id.
+pub(crate) struct NewObject<'a> {
+    table: &'a ObjectTable,
+    id: u32,
+    published: bool,
+}
+
+impl NewObject<'_> {
+    /// The reserved id.
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Makes `object` visible under the reserved id.
+    pub(crate) fn publish(mut self, object: Object) {
+        if let Some(entry) = self.table.entries.lock().get_mut(&self.id) {
+            entry.object = Some(object);
+            self.published = true;
+        }
+    }
+}
+
+impl Drop for NewObject<'_> {
+    fn drop(&mut self) {
+        if !self.published {
+            let node = self.table.entries.lock().remove_node(&self.id);
+            drop(node);
+        }
+    }
+}
+
+/// The lowest id not among `ids`, which must be sorted.
+fn lowest_free_id(ids: impl Iterator<Item = u32>) -> Option<u32> {
+    let mut candidate = 1u32;
+    for id in ids {
+        if id > candidate {
+            break;
+        }
+        if id == candidate {
+            candidate = candidate.checked_add(1)?;
+        }
+    }
+    (candidate <= MAX_ID).then_some(candidate)
+}
+
+impl ObjectTable {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            entries <- new_mutex!(RBTree::new()),
+        })
+    }
+
+    /// Reserves the lowest free id for an object about to be created.
+    pub(crate) fn reserve(&self) -> Result<NewObject<'_>> {
+        let node = RBTreeNodeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        let mut entries = self.entries.lock();
+        let id = lowest_free_id(entries.keys().copied()).ok_or(EBUSY)?;
+        entries.insert(node.into_node(
+            id,
+            Entry {
+                object: None,
+                users: 0,
+            },
+        ));
+        Ok(NewObject {
+            table: self,
+            id,
+            published: false,
+        })
+    }
+
+    /// The published object with this id.
+    pub(crate) fn get(&self, id: u32) -> Result<Object> {
+        match self.entries.lock().get(&id) {
+            Some(Entry {
+                object: Some(object),
+                ..
+            }) => Ok(object.clone()),
+            _ => Err(ENOENT),
+        }
+    }
+
+    /// The IOAS with this id; `ENOENT` if there is none or the id names another kind.
+    #[expect(dead_code, reason = "IOAS commands come with the io_pagetable")]
+    pub(crate) fn get_ioas(&self, id: u32) -> Result<Arc<Ioas>> {
+        match self.get(id)? {
+            Object::Ioas(ioas) => Ok(ioas),
+        }
+    }
+
+    /// Records that another object depends on object `id`, and returns it.
+    #[cfg_attr(
+        not(CONFIG_KUNIT = "y"),
+        expect(dead_code, reason = "HWPTs and devices, which depend on an IOAS, come next")
+    )]
+    pub(crate) fn add_user(&self, id: u32) -> Result<Object> {
+        let mut entries = self.entries.lock();
+        match entries.get_mut(&id) {
+            Some(Entry {
+                object: Some(object),
+                users,
+            }) => {
+                *users = users.checked_add(1).ok_or(EOVERFLOW)?;
+                Ok(object.clone())
+            }
+            _ => Err(ENOENT),
+        }
+    }
+
+    /// Undoes one [`ObjectTable::add_user`].
+    #[cfg_attr(
+        not(CONFIG_KUNIT = "y"),
+        expect(dead_code, reason = "HWPTs and devices, which depend on an IOAS, come next")
+    )]
+    pub(crate) fn remove_user(&self, id: u32) {
+        if let Some(entry) = self.entries.lock().get_mut(&id) {
+            entry.users = entry.users.saturating_sub(1);
+        }
+    }
+
+    /// Removes object `id`: `ENOENT` if there is none (or it is still being created), `EBUSY`
+    /// if other objects depend on it.
+    pub(crate) fn destroy(&self, id: u32) -> Result {
+        let node = {
+            let mut entries = self.entries.lock();
+            match entries.get(&id) {
+                Some(Entry {
+                    object: Some(_),
+                    users: 0,
+                }) => entries.remove_node(&id),
+                Some(Entry {
+                    object: Some(_), ..
+                }) => return Err(EBUSY),
+                _ => return Err(ENOENT),
+            }
+        };
+        // The object is dropped here, outside the lock.
+        drop(node);
+        Ok(())
+    }
+}
+
+#[kunit_tests(rust_iommufd_object)]
+mod tests {
+    use super::*;
+    use kernel::alloc::KBox;
+
+    fn table() -> Pin<KBox<ObjectTable>> {
+        KBox::pin_init(ObjectTable::new(), GFP_KERNEL).expect("allocating a table")
+    }
+
+    fn new_ioas(t: &ObjectTable) -> u32 {
+        let new = t.reserve().expect("reserve");
+        let id = new.id();
+        new.publish(Object::Ioas(Ioas::new().expect("ioas")));
+        id
+    }
+
+    #[test]
+    fn lowest_free_id_fills_gaps() {
+        assert_eq!(lowest_free_id([].into_iter()), Some(1));
+        assert_eq!(lowest_free_id([1, 2, 3].into_iter()), Some(4));
+        assert_eq!(lowest_free_id([2, 3].into_iter()), Some(1));
+        assert_eq!(lowest_free_id([1, 3, 4].into_iter()), Some(2));
+        assert_eq!(lowest_free_id([MAX_ID - 1].into_iter()), Some(1));
+    }
+
+    #[test]
+    fn ids_start_at_one_and_are_reused_after_destroy() {
+        let t = table();
+        assert_eq!(new_ioas(&t), 1);
+        assert_eq!(new_ioas(&t), 2);
+        assert_eq!(new_ioas(&t), 3);
+        assert!(t.destroy(2).is_ok());
+        assert_eq!(t.get(2).err(), Some(ENOENT));
+        assert_eq!(new_ioas(&t), 2);
+        assert_eq!(new_ioas(&t), 4);
+    }
+
+    #[test]
+    fn reserved_ids_are_invisible_and_freed_on_drop() {
+        let t = table();
+        let new = t.reserve().expect("reserve");
+        assert_eq!(new.id(), 1);
+        assert_eq!(t.get(1).err(), Some(ENOENT));
+        assert_eq!(t.destroy(1), Err(ENOENT));
+        // A second reservation does not collide with the pending one.
+        assert_eq!(new_ioas(&t), 2);
+        drop(new);
+        assert_eq!(new_ioas(&t), 1);
+    }
+
+    #[test]
+    fn destroy_in_use_is_ebusy() {
+        let t = table();
+        let id = new_ioas(&t);
+        assert!(t.add_user(id).is_ok());
+        assert_eq!(t.destroy(id), Err(EBUSY));
+        assert!(t.get(id).is_ok());
+        t.remove_user(id);
+        assert_eq!(t.destroy(id), Ok(()));
+        assert_eq!(t.destroy(id), Err(ENOENT));
+        assert_eq!(t.add_user(id).err(), Some(ENOENT));
+    }
+
+    #[test]
+    fn destroyed_object_lives_while_referenced() {
+        let t = table();
+        let id = new_ioas(&t);
+        let held = t.get(id).expect("get");
+        assert_eq!(t.destroy(id), Ok(()));
+        assert_eq!(t.get(id).err(), Some(ENOENT));
+        drop(held);
+    }
+}

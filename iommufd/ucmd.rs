@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The argument of an iommufd ioctl.
+//!
+//! Every iommufd ioctl passes a pointer to a struct whose first `u32` is the struct's size as
+//! userspace knows it. That lets the uAPI grow: an older program passes a shorter struct (the
+//! missing fields read as zero), a newer one a longer struct (accepted only if the part this
+//! kernel does not know is all zero, so nothing the caller asked for is silently ignored).
+//! The answer is written back over the same struct, truncated to the caller's size.
+
+use core::mem::size_of;
+use kernel::{
+    prelude::*,
+    transmute::{
+        AsBytes,
+        FromBytes, //
+    },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
+};
+
+/// Bytes of the caller's tail that are checked per read.
+const TAIL_CHUNK: usize = 64;
+
+/// A decoded iommufd command of type `T`, and where its answer goes.
+pub(crate) struct UserCmd<T> {
+    /// The command, as the kernel's struct.
+    pub(crate) cmd: T,
+    arg: usize,
+    user_size: usize,
+}
+
+impl<T: FromBytes + AsBytes> UserCmd<T> {
+    /// Reads the command at `arg`, whose mandatory fields end at byte `min_size`.
+    ///
+    /// Errors: `EFAULT` for unreadable memory, `EINVAL` if the caller's struct is shorter than
+    /// `min_size`, `E2BIG` if it is longer than `T` and the extra bytes are not zero.
+    pub(crate) fn read(arg: usize, min_size: usize) -> Result<Self> {
+        let user_size = UserSlice::new(UserPtr::from_addr(arg), size_of::<u32>())
+            .reader()
+            .read::<u32>()? as usize;
+        if user_size < min_size {
+            return Err(EINVAL);
+        }
+        let ksize = size_of::<T>();
+        let mut reader = UserSlice::new(UserPtr::from_addr(arg), user_size).reader();
+        let mut bytes = KVec::from_elem(0u8, ksize, GFP_KERNEL)?;
+        let copied = ksize.min(user_size);
+        reader.read_slice(&mut bytes[..copied])?;
+        check_zero_tail(reader)?;
+        let cmd = T::from_bytes_copy(&bytes).ok_or(EINVAL)?;
+        Ok(Self {
+            cmd,
+            arg,
+            user_size,
+        })
+    }
+
+    /// Writes the command back, truncated to the size the caller gave.
+    pub(crate) fn respond(&self) -> Result {
+        let bytes = self.cmd.as_bytes();
+        let len = bytes.len().min(self.user_size);
+        UserSlice::new(UserPtr::from_addr(self.arg), len)
+            .writer()
+            .write_slice(&bytes[..len])
+    }
+}
+
+/// Fails with `E2BIG` unless everything left in `reader` is zero.
+fn check_zero_tail(mut reader: kernel::uaccess::UserSliceReader) -> Result {
+    let mut chunk = [0u8; TAIL_CHUNK];
+    while !reader.is_empty() {
+        let n = reader.len().min(TAIL_CHUNK);
+        reader.read_slice(&mut chunk[..n])?;
+        if chunk[..n].iter().any(|&b| b != 0) {
+            return Err(E2BIG);
+        }
+    }
+    Ok(())
+}

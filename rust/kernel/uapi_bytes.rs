@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Byte-level access to the iommufd and VFIO uAPI structs.
+//!
+//! iommufd and VFIO copy their ioctl arguments to and from userspace as raw bytes. The structs
+//! come from bindgen (`kernel::uapi`), which cannot derive [`FromBytes`] or [`AsBytes`]; this
+//! module states, once, that the uAPI structs these drivers exchange qualify, so that the
+//! drivers themselves need no `unsafe`.
+
+use crate::{
+    transmute::{
+        AsBytes,
+        FromBytes, //
+    },
+    uapi,
+};
+
+/// Implements [`FromBytes`] and [`AsBytes`] for uAPI structs.
+macro_rules! impl_uapi_bytes {
+    ($($t:ident),* $(,)?) => {
+        $(
+            // SAFETY: The struct is made only of fixed-size integers (and arrays of them), so
+            // every bit pattern is a valid value. The uAPI is defined with explicit padding
+            // fields and no implicit holes (the layout test in tools/testing/uapi_layout checks
+            // size and every offset against the upstream ABI), so every byte is initialised.
+            unsafe impl FromBytes for uapi::$t {}
+            // SAFETY: As above: no implicit padding, so all bytes are initialised.
+            unsafe impl AsBytes for uapi::$t {}
+        )*
+    };
+}
+
+impl_uapi_bytes!(iommu_destroy, iommu_ioas_alloc);

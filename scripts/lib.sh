@@ -1,0 +1,23 @@
+# Shared helpers for the build scripts: progress lines and logged steps.
+# shellcheck shell=bash
+ROOT=${ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+OUT=${OUT:-$ROOT/out}
+LOGDIR=$OUT/logs
+mkdir -p "$LOGDIR"
+export PATH=$HOME/.cargo/bin:$PATH
+
+step() { printf '==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+
+# run_logged NAME CMD...: runs CMD with its output in $LOGDIR/NAME.log; on
+# failure prints the log's tail and where the whole log is, then fails.
+run_logged() {
+	local name=$1; shift
+	local log=$LOGDIR/$name.log
+	if ! "$@" >"$log" 2>&1; then
+		echo "FAILED: $name ($*)" >&2
+		tail -n 30 "$log" >&2
+		echo "full log: $log" >&2
+		return 1
+	fi
+}
