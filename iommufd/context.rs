@@ -67,7 +67,7 @@ fn destroy_ioctl(ictx: &Iommufd, ucmd: UserCmd<uapi::iommu_destroy>) -> Result<i
 impl Iommufd {
     fn dispatch(&self, cmd: u32, arg: usize) -> Result<isize> {
         let nr = _IOC_NR(cmd);
-        if nr < uapi::IOMMUFD_CMD_BASE as u32 {
+        if nr < uapi::IOMMUFD_CMD_BASE {
             return Err(ENOTTY);
         }
         // As upstream: the size word is read before the number is validated further, so a

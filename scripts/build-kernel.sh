@@ -9,7 +9,7 @@ BUILD=${BUILD:-$OUT/build}
 FRAGMENT=${FRAGMENT:-$ROOT/scripts/kernel.config}
 JOBS=${JOBS:-$(($(nproc) + 1))}
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
-KMAKE=(make -C "$TREE" O="$BUILD" ARCH=x86_64 LLVM=-19 -j"$JOBS")
+KMAKE=(make -C "$TREE" O="$BUILD" ARCH=x86_64 LLVM=-19 CLIPPY=1 -j"$JOBS")
 mkdir -p "$BUILD"
 
 # Reconfigure when the fragment or the Kconfig files changed.
@@ -32,7 +32,7 @@ fi
 
 step "building the kernel (-j$JOBS; log: $LOGDIR/kernel-build.log)"
 start=$(date +%s)
-if ! "${KMAKE[@]}" ${KTARGETS:-bzImage modules} >"$LOGDIR/kernel-build.log" 2>&1; then
+if ! "${KMAKE[@]}" -k ${KTARGETS:-bzImage modules} >"$LOGDIR/kernel-build.log" 2>&1; then
 	echo "FAILED: kernel build" >&2
 	grep -E "error|Error|ERROR" "$LOGDIR/kernel-build.log" | head -n 30 >&2
 	echo "full log: $LOGDIR/kernel-build.log" >&2

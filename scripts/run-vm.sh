@@ -55,7 +55,7 @@ while [ $# -gt 0 ]; do
 	*) args+=("$1"); shift ;;
 	esac
 done
-[ ${#args[@]} -ge 1 ] && [ ${#args[@]} -le 2 ] || usage
+if [ ${#args[@]} -lt 1 ] || [ ${#args[@]} -gt 2 ]; then usage; fi
 initrd=${args[0]}
 kernel=${args[1]:-$OUT/build/arch/x86/boot/bzImage}
 [ -f "$initrd" ] || { echo "no initramfs at $initrd (scripts/make-initramfs.sh makes one)" >&2; exit 2; }
@@ -75,6 +75,7 @@ mkdir -p "$(dirname "$log")"
 cmdline="console=ttyS0 panic=-1 intel_iommu=on${task:+ vmtask=$task}${append:+ $append}"
 # intel-iommu comes first: QEMU wants it before the PCI devices it translates.
 # -nic none: no NIC, so no option ROM to load and nothing on the network.
+# shellcheck disable=SC2054 # (commas inside QEMU options)
 cmd=("$qemu" -machine q35,accel=tcg,kernel-irqchip=split
 	-device intel-iommu,intremap=on,caching-mode=on
 	-device edu
@@ -98,7 +99,10 @@ if [ -z "$task" ]; then
 		"${cmd[@]}" | tee "$log" || rc=$?
 	fi
 	note "VM stopped after $(since "$t0")s"
-	exit $rc
+	# The shell's exit status, when /init got to print it.
+	m=$(grep -ao 'VM-TASK-EXIT [0-9]*' "$log" | tail -n 1 || true)
+	[ -z "$m" ] || rc=${m#VM-TASK-EXIT }
+	exit "$rc"
 fi
 
 # Batch: QEMU's console goes through a FIFO to the loop below, which copies
@@ -108,7 +112,7 @@ fifo=$(mktemp -u "${TMPDIR:-/tmp}/run-vm.XXXXXX")
 mkfifo "$fifo"
 qpid=
 cleanup() {
-	[ -n "$qpid" ] && kill "$qpid" 2>/dev/null || true
+	if [ -n "$qpid" ]; then kill "$qpid" 2>/dev/null || true; fi
 	rm -f "$fifo"
 }
 trap cleanup EXIT
@@ -128,7 +132,7 @@ stop_qemu() { # asks QEMU to go, then makes it
 
 # --timeout 0: no limit
 deadline=$((timeout > 0 ? start + timeout : 1 << 62))
-marker_rc= grace_end= timed_out=0 killed_after_marker=0 boot_s= partial=
+marker_rc='' grace_end='' timed_out=0 killed_after_marker=0 boot_s='' partial=''
 on_line() {
 	local line=${1%$'\r'}
 	printf '%s\n' "$line"
@@ -138,7 +142,7 @@ on_line() {
 		local r=${line##*VM-TASK-EXIT }
 		r=${r%% *}
 		case $r in '' | *[!0-9]*) ;; *) marker_rc=$r; grace_end=$((SECONDS + 30)) ;; esac ;;
-	"vm-init: "*", task: "*) boot_s=$(since "$t0") ;;
+	*"vm-init: "*", task: "*) boot_s=$(since "$t0") ;;
 	esac
 }
 check_clocks() {

@@ -11,7 +11,7 @@
 #                  the kernel has kmemleak: its auto scan is off in our config,
 #                  so without this nothing would ever report a leak)
 export PATH=/opt/bin:/bin:/sbin:/usr/bin:/usr/sbin
-export HOME=/root TERM=${TERM:-linux}
+export HOME=/root TERM="${TERM:-linux}"
 umask 022
 
 say() { echo "vm-init: $*"; }
@@ -26,14 +26,15 @@ mnt() { # mnt TYPE DIR [OPTIONS]: mounts unless already mounted
 mnt proc /proc
 mnt sysfs /sys
 mnt devtmpfs /dev
-mnt devpts /dev/pts
-mnt debugfs /sys/kernel/debug
+# These two only where the kernel has them.
+grep -qw devpts /proc/filesystems && mnt devpts /dev/pts
+grep -qw debugfs /proc/filesystems && mnt debugfs /sys/kernel/debug
 mnt tmpfs /tmp mode=1777
 mnt tmpfs /run mode=755
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
 hostname vm
 
-task= kmemleak=1
+task='' kmemleak=1
 for arg in $(cat /proc/cmdline); do
 	case $arg in
 	vmtask=*) task=${arg#vmtask=} ;;
@@ -72,9 +73,10 @@ if [ "$kmemleak" != 0 ] && [ -w $leaks ]; then
 	say "kmemleak scan"
 	sleep 6
 	echo scan >$leaks
-	if [ -s $leaks ]; then
+	report=$(cat $leaks) # (debugfs files have no size to test)
+	if [ -n "$report" ]; then
 		say "kmemleak report:"
-		cat $leaks
+		echo "$report"
 	fi
 fi
 

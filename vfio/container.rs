@@ -26,7 +26,7 @@ use kernel::{
 const VFIO_MINOR: u32 = 196;
 
 const fn vfio_cmd(offset: u32) -> u32 {
-    _IO(uapi::VFIO_TYPE, uapi::VFIO_BASE + offset)
+    _IO(uapi::VFIO_TYPE as u32, uapi::VFIO_BASE + offset)
 }
 
 const VFIO_GET_API_VERSION: u32 = vfio_cmd(0);

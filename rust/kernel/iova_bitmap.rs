@@ -139,11 +139,11 @@ impl IovaBitmap {
         let addr = self.user.checked_add(byte_off).ok_or(EFAULT)?;
         let (mut reader, mut writer) = UserSlice::new(UserPtr::from_addr(addr), len).reader_writer();
         let mut user_words = KVVec::from_elem(0u64, words, GFP_KERNEL)?;
-        reader.read_slice(user_words.as_bytes_mut())?;
+        reader.read_slice(AsBytes::as_bytes_mut(&mut user_words[..]))?;
         for (u, k) in user_words.iter_mut().zip(self.window.iter()) {
             *u |= *k;
         }
-        writer.write_slice(user_words.as_bytes())
+        writer.write_slice(AsBytes::as_bytes(&user_words[..]))
     }
 }
 

@@ -418,8 +418,8 @@ struct vfio_device_ioeventfd {
 #define VFIO_DEVICE_IOEVENTFD		_IO(VFIO_TYPE, VFIO_BASE + 16)
 
 /*
- * VFIO_DEVICE_FEATURE: get, set or probe the feature numbered in the low 16
- * bits of @flags; @data is the feature's payload. ENOTTY if unsupported.
+ * VFIO_DEVICE_FEATURE: read, write or test for the feature whose number is
+ * in the low 16 bits of @flags; @data carries its payload. ENOTTY if absent.
  */
 struct vfio_device_feature {
 	__u32	argsz;
@@ -507,8 +507,8 @@ enum vfio_device_mig_state {
 };
 
 /*
- * VFIO_MIG_GET_PRECOPY_INFO (on the migration data fd): bytes of initial and
- * of dirty device state still to read during PRE_COPY.
+ * VFIO_MIG_GET_PRECOPY_INFO, issued on the fd that carries migration data:
+ * how many bytes of initial and of dirty state are pending in PRE_COPY.
  */
 struct vfio_precopy_info {
 	__u32 argsz;
@@ -718,7 +718,7 @@ struct vfio_iommu_type1_dirty_bitmap_get {
 
 /* Dynamic DMA window parameters. */
 struct vfio_iommu_spapr_tce_ddw_info {
-	__u64 pgsizes;		/* bitmap of supported page sizes */
+	__u64 pgsizes;		/* one bit per usable page size */
 	__u32 max_dynamic_windows_supported;
 	__u32 levels;
 };

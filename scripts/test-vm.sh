@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Test step: boots the test kernel with the "tests" task and prints, as TAP,
+# the KUnit results (run at boot) and every kselftest's output, plus one point
+# for the VM run itself (which fails on a timeout, a missing exit marker or any
+# kernel splat: KASAN, lockdep, kmemleak, WARN, BUG).
+# Usage: test-vm.sh INITRAMFS
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+console=$LOGDIR/vm-tests.console
+"$ROOT/scripts/run-vm.sh" --task tests --timeout "${VM_TEST_TIMEOUT:-1200}" "$1" >"$console" 2>&1
+rc=$?
+echo "TAP version 13"
+tr -d '\r' <"$console" | sed -n '/^### KUNIT/,/^### END/p' | grep -v '^###'
+case $rc in
+0) echo "ok - VM ran the tests with no kernel splat" ;;
+3) echo "not ok - VM: kernel splat (KASAN, lockdep, kmemleak, WARN or BUG; see $console)"
+   tr -d '\r' <"$console" | sed -n '/splat/,$p' | tail -n 40 | sed 's/^/# /' ;;
+4) echo "not ok - VM: stopped without finishing the task (see $console)" ;;
+5) echo "not ok - VM: timed out (see $console)" ;;
+*) echo "not ok - VM: the tests task exited $rc (see $console)" ;;
+esac
+exit 0
