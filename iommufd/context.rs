@@ -44,6 +44,13 @@ pub(crate) struct Iommufd {
     pub(crate) objects: ObjectTable,
 }
 
+/// One past the last command number of upstream's ioctl table. Numbers from there on are not
+/// iommufd commands: no argument is read for them.
+#[cfg(not(CONFIG_IOMMUFD_TEST))]
+const CMD_END: u32 = uapi::IOMMUFD_CMD_IOAS_NOIOMMU_GET_PA + 1;
+#[cfg(CONFIG_IOMMUFD_TEST)]
+const CMD_END: u32 = uapi::IOMMUFD_CMD_BASE + 0x20 + 1;
+
 const fn iommufd_cmd(nr: u32) -> u32 {
     _IO(uapi::IOMMUFD_TYPE as u32, nr)
 }
@@ -67,7 +74,7 @@ fn destroy_ioctl(ictx: &Iommufd, ucmd: UserCmd<uapi::iommu_destroy>) -> Result<i
 impl Iommufd {
     fn dispatch(&self, cmd: u32, arg: usize) -> Result<isize> {
         let nr = _IOC_NR(cmd);
-        if nr < uapi::IOMMUFD_CMD_BASE {
+        if !(uapi::IOMMUFD_CMD_BASE..CMD_END).contains(&nr) {
             return Err(ENOTTY);
         }
         // As upstream: the size word is read before the number is validated further, so a

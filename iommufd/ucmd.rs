@@ -17,12 +17,13 @@ use kernel::{
     },
     uaccess::{
         UserPtr,
-        UserSlice, //
+        UserSlice,
+        UserSliceReader, //
     },
 };
 
-/// Bytes of the caller's tail that are checked per read.
-const TAIL_CHUNK: usize = 64;
+/// The unit in which the caller's tail is checked.
+const WORD: usize = size_of::<usize>();
 
 /// A decoded iommufd command of type `T`, and where its answer goes.
 pub(crate) struct UserCmd<T> {
@@ -49,7 +50,7 @@ impl<T: FromBytes + AsBytes> UserCmd<T> {
         let mut bytes = KVec::from_elem(0u8, ksize, GFP_KERNEL)?;
         let copied = ksize.min(user_size);
         reader.read_slice(&mut bytes[..copied])?;
-        check_zero_tail(reader)?;
+        check_zero_tail(reader, arg.wrapping_add(copied))?;
         let cmd = T::from_bytes_copy(&bytes).ok_or(EINVAL)?;
         Ok(Self {
             cmd,
@@ -68,15 +69,20 @@ impl<T: FromBytes + AsBytes> UserCmd<T> {
     }
 }
 
-/// Fails with `E2BIG` unless everything left in `reader` is zero.
-fn check_zero_tail(mut reader: kernel::uaccess::UserSliceReader) -> Result {
-    let mut chunk = [0u8; TAIL_CHUNK];
-    while !reader.is_empty() {
-        let n = reader.len().min(TAIL_CHUNK);
-        reader.read_slice(&mut chunk[..n])?;
-        if chunk[..n].iter().any(|&b| b != 0) {
+/// Fails with `E2BIG` unless everything left in `reader`, which starts at user address `addr`,
+/// is zero.
+///
+/// As upstream's `check_zeroed_user()`, the tail is read a naturally aligned word at a time, so
+/// a nonzero byte is found (`E2BIG`) before an unmapped page that follows it (`EFAULT`).
+fn check_zero_tail(mut reader: UserSliceReader, addr: usize) -> Result {
+    let mut word = [0u8; WORD];
+    let mut n = (WORD - addr % WORD).min(reader.len());
+    while n > 0 {
+        reader.read_slice(&mut word[..n])?;
+        if word[..n].iter().any(|&b| b != 0) {
             return Err(E2BIG);
         }
+        n = reader.len().min(WORD);
     }
     Ok(())
 }

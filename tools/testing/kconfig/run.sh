@@ -25,7 +25,7 @@ if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then
 fi
 [ -n "$src" ] || src=${KERNEL_SRC:-}
 [ -n "$src" ] || { [ -f "$OUT/src/linux-source-7.3/Makefile" ] && src=$OUT/src/linux-source-7.3; }
-[ -n "$src" ] || src=$("$ROOT/scripts/get-kernel-source.sh" 2>&2 | tail -n 1)
+[ -n "$src" ] || src=$("$ROOT/scripts/get-kernel-source.sh" | tail -n 1)
 
 bail() {
 	printf 'TAP version 13\n1..1\nnot ok 1 - kconfig: %s\n' "$1"
@@ -34,6 +34,9 @@ bail() {
 [ -f "$src/Makefile" ] || bail "no kernel source tree (got '$src')"
 
 TREE=$OUT/kconfig-tree
+# One run at a time: the tree copy and the config dirs are shared.
+exec 9>"$OUT/kconfig-tree.lock"
+flock 9
 step "laying the project into $TREE" >&2
 if ! "$ROOT/scripts/prepare-tree.sh" "$src" "$TREE" >"$LOGDIR/kconfig-prepare-tree.log" 2>&1; then
 	tail -n 20 "$LOGDIR/kconfig-prepare-tree.log" >&2
