@@ -43,7 +43,10 @@ SRC
 	local opts=(-o Dir::Etc::SourceList="$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
 		-o Dir::State::Lists="$apt/lists" -o Dir::Cache="$apt/cache"
 		-o APT::Get::List-Cleanup=0 -o Acquire::Retries=2)
-	timeout 300 apt-get "${opts[@]}" -q update >"$LOGDIR/apt-private.log" 2>&1 || return 1
+	# The package lists are refreshed at most once a day.
+	if [ -z "$(find "$apt/lists" -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n 1)" ]; then
+		timeout 300 apt-get "${opts[@]}" -q update >"$LOGDIR/apt-private.log" 2>&1 || return 1
+	fi
 	local ver
 	ver=$(apt-cache "${opts[@]}" madison linux-source-7.3 2>/dev/null |
 		awk -F'|' '{gsub(/ /,"",$2); print $2}' | sort -V | tail -n 1)

@@ -47,7 +47,7 @@ rustfmt_tap() {
 src=$(scripts/get-kernel-source.sh | tail -n 1) || { echo "not ok - kernel source" >"$RES/00-source.tap"; src=; }
 if [ -n "$src" ]; then
 	tap_step rustfmt rustfmt_tap "$src/.rustfmt.toml"
-	tap_step kconfig "$ROOT/tools/testing/kconfig/run.sh"
+	tap_step kconfig "$ROOT/tools/testing/kconfig/run.sh" "$src"
 	tap_step uapi-layout "$ROOT/tools/testing/uapi_layout/run.sh" "$src"
 	tap_step kernel-build "$ROOT/scripts/test-kernel-build.sh" "$src" &&
 	tap_step userspace-build check "userspace programs build" "$ROOT/scripts/build-userspace.sh" &&

@@ -37,11 +37,11 @@ SHOWN = ['RUST', 'MODULES', 'PCI', 'MMU', 'IOMMU_SUPPORT', 'IOMMU_API',
          'SPAPR_TCE_IOMMU'] + PROJECT + [
          'VFIO_PCI_CORE', 'VFIO_VIRQFD', 'VFIO_PCI_INTX', 'IRQ_BYPASS_MANAGER',
          'EVENTFD', 'IOMMUFD_DRIVER']
-# Lines dropped from the base, so that "not asked" means Kconfig's default.
-# RUST is dropped too: every request says RUST=y or RUST=n itself.
 # Kconfig's warnings about the symbols of these files, and those they
 # select, fail the run.
 WATCH = ['drivers/iommu/iommufd/Kconfig', 'drivers/vfio/Kconfig']
+# Lines dropped from the base, so that "not asked" means Kconfig's default.
+# RUST is dropped too: every request says RUST=y or RUST=n itself.
 STRIP = re.compile(r'^(# )?CONFIG_(RUST|IOMMUFD\w*|VFIO\w*)(=| is not set)')
 
 ARCHES = {
@@ -126,8 +126,6 @@ def requests():
 SAMPLES = [
     dict(RUST='y', IOMMUFD='y', VFIO='y'),
     dict(RUST='y', IOMMUFD='m', VFIO='y', VFIO_GROUP='n'),
-    dict(RUST='y', IOMMUFD='n', VFIO='m', VFIO_GROUP='n', VFIO_CONTAINER='n',
-         VFIO_DEVICE_CDEV='y'),
     dict(RUST='y', IOMMUFD='y', VFIO='y', VFIO_CONTAINER='n',
          VFIO_NOIOMMU='y'),
     dict(RUST='n', IOMMUFD='y', VFIO='y', VFIO_GROUP='y', VFIO_CONTAINER='y',

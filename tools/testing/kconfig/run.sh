@@ -14,6 +14,10 @@
 # Usage: run.sh [PRISTINE_KERNEL_TREE] [--arch x86_64|powerpc]...
 # The tree defaults to $KERNEL_SRC, then out/src/linux-source-7.3, then
 # whatever scripts/get-kernel-source.sh finds.  Exits non-zero on failure.
+#
+# To watch it catch a broken rule without touching the work tree: copy the
+# project (without out/ and .git), break a rule in the copy, and run the
+# copy's tools/testing/kconfig/run.sh with OUT=<this project>/out.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../../../scripts/lib.sh"
