@@ -9,21 +9,21 @@
 use crate::{
     ioas,
     object::ObjectTable,
-    ucmd::UserCmd,
+    ucmd::UserCmd, //
 };
 use core::mem::{
     offset_of,
-    size_of,
+    size_of, //
 };
 use kernel::{
     fs::File,
     ioctl::{
-        _IOC_NR,
         _IO,
+        _IOC_NR, //
     },
     miscdevice::{
         MiscDevice,
-        MiscDeviceRegistration,
+        MiscDeviceRegistration, //
     },
     prelude::*,
     transmute::{
@@ -34,7 +34,7 @@ use kernel::{
         UserPtr,
         UserSlice, //
     },
-    uapi,
+    uapi, //
 };
 
 /// The state behind one open file of `/dev/iommu`.

@@ -9,12 +9,12 @@
 use crate::{
     context::Iommufd,
     object::Object,
-    ucmd::UserCmd,
+    ucmd::UserCmd, //
 };
 use kernel::{
     prelude::*,
     sync::Arc,
-    uapi::iommu_ioas_alloc,
+    uapi::iommu_ioas_alloc, //
 };
 
 /// An I/O address space.

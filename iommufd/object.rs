@@ -148,7 +148,10 @@ impl ObjectTable {
     /// Records that another object depends on object `id`, and returns it.
     #[cfg_attr(
         not(CONFIG_KUNIT = "y"),
-        expect(dead_code, reason = "HWPTs and devices, which depend on an IOAS, come next")
+        expect(
+            dead_code,
+            reason = "HWPTs and devices, which depend on an IOAS, come next"
+        )
     )]
     pub(crate) fn add_user(&self, id: u32) -> Result<Object> {
         let mut entries = self.entries.lock();
@@ -167,7 +170,10 @@ impl ObjectTable {
     /// Undoes one [`ObjectTable::add_user`].
     #[cfg_attr(
         not(CONFIG_KUNIT = "y"),
-        expect(dead_code, reason = "HWPTs and devices, which depend on an IOAS, come next")
+        expect(
+            dead_code,
+            reason = "HWPTs and devices, which depend on an IOAS, come next"
+        )
     )]
     pub(crate) fn remove_user(&self, id: u32) {
         if let Some(entry) = self.entries.lock().get_mut(&id) {

@@ -34,8 +34,7 @@ const WINDOW_WORDS: usize = 4096;
 const WORD_BITS: u64 = u64::BITS as u64;
 
 /// The callback that [`iova_bitmap_for_each`] runs over each window.
-pub type IovaBitmapFn =
-    unsafe extern "C" fn(*mut IovaBitmap, c_ulong, usize, *mut c_void) -> c_int;
+pub type IovaBitmapFn = unsafe extern "C" fn(*mut IovaBitmap, c_ulong, usize, *mut c_void) -> c_int;
 
 /// A dirty bitmap over `[iova, iova + length)` with one bit per `1 << page_shift` bytes, backed
 /// by user memory at `user`.
@@ -91,7 +90,11 @@ impl IovaBitmap {
             let word = (rel / WORD_BITS) as usize;
             let shift = rel % WORD_BITS;
             let n = (WORD_BITS - shift).min(last - bit + 1);
-            let mask = if n == WORD_BITS { u64::MAX } else { ((1u64 << n) - 1) << shift };
+            let mask = if n == WORD_BITS {
+                u64::MAX
+            } else {
+                ((1u64 << n) - 1) << shift
+            };
             if let Some(w) = self.window.get_mut(word) {
                 *w |= mask;
             }
@@ -137,7 +140,8 @@ impl IovaBitmap {
         let byte_off = (self.window_first_bit / WORD_BITS) as usize * size_of::<u64>();
         let len = words * size_of::<u64>();
         let addr = self.user.checked_add(byte_off).ok_or(EFAULT)?;
-        let (mut reader, mut writer) = UserSlice::new(UserPtr::from_addr(addr), len).reader_writer();
+        let (mut reader, mut writer) =
+            UserSlice::new(UserPtr::from_addr(addr), len).reader_writer();
         let mut user_words = KVVec::from_elem(0u64, words, GFP_KERNEL)?;
         reader.read_slice(AsBytes::as_bytes_mut(&mut user_words[..]))?;
         for (u, k) in user_words.iter_mut().zip(self.window.iter()) {
