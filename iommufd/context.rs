@@ -16,6 +16,10 @@ use core::mem::{
     size_of, //
 };
 use kernel::{
+    capability::{
+        capable,
+        Capability, //
+    },
     fs::File,
     ioctl::{
         _IO,
@@ -25,7 +29,9 @@ use kernel::{
         MiscDevice,
         MiscDeviceRegistration, //
     },
+    new_mutex,
     prelude::*,
+    sync::Mutex,
     transmute::{
         AsBytes,
         FromBytes, //
@@ -37,11 +43,24 @@ use kernel::{
     uapi, //
 };
 
+/// Whose limit pinned pages count against (`IOMMU_OPTION_RLIMIT_MODE`).
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub(crate) enum AccountMode {
+    /// The user's `locked_vm`, against `RLIMIT_MEMLOCK` (the default, as VFIO type1).
+    User,
+    /// The process's `pinned_vm`.
+    Mm,
+}
+
 /// The state behind one open file of `/dev/iommu`.
+///
+/// Lock order: `account_mode` before the object table's lock.
 #[pin_data]
 pub(crate) struct Iommufd {
     #[pin]
     pub(crate) objects: ObjectTable,
+    #[pin]
+    account_mode: Mutex<AccountMode>,
 }
 
 /// One past the last command number of upstream's ioctl table. Numbers from there on are not
@@ -65,6 +84,21 @@ fn run<T: FromBytes + AsBytes>(
     f(ictx, UserCmd::read(arg, min_size)?)
 }
 
+/// `IOMMU_OPTION`: reads or sets an option of the context or of one object; answers in
+/// `val64` only.
+fn option_ioctl(ictx: &Iommufd, mut ucmd: UserCmd<uapi::iommu_option>) -> Result<isize> {
+    if ucmd.cmd.__reserved != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    match ucmd.cmd.option_id {
+        uapi::iommufd_option_IOMMU_OPTION_RLIMIT_MODE => ictx.rlimit_mode_option(&mut ucmd.cmd)?,
+        uapi::iommufd_option_IOMMU_OPTION_HUGE_PAGES => ioas::huge_pages_option(ictx, &mut ucmd)?,
+        _ => return Err(EOPNOTSUPP),
+    }
+    ucmd.respond_part(offset_of!(uapi::iommu_option, val64), size_of::<u64>())?;
+    Ok(0)
+}
+
 /// `IOMMU_DESTROY`: removes any object by id.
 fn destroy_ioctl(ictx: &Iommufd, ucmd: UserCmd<uapi::iommu_destroy>) -> Result<isize> {
     ictx.objects.destroy(ucmd.cmd.id)?;
@@ -72,6 +106,35 @@ fn destroy_ioctl(ictx: &Iommufd, ucmd: UserCmd<uapi::iommu_destroy>) -> Result<i
 }
 
 impl Iommufd {
+    /// `IOMMU_OPTION_RLIMIT_MODE`: 0 accounts pinned pages per user, 1 per process. Changing it
+    /// needs `CAP_SYS_RESOURCE` and a context with no objects yet.
+    fn rlimit_mode_option(&self, cmd: &mut uapi::iommu_option) -> Result {
+        if cmd.object_id != 0 {
+            return Err(EOPNOTSUPP);
+        }
+        match u32::from(cmd.op) {
+            uapi::iommufd_option_ops_IOMMU_OPTION_OP_GET => {
+                cmd.val64 = u64::from(*self.account_mode.lock() == AccountMode::Mm);
+                Ok(())
+            }
+            uapi::iommufd_option_ops_IOMMU_OPTION_OP_SET => {
+                if !capable(Capability::SYS_RESOURCE) {
+                    return Err(EPERM);
+                }
+                let mut mode = self.account_mode.lock();
+                self.objects.if_empty(|| {
+                    *mode = match cmd.val64 {
+                        0 => AccountMode::User,
+                        1 => AccountMode::Mm,
+                        _ => return Err(EINVAL),
+                    };
+                    Ok(())
+                })?
+            }
+            _ => Err(EOPNOTSUPP),
+        }
+    }
+
     fn dispatch(&self, cmd: u32, arg: usize) -> Result<isize> {
         let nr = _IOC_NR(cmd);
         if !(uapi::IOMMUFD_CMD_BASE..CMD_END).contains(&nr) {
@@ -98,6 +161,24 @@ impl Iommufd {
                 offset_of!(uapi::iommu_ioas_alloc, out_ioas_id) + size_of::<u32>(),
                 ioas::alloc_ioctl,
             ),
+            uapi::IOMMUFD_CMD_IOAS_IOVA_RANGES => run(
+                self,
+                arg,
+                offset_of!(uapi::iommu_ioas_iova_ranges, out_iova_alignment) + size_of::<u64>(),
+                ioas::iova_ranges_ioctl,
+            ),
+            uapi::IOMMUFD_CMD_IOAS_ALLOW_IOVAS => run(
+                self,
+                arg,
+                offset_of!(uapi::iommu_ioas_allow_iovas, allowed_iovas) + size_of::<u64>(),
+                ioas::allow_iovas_ioctl,
+            ),
+            uapi::IOMMUFD_CMD_OPTION => run(
+                self,
+                arg,
+                offset_of!(uapi::iommu_option, val64) + size_of::<u64>(),
+                option_ioctl,
+            ),
             _ => Err(ENOTTY),
         }
     }
@@ -111,6 +192,7 @@ impl MiscDevice for Iommufd {
         KBox::try_pin_init(
             try_pin_init!(Self {
                 objects <- ObjectTable::new(),
+                account_mode <- new_mutex!(AccountMode::User),
             }),
             GFP_KERNEL_ACCOUNT,
         )

@@ -16,8 +16,10 @@ use kernel::{
 };
 
 mod context;
+mod io_pagetable;
 mod ioas;
 mod object;
+mod range_map;
 mod ucmd;
 
 module! {

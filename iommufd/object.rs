@@ -137,8 +137,17 @@ impl ObjectTable {
         }
     }
 
+    /// Runs `f` with the table locked if it holds no object (not even one being created);
+    /// `EBUSY` otherwise.
+    pub(crate) fn if_empty<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        let entries = self.entries.lock();
+        if !entries.is_empty() {
+            return Err(EBUSY);
+        }
+        Ok(f())
+    }
+
     /// The IOAS with this id; `ENOENT` if there is none or the id names another kind.
-    #[expect(dead_code, reason = "IOAS commands come with the io_pagetable")]
     pub(crate) fn get_ioas(&self, id: u32) -> Result<Arc<Ioas>> {
         match self.get(id)? {
             Object::Ioas(ioas) => Ok(ioas),

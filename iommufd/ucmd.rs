@@ -59,6 +59,23 @@ impl<T: FromBytes + AsBytes> UserCmd<T> {
         })
     }
 
+    /// Writes back only bytes `offset..offset + len` of the command (for commands whose
+    /// answer is one field), within the size the caller gave.
+    pub(crate) fn respond_part(&self, offset: usize, len: usize) -> Result {
+        let bytes = self.cmd.as_bytes();
+        let end = offset
+            .saturating_add(len)
+            .min(bytes.len())
+            .min(self.user_size);
+        let part = bytes.get(offset..end).ok_or(EINVAL)?;
+        UserSlice::new(
+            UserPtr::from_addr(self.arg.wrapping_add(offset)),
+            part.len(),
+        )
+        .writer()
+        .write_slice(part)
+    }
+
     /// Writes the command back, truncated to the size the caller gave.
     pub(crate) fn respond(&self) -> Result {
         let bytes = self.cmd.as_bytes();

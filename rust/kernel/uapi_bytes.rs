@@ -30,4 +30,11 @@ macro_rules! impl_uapi_bytes {
     };
 }
 
-impl_uapi_bytes!(iommu_destroy, iommu_ioas_alloc);
+impl_uapi_bytes!(
+    iommu_destroy,
+    iommu_ioas_alloc,
+    iommu_ioas_allow_iovas,
+    iommu_ioas_iova_ranges,
+    iommu_iova_range,
+    iommu_option,
+);

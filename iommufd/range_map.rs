@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A map from disjoint, inclusive `u64` ranges to values.
+//!
+//! The io_pagetable keeps several sets of IOVA ranges (the allowed ranges, and the mapped
+//! areas) in which no two ranges overlap. Upstream uses interval trees for them; since these
+//! ranges never overlap, an rbtree keyed by the first address answers every question (what
+//! overlaps `[start, last]`, what follows an address) in `O(log n)`.
+
+use kernel::{
+    prelude::*,
+    rbtree::{
+        RBTree,
+        RBTreeNodeReservation, //
+    },
+};
+
+/// An inclusive range `[start, last]`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Range {
+    pub(crate) start: u64,
+    pub(crate) last: u64,
+}
+
+impl Range {
+    pub(crate) fn overlaps(&self, other: &Range) -> bool {
+        self.start <= other.last && other.start <= self.last
+    }
+}
+
+/// A tree node as a range and its value.
+fn entry<'a, V>((start, (last, v)): (&'a u64, &'a (u64, V))) -> (Range, &'a V) {
+    (
+        Range {
+            start: *start,
+            last: *last,
+        },
+        v,
+    )
+}
+
+/// Disjoint ranges, each with a value.
+pub(crate) struct RangeMap<V> {
+    /// first address -> (last address, value)
+    tree: RBTree<u64, (u64, V)>,
+}
+
+/// Memory for one more range, allocated before a lock is taken.
+pub(crate) type RangeReservation<V> = RBTreeNodeReservation<u64, (u64, V)>;
+
+impl<V> RangeMap<V> {
+    pub(crate) fn new() -> Self {
+        Self {
+            tree: RBTree::new(),
+        }
+    }
+
+    /// The lowest range that overlaps `r`.
+    pub(crate) fn first_overlap(&self, r: Range) -> Option<Range> {
+        let range = |(start, (last, _)): (&u64, &(u64, V))| Range {
+            start: *start,
+            last: *last,
+        };
+        // The range starting at or before `r.start` with the highest start, if it reaches
+        // `r.start`, overlaps first; else the first range starting after `r.start` might.
+        let (before, after) = match self.tree.cursor_lower_bound(&r.start) {
+            Some(c) if *c.current().0 == r.start => return Some(range(c.current())),
+            Some(c) => (c.peek_prev().map(range), Some(range(c.current()))),
+            None => (self.tree.cursor_back().map(|c| range(c.current())), None),
+        };
+        before
+            .filter(|b| b.last >= r.start)
+            .or_else(|| after.filter(|a| a.start <= r.last))
+    }
+
+    /// The value of the range that starts at `start`.
+    #[cfg_attr(
+        not(CONFIG_KUNIT = "y"),
+        expect(dead_code, reason = "areas, which carry values, come next")
+    )]
+    pub(crate) fn get(&self, start: u64) -> Option<&V> {
+        self.tree.get(&start).map(|(_, v)| v)
+    }
+
+    /// Inserts `r` with `value`; `EINVAL` if it is not a valid range or overlaps a range already
+    /// in the map.
+    pub(crate) fn insert(&mut self, r: Range, value: V, mem: RangeReservation<V>) -> Result {
+        if r.start > r.last || self.first_overlap(r).is_some() {
+            return Err(EINVAL);
+        }
+        self.tree.insert(mem.into_node(r.start, (r.last, value)));
+        Ok(())
+    }
+
+    /// All ranges, lowest first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Range, &V)> {
+        self.tree.iter().map(entry)
+    }
+}
+
+#[kunit_tests(rust_iommufd_range_map)]
+mod tests {
+    use super::*;
+
+    fn r(start: u64, last: u64) -> Range {
+        Range { start, last }
+    }
+
+    fn map(ranges: &[(u64, u64)]) -> RangeMap<u32> {
+        let mut m = RangeMap::new();
+        for (i, &(s, l)) in ranges.iter().enumerate() {
+            let mem = RangeReservation::new(GFP_KERNEL).expect("memory");
+            assert_eq!(m.insert(r(s, l), i as u32, mem), Ok(()));
+        }
+        m
+    }
+
+    fn overlap(m: &RangeMap<u32>, s: u64, l: u64) -> Option<Range> {
+        m.first_overlap(r(s, l))
+    }
+
+    #[test]
+    fn finds_the_lowest_overlap() {
+        let m = map(&[(0x1000, 0x1fff), (0x4000, 0x4fff), (0x8000, u64::MAX)]);
+        assert_eq!(overlap(&m, 0, 0xfff), None);
+        assert_eq!(overlap(&m, 0, 0x1000), Some(r(0x1000, 0x1fff)));
+        assert_eq!(overlap(&m, 0x1fff, 0x1fff), Some(r(0x1000, 0x1fff)));
+        assert_eq!(overlap(&m, 0x2000, 0x3fff), None);
+        assert_eq!(overlap(&m, 0x1800, 0x9000), Some(r(0x1000, 0x1fff)));
+        assert_eq!(overlap(&m, 0x2000, 0x9000), Some(r(0x4000, 0x4fff)));
+        assert_eq!(overlap(&m, 0x4000, 0x4000), Some(r(0x4000, 0x4fff)));
+        assert_eq!(overlap(&m, u64::MAX, u64::MAX), Some(r(0x8000, u64::MAX)));
+        assert_eq!(overlap(&map(&[]), 0, u64::MAX), None);
+    }
+
+    #[test]
+    fn insert_refuses_overlaps_and_inverted_ranges() {
+        let mut m = map(&[(0x1000, 0x1fff)]);
+        for (s, l) in [
+            (0x1fff, 0x2000),
+            (0, 0x1000),
+            (0x1800, 0x1900),
+            (0x3000, 0x2000),
+        ] {
+            let mem = RangeReservation::new(GFP_KERNEL).expect("memory");
+            assert_eq!(m.insert(r(s, l), 9, mem), Err(EINVAL));
+        }
+        let mem = RangeReservation::new(GFP_KERNEL).expect("memory");
+        assert_eq!(m.insert(r(0x2000, 0x2000), 1, mem), Ok(()));
+        let all: KVec<(Range, u32)> = {
+            let mut v = KVec::new();
+            for (range, val) in m.iter() {
+                v.push((range, *val), GFP_KERNEL).expect("memory");
+            }
+            v
+        };
+        assert_eq!(&all[..], &[(r(0x1000, 0x1fff), 0), (r(0x2000, 0x2000), 1)]);
+        assert_eq!(m.get(0x2000), Some(&1));
+        assert_eq!(m.get(0x2001), None);
+    }
+}
