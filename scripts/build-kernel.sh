@@ -32,7 +32,13 @@ fi
 
 step "building the kernel (-j$JOBS; log: $LOGDIR/kernel-build.log)"
 start=$(date +%s)
-if ! "${KMAKE[@]}" -k ${KTARGETS:-bzImage modules} >"$LOGDIR/kernel-build.log" 2>&1; then
+# The build runs in the background; a line a minute says how far it got.
+"${KMAKE[@]}" -k ${KTARGETS:-bzImage modules} >"$LOGDIR/kernel-build.log" 2>&1 &
+pid=$!
+while ! wait_for "$pid" 60; do
+	note "... $(grep -cE '^  (CC|RUSTC|CLIPPY|AS|LD|AR) ' "$LOGDIR/kernel-build.log") steps, $(( $(date +%s) - start ))s, last: $(tail -n 1 "$LOGDIR/kernel-build.log" | cut -c1-70)"
+done
+if ! wait "$pid"; then
 	echo "FAILED: kernel build" >&2
 	grep -E "error|Error|ERROR" "$LOGDIR/kernel-build.log" | head -n 30 >&2
 	echo "full log: $LOGDIR/kernel-build.log" >&2

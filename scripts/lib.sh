@@ -21,3 +21,13 @@ run_logged() {
 		return 1
 	fi
 }
+
+# wait_for PID SECS: true once PID has exited, false if it still runs after SECS.
+wait_for() {
+	local i
+	for ((i = 0; i < $2; i++)); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 1
+	done
+	! kill -0 "$1" 2>/dev/null
+}
