@@ -173,6 +173,18 @@ impl Iommufd {
                 offset_of!(uapi::iommu_ioas_allow_iovas, allowed_iovas) + size_of::<u64>(),
                 ioas::allow_iovas_ioctl,
             ),
+            uapi::IOMMUFD_CMD_IOAS_MAP => run(
+                self,
+                arg,
+                offset_of!(uapi::iommu_ioas_map, iova) + size_of::<u64>(),
+                ioas::map_ioctl,
+            ),
+            uapi::IOMMUFD_CMD_IOAS_UNMAP => run(
+                self,
+                arg,
+                offset_of!(uapi::iommu_ioas_unmap, length) + size_of::<u64>(),
+                ioas::unmap_ioctl,
+            ),
             uapi::IOMMUFD_CMD_OPTION => run(
                 self,
                 arg,

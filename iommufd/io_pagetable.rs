@@ -9,9 +9,13 @@
 //! - *Allowed* ranges, set by userspace with `IOMMU_IOAS_ALLOW_IOVAS`, restrict where the kernel
 //!   may pick an IOVA for a mapping that does not fix its own. They may not intersect reserved
 //!   ranges, and reserving a range that intersects them fails, so userspace can rely on them.
+//! - *Areas*: what is mapped. An area maps `[start, last]` of IOVA to the same number of bytes
+//!   of user memory. Areas never overlap and are unmapped only whole.
 //! - The IOVA alignment every mapping must honour: 1 while no IOMMU domain is attached.
 //!
-//! The mapped areas and the pinned pages behind them build on this.
+//! With no IOMMU domain attached nothing needs the memory behind an area yet, so mapping only
+//! records it (as upstream); pinning and accounting happen when a domain or an emulated
+//! device needs the pages.
 //!
 //! Locking: `tables` is taken for every query and update; it is never held across a copy to
 //! or from userspace (callers copy the answer out after the lock is dropped).
@@ -35,14 +39,155 @@ struct Reserved {
     owner: usize,
 }
 
+/// How a mapping may be accessed by devices.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Prot {
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+}
+
+/// A mapped range of IOVA.
+pub(crate) struct Area {
+    /// User address of the area's first byte.
+    uptr: u64,
+    #[expect(dead_code, reason = "used when areas are filled into IOMMU domains")]
+    prot: Prot,
+}
+
 struct Tables {
+    areas: RangeMap<Area>,
     allowed: RangeMap<()>,
     /// Sorted by start; may overlap.
     reserved: KVec<Reserved>,
     large_pages: bool,
 }
 
+/// The largest alignment automatic IOVA allocation aims for: what the CPU can map with one
+/// huge page.
+#[cfg(CONFIG_TRANSPARENT_HUGEPAGE)]
+const MAX_IOVA_ALIGN: u64 = kernel::page::HPAGE_PMD_SIZE as u64;
+#[cfg(not(CONFIG_TRANSPARENT_HUGEPAGE))]
+const MAX_IOVA_ALIGN: u64 = PAGE_SIZE as u64;
+
+/// Rounds `start` up to `align` (a power of two), keeps `page_offset` in the low bits, and
+/// says whether `length` bytes from there end at or before `last` (upstream's
+/// `__alloc_iova_check_range`, quirks included).
+fn fit(start: u64, last: u64, length: u64, align: u64, page_offset: u64) -> Option<u64> {
+    let aligned = (start.checked_add(align - 1)? & !(align - 1)) | page_offset;
+    (aligned < last && last - aligned >= length - 1).then_some(aligned)
+}
+
+/// Merges sorted ranges into sorted, disjoint spans, joining ranges that touch.
+fn merge_spans(ranges: impl Iterator<Item = Range>) -> Result<KVec<Range>> {
+    let mut spans: KVec<Range> = KVec::new();
+    for r in ranges {
+        if let Some(prev) = spans.last_mut() {
+            if prev.last == u64::MAX || r.start <= prev.last + 1 {
+                prev.last = prev.last.max(r.last);
+                continue;
+            }
+        }
+        spans.push(r, GFP_KERNEL)?;
+    }
+    Ok(spans)
+}
+
 impl Tables {
+    /// Checks a fixed IOVA for a new mapping (upstream's `iopt_check_iova`).
+    fn check_fixed_iova(&self, iova: u64, length: u64) -> Result {
+        if iova & (self.iova_alignment() - 1) != 0 {
+            return Err(EINVAL);
+        }
+        let range = Range {
+            start: iova,
+            last: iova.checked_add(length - 1).ok_or(EOVERFLOW)?,
+        };
+        if self.reserved.iter().any(|r| r.range.overlaps(&range)) {
+            return Err(EINVAL);
+        }
+        if self.areas.first_overlap(range).is_some() {
+            return Err(EEXIST);
+        }
+        Ok(())
+    }
+
+    /// Picks the lowest free IOVA for `length` bytes of memory at user address `uptr`: inside
+    /// the allowed ranges if there are any, never in the first or last page, and aligned like
+    /// the memory (up to a huge page) so that large pages can map it (upstream's
+    /// `iopt_alloc_iova`).
+    fn alloc_iova(&self, uptr: u64, length: u64) -> Result<u64> {
+        let page = PAGE_SIZE as u64;
+        if length == 0 || length >= u64::MAX / 2 {
+            return Err(EOVERFLOW);
+        }
+        let page_offset = uptr % page;
+        let mut align = length.next_power_of_two();
+        if uptr != 0 {
+            align = align.min(1 << uptr.trailing_zeros());
+        }
+        align = align.min(MAX_IOVA_ALIGN);
+        if align < self.iova_alignment() {
+            return Err(EINVAL);
+        }
+
+        let window = Range {
+            start: page,
+            last: u64::MAX - page,
+        };
+        let clip = |r: Range| -> Option<Range> {
+            let start = r.start.max(window.start);
+            let last = r.last.min(window.last);
+            (start <= last).then_some(Range { start, last })
+        };
+        let allowed = if self.allowed.iter().next().is_none() {
+            let mut v = KVec::new();
+            v.push(window, GFP_KERNEL)?;
+            v
+        } else {
+            merge_spans(self.allowed.iter().filter_map(|(r, ())| clip(r)))?
+        };
+        let mut used_ranges = KVec::with_capacity(self.reserved.len(), GFP_KERNEL)?;
+        for r in self.reserved.iter() {
+            used_ranges.push(r.range, GFP_KERNEL)?;
+        }
+        for (r, _) in self.areas.iter() {
+            used_ranges.push(r, GFP_KERNEL)?;
+        }
+        used_ranges.sort_unstable_by_key(|r| r.start);
+        let used = merge_spans(used_ranges.iter().copied())?;
+
+        for span in allowed.iter() {
+            let Some(start) = fit(span.start, span.last, length, align, page_offset) else {
+                continue;
+            };
+            // The holes between the used ranges inside [start, span.last], lowest first.
+            let mut hole_start = start;
+            for u in used
+                .iter()
+                .filter(|u| u.last >= start && u.start <= span.last)
+            {
+                if u.start > hole_start {
+                    if let Some(iova) = fit(hole_start, u.start - 1, length, align, page_offset) {
+                        return Ok(iova);
+                    }
+                }
+                match u.last.checked_add(1) {
+                    Some(next) => hole_start = hole_start.max(next),
+                    None => {
+                        hole_start = u64::MAX;
+                        break;
+                    }
+                }
+            }
+            if hole_start <= span.last {
+                if let Some(iova) = fit(hole_start, span.last, length, align, page_offset) {
+                    return Ok(iova);
+                }
+            }
+        }
+        Err(ENOSPC)
+    }
+
     /// The alignment every mapped IOVA must have: 1 for a table no domain is attached to,
     /// `PAGE_SIZE` when large pages are disabled (so every mapping can be split into pages).
     fn iova_alignment(&self) -> u64 {
@@ -83,6 +228,7 @@ impl IoPagetable {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             tables <- new_mutex!(Tables {
+                areas: RangeMap::new(),
                 allowed: RangeMap::new(),
                 reserved: KVec::new(),
                 large_pages: true,
@@ -137,7 +283,8 @@ impl IoPagetable {
         Ok(())
     }
 
-    /// Reserves `range` for `owner`; `EADDRINUSE` if an allowed range intersects it.
+    /// Reserves `range` for `owner`; `EADDRINUSE` if a mapping or an allowed range intersects
+    /// it.
     #[cfg_attr(
         not(CONFIG_KUNIT = "y"),
         expect(
@@ -147,7 +294,7 @@ impl IoPagetable {
     )]
     pub(crate) fn reserve(&self, range: Range, owner: usize) -> Result {
         let mut t = self.tables.lock();
-        if t.allowed.first_overlap(range).is_some() {
+        if t.allowed.first_overlap(range).is_some() || t.areas.first_overlap(range).is_some() {
             return Err(EADDRINUSE);
         }
         t.reserved
@@ -166,6 +313,86 @@ impl IoPagetable {
     )]
     pub(crate) fn unreserve(&self, owner: usize) {
         self.tables.lock().reserved.retain(|r| r.owner != owner);
+    }
+
+    /// Maps `length` bytes of user memory at `uptr` to `iova`, or to an IOVA the table picks
+    /// when `iova` is `None`; returns the IOVA.
+    ///
+    /// Errors as upstream: `EINVAL` for a length or IOVA that breaks the alignment, or a fixed
+    /// IOVA in a reserved range; `EEXIST` if a fixed IOVA overlaps a mapping; `EOVERFLOW` if the
+    /// range wraps; `ENOSPC` if no free IOVA range fits.
+    pub(crate) fn map_user(
+        &self,
+        iova: Option<u64>,
+        uptr: u64,
+        length: u64,
+        prot: Prot,
+    ) -> Result<u64> {
+        let page = PAGE_SIZE as u64;
+        uptr.checked_add(length).ok_or(EOVERFLOW)?;
+        if length == 0 || length > u64::MAX - page {
+            return Err(EINVAL);
+        }
+        let mem = RangeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        let mut t = self.tables.lock();
+        let align = t.iova_alignment();
+        if length & (align - 1) != 0 {
+            return Err(EINVAL);
+        }
+        let iova = match iova {
+            Some(iova) => {
+                t.check_fixed_iova(iova, length)?;
+                iova
+            }
+            None => t.alloc_iova(uptr, length)?,
+        };
+        if (uptr % page) & (align - 1) != 0 {
+            return Err(EINVAL);
+        }
+        let range = Range {
+            start: iova,
+            last: iova.checked_add(length - 1).ok_or(EOVERFLOW)?,
+        };
+        t.areas.insert(range, Area { uptr, prot }, mem)?;
+        Ok(iova)
+    }
+
+    /// Unmaps every area inside `[start, last]` and returns how many bytes that was.
+    ///
+    /// An area that crosses either end of the range is not split: the unmap stops there with
+    /// `ENOENT`, keeping the areas before it unmapped, as upstream.
+    pub(crate) fn unmap(&self, start: u64, last: u64) -> Result<u64> {
+        let mut t = self.tables.lock();
+        let mut unmapped = 0u64;
+        let mut from = start;
+        while let Some(area) = t.areas.first_overlap(Range { start: from, last }) {
+            if area.start < start || area.last > last {
+                return Err(ENOENT);
+            }
+            t.areas.remove(area.start);
+            unmapped += area.last - area.start + 1;
+            match area.last.checked_add(1) {
+                Some(next) if next <= last => from = next,
+                _ => break,
+            }
+        }
+        Ok(unmapped)
+    }
+
+    /// The user address mapped at `iova`, if any.
+    #[cfg_attr(
+        not(CONFIG_KUNIT = "y"),
+        expect(dead_code, reason = "emulated-device access and domains read areas")
+    )]
+    pub(crate) fn user_address(&self, iova: u64) -> Option<u64> {
+        let t = self.tables.lock();
+        let area = t.areas.first_overlap(Range {
+            start: iova,
+            last: iova,
+        })?;
+        t.areas
+            .get(area.start)
+            .map(|a| a.uptr + (iova - area.start))
     }
 
     /// Whether mappings may use pages larger than `PAGE_SIZE` in IOMMU domains.
@@ -253,6 +480,102 @@ mod tests {
         assert_eq!(a.add(0x1000, 0x1fff), Ok(()));
         assert_eq!(a.add(0x1fff, 0x2fff), Err(EINVAL));
         assert_eq!(a.add(0x2000, 0x2fff), Ok(()));
+    }
+
+    const RW: Prot = Prot {
+        read: true,
+        write: true,
+    };
+
+    #[test]
+    fn fixed_maps_refuse_overlaps_and_reserved_ranges() {
+        let t = iopt();
+        assert_eq!(
+            t.map_user(Some(0x10000), 0x7000_0000, 0x2000, RW),
+            Ok(0x10000)
+        );
+        assert_eq!(
+            t.map_user(Some(0x11000), 0x7000_0000, 0x2000, RW),
+            Err(EEXIST)
+        );
+        assert_eq!(
+            t.map_user(Some(0xf000), 0x7000_0000, 0x1001, RW),
+            Err(EEXIST)
+        );
+        assert_eq!(
+            t.map_user(Some(0x12000), 0x7000_0000, 0x1000, RW),
+            Ok(0x12000)
+        );
+        assert_eq!(t.reserve(r(0x100000, 0x1fffff), 1), Ok(()));
+        assert_eq!(
+            t.map_user(Some(0xff000), 0x7000_0000, 0x2000, RW),
+            Err(EINVAL)
+        );
+        assert_eq!(t.map_user(Some(u64::MAX), 0, 2, RW), Err(EOVERFLOW));
+        assert_eq!(t.map_user(Some(0), u64::MAX, 2, RW), Err(EOVERFLOW));
+        assert_eq!(t.map_user(Some(0), 0, 0, RW), Err(EINVAL));
+        assert_eq!(t.user_address(0x10fff), Some(0x7000_0fff));
+        assert_eq!(t.user_address(0x12000), Some(0x7000_0000));
+        assert_eq!(t.user_address(0x14000), None);
+    }
+
+    #[test]
+    fn unmap_takes_whole_areas_only() {
+        let t = iopt();
+        for iova in [0x1000, 0x3000, 0x5000] {
+            assert_eq!(t.map_user(Some(iova), 0x7000_0000, 0x2000, RW), Ok(iova));
+        }
+        assert_eq!(t.unmap(0x8000, 0x9fff), Ok(0));
+        assert_eq!(t.unmap(0x1000, 0x1fff), Err(ENOENT));
+        assert_eq!(t.unmap(0x1000, 0x4fff), Ok(0x4000));
+        // Stops at an area that crosses the end, after unmapping nothing more.
+        assert_eq!(t.unmap(0x5000, 0x5fff), Err(ENOENT));
+        assert_eq!(t.unmap(0, u64::MAX), Ok(0x2000));
+        assert_eq!(t.unmap(0, u64::MAX), Ok(0));
+    }
+
+    #[test]
+    fn allocated_iovas_follow_upstream_placement() {
+        let t = iopt();
+        // Never the first page; aligned like the user address.
+        assert_eq!(t.map_user(None, 0x7f00_0000_1000, 0x1000, RW), Ok(0x1000));
+        assert_eq!(t.map_user(None, 0x7f00_0000_1000, 0x1000, RW), Ok(0x2000));
+        // The page offset of the user address is kept.
+        assert_eq!(t.map_user(None, 0x1000_0234, 0x100, RW), Ok(0x3234));
+        // A 2 MiB-aligned buffer gets a 2 MiB-aligned IOVA.
+        assert_eq!(t.map_user(None, 0x4000_0000, 0x20_0000, RW), Ok(0x20_0000));
+        // Allowed ranges are honoured, and ENOSPC when nothing fits.
+        let t = iopt();
+        assert_eq!(t.set_allowed(allowed(&[(0x10_0000, 0x10_1fff)])), Ok(()));
+        assert_eq!(t.map_user(None, 0x7000_0000, 0x1000, RW), Ok(0x10_0000));
+        assert_eq!(t.map_user(None, 0x7000_0000, 0x1000, RW), Ok(0x10_1000));
+        assert_eq!(t.map_user(None, 0x7000_0000, 0x1000, RW), Err(ENOSPC));
+        assert_eq!(
+            t.map_user(None, 0x7000_0000, u64::MAX / 2, RW),
+            Err(EOVERFLOW)
+        );
+    }
+
+    #[test]
+    fn disabled_large_pages_demand_page_alignment() {
+        let t = iopt();
+        assert_eq!(t.set_large_pages(false), Ok(()));
+        assert_eq!(
+            t.map_user(Some(0x1000), 0x7000_0000, 0x800, RW),
+            Err(EINVAL)
+        );
+        assert_eq!(
+            t.map_user(Some(0x1800), 0x7000_0000, 0x1000, RW),
+            Err(EINVAL)
+        );
+        assert_eq!(
+            t.map_user(Some(0x1000), 0x7000_0800, 0x1000, RW),
+            Err(EINVAL)
+        );
+        assert_eq!(
+            t.map_user(Some(0x1000), 0x7000_0000, 0x1000, RW),
+            Ok(0x1000)
+        );
     }
 
     #[test]

@@ -10,7 +10,8 @@ use crate::{
     context::Iommufd,
     io_pagetable::{
         AllowedRanges,
-        IoPagetable, //
+        IoPagetable,
+        Prot, //
     },
     object::Object,
     ucmd::UserCmd, //
@@ -116,6 +117,63 @@ pub(crate) fn allow_iovas_ioctl(
         allowed.add(r.start, r.last)?;
     }
     ioas.iopt.set_allowed(allowed)?;
+    Ok(0)
+}
+
+const MAP_FIXED_IOVA: u32 = uapi::iommufd_ioas_map_flags_IOMMU_IOAS_MAP_FIXED_IOVA;
+const MAP_WRITEABLE: u32 = uapi::iommufd_ioas_map_flags_IOMMU_IOAS_MAP_WRITEABLE;
+const MAP_READABLE: u32 = uapi::iommufd_ioas_map_flags_IOMMU_IOAS_MAP_READABLE;
+
+/// `IOMMU_IOAS_MAP`: maps user memory into the IOAS at a fixed or a kernel-chosen IOVA and
+/// returns the IOVA.
+pub(crate) fn map_ioctl(ictx: &Iommufd, mut ucmd: UserCmd<uapi::iommu_ioas_map>) -> Result<isize> {
+    let cmd = &ucmd.cmd;
+    if cmd.flags & !(MAP_FIXED_IOVA | MAP_WRITEABLE | MAP_READABLE) != 0 || cmd.__reserved != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    if cmd.iova == u64::MAX || cmd.length == u64::MAX {
+        return Err(EOVERFLOW);
+    }
+    if cmd.flags & (MAP_WRITEABLE | MAP_READABLE) == 0 {
+        return Err(EINVAL);
+    }
+    let ioas = ictx.objects.get_ioas(cmd.ioas_id)?;
+    let prot = Prot {
+        read: cmd.flags & MAP_READABLE != 0,
+        write: cmd.flags & MAP_WRITEABLE != 0,
+    };
+    let fixed = (cmd.flags & MAP_FIXED_IOVA != 0).then_some(cmd.iova);
+    let iova = ioas.iopt.map_user(fixed, cmd.user_va, cmd.length, prot)?;
+    ucmd.cmd.iova = iova;
+    ucmd.respond()?;
+    Ok(0)
+}
+
+/// `IOMMU_IOAS_UNMAP`: unmaps whole areas inside a range and returns the bytes unmapped;
+/// `iova` 0 with `length` `u64::MAX` unmaps everything, even nothing.
+pub(crate) fn unmap_ioctl(
+    ictx: &Iommufd,
+    mut ucmd: UserCmd<uapi::iommu_ioas_unmap>,
+) -> Result<isize> {
+    let ioas = ictx.objects.get_ioas(ucmd.cmd.ioas_id)?;
+    let (iova, length) = (ucmd.cmd.iova, ucmd.cmd.length);
+    let unmapped = if iova == 0 && length == u64::MAX {
+        ioas.iopt.unmap(0, u64::MAX)?
+    } else {
+        if iova == u64::MAX || length == u64::MAX {
+            return Err(EOVERFLOW);
+        }
+        if length == 0 {
+            return Err(EINVAL);
+        }
+        let last = iova.checked_add(length - 1).ok_or(EOVERFLOW)?;
+        match ioas.iopt.unmap(iova, last)? {
+            0 => return Err(ENOENT),
+            n => n,
+        }
+    };
+    ucmd.cmd.length = unmapped;
+    ucmd.respond()?;
     Ok(0)
 }
 

@@ -92,6 +92,13 @@ impl<V> RangeMap<V> {
         Ok(())
     }
 
+    /// Removes the range that starts at `start`.
+    pub(crate) fn remove(&mut self, start: u64) -> Option<(Range, V)> {
+        self.tree
+            .remove(&start)
+            .map(|(last, v)| (Range { start, last }, v))
+    }
+
     /// All ranges, lowest first.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Range, &V)> {
         self.tree.iter().map(entry)

@@ -35,6 +35,8 @@ impl_uapi_bytes!(
     iommu_ioas_alloc,
     iommu_ioas_allow_iovas,
     iommu_ioas_iova_ranges,
+    iommu_ioas_map,
+    iommu_ioas_unmap,
     iommu_iova_range,
     iommu_option,
 );
