@@ -179,6 +179,12 @@ impl Iommufd {
                 offset_of!(uapi::iommu_ioas_map, iova) + size_of::<u64>(),
                 ioas::map_ioctl,
             ),
+            uapi::IOMMUFD_CMD_IOAS_COPY => run(
+                self,
+                arg,
+                offset_of!(uapi::iommu_ioas_copy, src_iova) + size_of::<u64>(),
+                ioas::copy_ioctl,
+            ),
             uapi::IOMMUFD_CMD_IOAS_UNMAP => run(
                 self,
                 arg,

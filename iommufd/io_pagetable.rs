@@ -20,16 +20,22 @@
 //! Locking: `tables` is taken for every query and update; it is never held across a copy to
 //! or from userspace (callers copy the answer out after the lock is dropped).
 
-use crate::range_map::{
-    Range,
-    RangeMap,
-    RangeReservation, //
+use crate::{
+    pages::Pages,
+    range_map::{
+        Range,
+        RangeMap,
+        RangeReservation, //
+    }, //
 };
 use kernel::{
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
-    sync::Mutex, //
+    sync::{
+        Arc,
+        Mutex, //
+    },
 };
 
 /// A reserved range and who reserved it.
@@ -46,10 +52,18 @@ pub(crate) struct Prot {
     pub(crate) write: bool,
 }
 
-/// A mapped range of IOVA.
+/// A slice of [`Pages`]: `length` bytes from byte `start` of them.
+pub(crate) struct PagesSlice {
+    pages: Arc<Pages>,
+    start: u64,
+    length: u64,
+}
+
+/// A mapped range of IOVA: a slice of [`Pages`] as wide as the range.
 pub(crate) struct Area {
-    /// User address of the area's first byte.
-    uptr: u64,
+    pages: Arc<Pages>,
+    /// Offset of the area's first byte in `pages`.
+    start: u64,
     #[expect(dead_code, reason = "used when areas are filled into IOMMU domains")]
     prot: Prot,
 }
@@ -317,10 +331,6 @@ impl IoPagetable {
 
     /// Maps `length` bytes of user memory at `uptr` to `iova`, or to an IOVA the table picks
     /// when `iova` is `None`; returns the IOVA.
-    ///
-    /// Errors as upstream: `EINVAL` for a length or IOVA that breaks the alignment, or a fixed
-    /// IOVA in a reserved range; `EEXIST` if a fixed IOVA overlaps a mapping; `EOVERFLOW` if the
-    /// range wraps; `ENOSPC` if no free IOVA range fits.
     pub(crate) fn map_user(
         &self,
         iova: Option<u64>,
@@ -328,15 +338,43 @@ impl IoPagetable {
         length: u64,
         prot: Prot,
     ) -> Result<u64> {
+        let (pages, start) = Pages::user(uptr, length, prot.write)?;
+        let mut slices = KVec::new();
+        slices.push(
+            PagesSlice {
+                pages,
+                start,
+                length,
+            },
+            GFP_KERNEL,
+        )?;
+        self.map_pages(iova, slices, length, prot)
+    }
+
+    /// Maps `slices`, `length` bytes in all, one after the other from `iova` (or from an IOVA
+    /// the table picks, aligned like the first slice's memory); returns the IOVA.
+    ///
+    /// Errors as upstream: `EINVAL` for a length or IOVA that breaks the alignment, or a fixed
+    /// IOVA in a reserved range; `EEXIST` if a fixed IOVA overlaps a mapping; `EOVERFLOW` if the
+    /// range wraps; `ENOSPC` if no free IOVA range fits; `EPERM` for a writable mapping of
+    /// read-only pages. Nothing is mapped on failure.
+    pub(crate) fn map_pages(
+        &self,
+        iova: Option<u64>,
+        slices: KVec<PagesSlice>,
+        length: u64,
+        prot: Prot,
+    ) -> Result<u64> {
         let page = PAGE_SIZE as u64;
-        uptr.checked_add(length).ok_or(EOVERFLOW)?;
-        if length == 0 || length > u64::MAX - page {
-            return Err(EINVAL);
+        let first = slices.first().ok_or(EINVAL)?;
+        let first_address = first.pages.user_address(first.start);
+        let mut mem = KVec::with_capacity(slices.len(), GFP_KERNEL)?;
+        for _ in 0..slices.len() {
+            mem.push(RangeReservation::new(GFP_KERNEL_ACCOUNT)?, GFP_KERNEL)?;
         }
-        let mem = RangeReservation::new(GFP_KERNEL_ACCOUNT)?;
         let mut t = self.tables.lock();
         let align = t.iova_alignment();
-        if length & (align - 1) != 0 {
+        if length == 0 || length & (align - 1) != 0 {
             return Err(EINVAL);
         }
         let iova = match iova {
@@ -344,17 +382,70 @@ impl IoPagetable {
                 t.check_fixed_iova(iova, length)?;
                 iova
             }
-            None => t.alloc_iova(uptr, length)?,
+            None => t.alloc_iova(first_address, length)?,
         };
-        if (uptr % page) & (align - 1) != 0 {
+        // Check every slice before inserting any, so that failure leaves nothing behind.
+        for s in slices.iter() {
+            if prot.write && !s.pages.writable() {
+                return Err(EPERM);
+            }
+            if (s.start % page) & (align - 1) != 0 {
+                return Err(EINVAL);
+            }
+        }
+        let mut at = iova;
+        for (s, mem) in slices.into_iter().zip(mem) {
+            let range = Range {
+                start: at,
+                last: at + (s.length - 1),
+            };
+            let area = Area {
+                pages: s.pages,
+                start: s.start,
+                prot,
+            };
+            // Cannot overlap: the whole range was checked free above, under the same lock.
+            t.areas.insert(range, area, mem)?;
+            // Wraps only past the last slice of a mapping that ends at the top of the
+            // address space, where the value is not used again.
+            at = at.wrapping_add(s.length);
+        }
+        Ok(iova)
+    }
+
+    /// The slices of pages behind `[iova, iova + length)`, which areas must cover without a
+    /// gap (`ENOENT` otherwise).
+    pub(crate) fn get_pages(&self, iova: u64, length: u64) -> Result<KVec<PagesSlice>> {
+        if length == 0 {
             return Err(EINVAL);
         }
-        let range = Range {
-            start: iova,
-            last: iova.checked_add(length - 1).ok_or(EOVERFLOW)?,
-        };
-        t.areas.insert(range, Area { uptr, prot }, mem)?;
-        Ok(iova)
+        let last = iova.checked_add(length - 1).ok_or(EOVERFLOW)?;
+        let mut slices = KVec::new();
+        let t = self.tables.lock();
+        let mut cur = iova;
+        loop {
+            let range = t
+                .areas
+                .first_overlap(Range {
+                    start: cur,
+                    last: cur,
+                })
+                .ok_or(ENOENT)?;
+            let area = t.areas.get(range.start).ok_or(ENOENT)?;
+            let end = last.min(range.last);
+            slices.push(
+                PagesSlice {
+                    pages: area.pages.clone(),
+                    start: area.start + (cur - range.start),
+                    length: end - cur + 1,
+                },
+                GFP_KERNEL,
+            )?;
+            if end == last {
+                return Ok(slices);
+            }
+            cur = end + 1;
+        }
     }
 
     /// Unmaps every area inside `[start, last]` and returns how many bytes that was.
@@ -370,7 +461,8 @@ impl IoPagetable {
                 return Err(ENOENT);
             }
             t.areas.remove(area.start);
-            unmapped += area.last - area.start + 1;
+            // Areas covering all 2^64 bytes sum to 0, as upstream's unsigned long does.
+            unmapped = unmapped.wrapping_add(area.last - area.start + 1);
             match area.last.checked_add(1) {
                 Some(next) if next <= last => from = next,
                 _ => break,
@@ -392,7 +484,7 @@ impl IoPagetable {
         })?;
         t.areas
             .get(area.start)
-            .map(|a| a.uptr + (iova - area.start))
+            .map(|a| a.pages.user_address(a.start + (iova - area.start)))
     }
 
     /// Whether mappings may use pages larger than `PAGE_SIZE` in IOMMU domains.
@@ -402,8 +494,22 @@ impl IoPagetable {
 
     /// Enables or disables large pages, which sets the IOVA alignment. With no domain attached
     /// nothing is mapped in one, so the change always takes effect.
+    ///
+    /// Disabling them raises the alignment to `PAGE_SIZE`, which every existing mapping must
+    /// then meet in its IOVA, its length and the offset of its memory (`EADDRINUSE` otherwise,
+    /// with nothing changed).
     pub(crate) fn set_large_pages(&self, enable: bool) -> Result {
-        self.tables.lock().large_pages = enable;
+        let mut t = self.tables.lock();
+        if !enable {
+            let mask = PAGE_SIZE as u64 - 1;
+            let misaligned = t.areas.iter().any(|(r, area)| {
+                r.start & mask != 0 || (r.last - r.start + 1) & mask != 0 || area.start & mask != 0
+            });
+            if misaligned {
+                return Err(EADDRINUSE);
+            }
+        }
+        t.large_pages = enable;
         Ok(())
     }
 }
@@ -554,6 +660,75 @@ mod tests {
             t.map_user(None, 0x7000_0000, u64::MAX / 2, RW),
             Err(EOVERFLOW)
         );
+    }
+
+    #[test]
+    fn copies_share_pages_and_need_contiguous_areas() {
+        let src = iopt();
+        let dst = iopt();
+        let ro = Prot {
+            read: true,
+            write: false,
+        };
+        assert_eq!(
+            src.map_user(Some(0x1000), 0x7000_0000, 0x2000, RW),
+            Ok(0x1000)
+        );
+        assert_eq!(
+            src.map_user(Some(0x3000), 0x9000_0000, 0x1000, ro),
+            Ok(0x3000)
+        );
+        assert_eq!(
+            src.map_user(Some(0x5000), 0xa000_0000, 0x1000, RW),
+            Ok(0x5000)
+        );
+        // Two areas, starting inside the first: two slices, one per area.
+        let slices = src.get_pages(0x1800, 0x2000).expect("contiguous");
+        assert_eq!(slices.len(), 2);
+        assert_eq!(
+            dst.map_pages(Some(0x10000), slices, 0x2000, ro),
+            Ok(0x10000)
+        );
+        assert_eq!(dst.user_address(0x10000), Some(0x7000_0800));
+        assert_eq!(dst.user_address(0x11800), Some(0x9000_0000));
+        // A gap, or nothing at all, is ENOENT; read-only pages cannot be mapped writable.
+        assert_eq!(src.get_pages(0x3000, 0x2001).err(), Some(ENOENT));
+        assert_eq!(src.get_pages(0x7000, 1).err(), Some(ENOENT));
+        assert_eq!(src.get_pages(0x1000, 0).err(), Some(EINVAL));
+        let slices = src.get_pages(0x3000, 0x1000).expect("mapped");
+        assert_eq!(dst.map_pages(None, slices, 0x1000, RW), Err(EPERM));
+        // The source can go away; the copy keeps the pages.
+        assert_eq!(src.unmap(0, u64::MAX), Ok(0x4000));
+        assert_eq!(dst.user_address(0x10fff), Some(0x7000_17ff));
+    }
+
+    #[test]
+    fn mappings_reach_the_top_of_the_address_space() {
+        let t = iopt();
+        let half = 1u64 << 63;
+        assert_eq!(t.map_user(Some(0), 0, half, RW), Ok(0));
+        assert_eq!(t.map_user(Some(half), 0, half, RW), Ok(half));
+        assert_eq!(t.map_user(Some(u64::MAX), 0, 1, RW), Err(EEXIST));
+        assert_eq!(t.user_address(u64::MAX), Some(half - 1));
+        assert_eq!(t.unmap(half, u64::MAX), Ok(half));
+        assert_eq!(t.unmap(0, u64::MAX), Ok(half));
+    }
+
+    #[test]
+    fn disabling_large_pages_needs_aligned_mappings() {
+        let t = iopt();
+        assert_eq!(
+            t.map_user(Some(0x1000), 0x7000_0010, 0x1000, RW),
+            Ok(0x1000)
+        );
+        assert_eq!(t.set_large_pages(false), Err(EADDRINUSE));
+        assert!(t.large_pages());
+        assert_eq!(t.unmap(0, u64::MAX), Ok(0x1000));
+        assert_eq!(
+            t.map_user(Some(0x1000), 0x7000_0000, 0x1000, RW),
+            Ok(0x1000)
+        );
+        assert_eq!(t.set_large_pages(false), Ok(()));
     }
 
     #[test]

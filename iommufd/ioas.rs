@@ -134,19 +134,48 @@ pub(crate) fn map_ioctl(ictx: &Iommufd, mut ucmd: UserCmd<uapi::iommu_ioas_map>)
     if cmd.iova == u64::MAX || cmd.length == u64::MAX {
         return Err(EOVERFLOW);
     }
-    if cmd.flags & (MAP_WRITEABLE | MAP_READABLE) == 0 {
-        return Err(EINVAL);
-    }
+    let prot = map_prot(cmd.flags)?;
     let ioas = ictx.objects.get_ioas(cmd.ioas_id)?;
-    let prot = Prot {
-        read: cmd.flags & MAP_READABLE != 0,
-        write: cmd.flags & MAP_WRITEABLE != 0,
-    };
     let fixed = (cmd.flags & MAP_FIXED_IOVA != 0).then_some(cmd.iova);
     let iova = ioas.iopt.map_user(fixed, cmd.user_va, cmd.length, prot)?;
     ucmd.cmd.iova = iova;
     ucmd.respond()?;
     Ok(0)
+}
+
+/// `IOMMU_IOAS_COPY`: maps into one IOAS what is mapped at a range of another (or the same),
+/// sharing the memory already looked up instead of looking it up again.
+pub(crate) fn copy_ioctl(
+    ictx: &Iommufd,
+    mut ucmd: UserCmd<uapi::iommu_ioas_copy>,
+) -> Result<isize> {
+    let cmd = &ucmd.cmd;
+    if cmd.flags & !(MAP_FIXED_IOVA | MAP_WRITEABLE | MAP_READABLE) != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    if cmd.length == u64::MAX || cmd.src_iova == u64::MAX || cmd.dst_iova == u64::MAX {
+        return Err(EOVERFLOW);
+    }
+    let prot = map_prot(cmd.flags)?;
+    let src = ictx.objects.get_ioas(cmd.src_ioas_id)?;
+    let slices = src.iopt.get_pages(cmd.src_iova, cmd.length)?;
+    let dst = ictx.objects.get_ioas(cmd.dst_ioas_id)?;
+    let fixed = (cmd.flags & MAP_FIXED_IOVA != 0).then_some(cmd.dst_iova);
+    let iova = dst.iopt.map_pages(fixed, slices, cmd.length, prot)?;
+    ucmd.cmd.dst_iova = iova;
+    ucmd.respond()?;
+    Ok(0)
+}
+
+/// The access a map or copy asks for; `EINVAL` if neither read nor write.
+fn map_prot(flags: u32) -> Result<Prot> {
+    if flags & (MAP_WRITEABLE | MAP_READABLE) == 0 {
+        return Err(EINVAL);
+    }
+    Ok(Prot {
+        read: flags & MAP_READABLE != 0,
+        write: flags & MAP_WRITEABLE != 0,
+    })
 }
 
 /// `IOMMU_IOAS_UNMAP`: unmaps whole areas inside a range and returns the bytes unmapped;

@@ -19,6 +19,7 @@ mod context;
 mod io_pagetable;
 mod ioas;
 mod object;
+mod pages;
 mod range_map;
 mod ucmd;
 

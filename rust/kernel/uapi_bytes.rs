@@ -33,6 +33,7 @@ macro_rules! impl_uapi_bytes {
 impl_uapi_bytes!(
     iommu_destroy,
     iommu_ioas_alloc,
+    iommu_ioas_copy,
     iommu_ioas_allow_iovas,
     iommu_ioas_iova_ranges,
     iommu_ioas_map,

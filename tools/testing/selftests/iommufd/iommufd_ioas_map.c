@@ -305,8 +305,28 @@ static int _allow_iovas(int fd, __u32 ioas_id,
 }
 
 /* [start, start + len - 1] */
-#define RANGE(start, len) \
-	{ .start = (start), .last = (start) + (len) - 1 }
+#define RANGE(s, len) \
+	{ .start = (s), .last = (s) + (len) - 1 }
+
+/* IOMMU_IOAS_IOVA_RANGES must report exactly [0, ULONG_MAX], alignment 1 */
+#define ASSERT_FULL_RANGE_ONLY(fd, id)                                       \
+	({                                                                   \
+		struct iommu_iova_range __r[2] = {                           \
+			{ POISON64, POISON64 }, { POISON64, POISON64 }       \
+		};                                                           \
+		struct iommu_ioas_iova_ranges __c = {                        \
+			.size = sizeof(__c),                                 \
+			.ioas_id = (id),                                     \
+			.num_iovas = 2,                                      \
+			.allowed_iovas = (uintptr_t)__r,                     \
+		};                                                           \
+		ASSERT_EQ(0, ioctl(fd, IOMMU_IOAS_IOVA_RANGES, &__c));       \
+		ASSERT_EQ(1, __c.num_iovas);                                 \
+		ASSERT_EQ(1, __c.out_iova_alignment);                        \
+		ASSERT_EQ(0, __r[0].start);                                  \
+		ASSERT_EQ(IOVA_MAX, __r[0].last);                            \
+		ASSERT_EQ(POISON64, __r[1].start);                           \
+	})
 
 /* A fault queue: an object id of the wrong type. Skips without it. */
 static int _fault_alloc(int fd, __u32 *id, int *fault_fd)
@@ -524,6 +544,8 @@ TEST_F(ioas, map_fixed_success_writes_back_same_struct)
 	ASSERT_MAPPED(self->fd, self->ioas_id, IOVA_A);
 	ASSERT_MAPPED(self->fd, self->ioas_id, IOVA_A + 4 * page_size - 1);
 	ASSERT_FREE(self->fd, self->ioas_id, IOVA_A - 1);
+	/* Areas are not reserved ranges: IOVA_RANGES does not change */
+	ASSERT_FULL_RANGE_ONLY(self->fd, self->ioas_id);
 	ASSERT_FREE(self->fd, self->ioas_id, IOVA_A + 4 * page_size);
 	ASSERT_UNMAP(self->fd, self->ioas_id, IOVA_A, 4 * page_size,
 		     4 * page_size);
@@ -591,6 +613,7 @@ TEST_F(ioas, map_fixed_iova_0_and_top_of_address_space)
 	/* The last page: iova + length - 1 == ULONG_MAX does not wrap */
 	ASSERT_MAP_FIXED(self->fd, self->ioas_id, self->buf, page_size, top);
 	ASSERT_MAPPED(self->fd, self->ioas_id, IOVA_MAX - 1);
+	ASSERT_FULL_RANGE_ONLY(self->fd, self->ioas_id);
 	ASSERT_UNMAP(self->fd, self->ioas_id, top, page_size, page_size);
 	ASSERT_UNMAP(self->fd, self->ioas_id, 0, page_size, page_size);
 	ASSERT_EMPTY(self->fd, self->ioas_id);
@@ -602,7 +625,8 @@ TEST_F(ioas, map_fixed_iova_plus_length_wrap_is_eoverflow)
 		__u64 iova, length;
 	} bad[] = {
 		{ IOVA_MAX - page_size + 1, 2 * page_size },
-		{ IOVA_MAX - 1, 2 },
+		{ IOVA_MAX - 1, 3 },
+		{ IOVA_MAX - 1, page_size },
 		{ 1ULL << 63, (1ULL << 63) + 1 },
 		{ IOVA_MAX - page_size, 1ULL << 40 },
 	};
@@ -616,10 +640,13 @@ TEST_F(ioas, map_fixed_iova_plus_length_wrap_is_eoverflow)
 				  (uintptr_t)self->buf, bad[i].length, &iova));
 		EXPECT_EQ(bad[i].iova, iova);
 	}
+	ASSERT_EMPTY(self->fd, self->ioas_id);
 	/* Exactly up to ULONG_MAX is fine */
-	ASSERT_MAP_FIXED(self->fd, self->ioas_id, self->buf, 1ULL << 63,
+	ASSERT_MAP_FIXED(self->fd, self->ioas_id, self->buf, 2,
+			 IOVA_MAX - 1);
+	ASSERT_MAP_FIXED(self->fd, self->ioas_id, self->buf, 1ULL << 62,
 			 1ULL << 63);
-	ASSERT_UNMAP_ALL(self->fd, self->ioas_id, 1ULL << 63);
+	ASSERT_UNMAP_ALL(self->fd, self->ioas_id, (1ULL << 62) + 2);
 }
 
 TEST_F(ioas, map_iova_or_length_ulong_max_is_eoverflow)
@@ -887,9 +914,11 @@ TEST_F(ioas, map_user_va_plus_length_wrap_is_eoverflow)
 	EXPECT_ERRNO(EOVERFLOW, _map(self->fd, self->ioas_id, RW | FIXED,
 				     (uintptr_t)self->buf, IOVA_MAX - 1,
 				     &iova));
-	/* Checked before length 0 */
 	EXPECT_ERRNO(EOVERFLOW, _map(self->fd, self->ioas_id, RW | FIXED,
 				     IOVA_MAX, 1, &iova));
+	/* user_va + 0 does not wrap: then length 0 is EINVAL */
+	EXPECT_ERRNO(EINVAL, _map(self->fd, self->ioas_id, RW | FIXED,
+				  IOVA_MAX, 0, &iova));
 	ASSERT_EMPTY(self->fd, self->ioas_id);
 
 	/* Ending exactly at 2^64 - 1 does not wrap */
@@ -1064,7 +1093,11 @@ TEST_F(ioas, map_readonly_struct_is_efault_but_mapped)
 	ASSERT_UNMAP_ALL(self->fd, self->ioas_id, 2 * page_size);
 
 	/* A failing map writes nothing, so it still reports its own errno */
+	ASSERT_EQ(0, mprotect(p, page_size, PROT_READ | PROT_WRITE));
+	cmd->length = 0;
+	ASSERT_EQ(0, mprotect(p, page_size, PROT_READ));
 	EXPECT_ERRNO(EINVAL, ioctl(self->fd, IOMMU_IOAS_MAP, cmd));
+	ASSERT_EMPTY(self->fd, self->ioas_id);
 	munmap(p, page_size);
 }
 
@@ -1226,7 +1259,6 @@ TEST_F(ioas, map_auto_maps_do_not_overlap)
 	__u64 lens[] = { page_size, 1, 3 * page_size, 0x10, 2 * page_size,
 			 page_size + 1, 0x800, 7 * page_size, 1, 0x10000 };
 	__u64 iovas[ARRAY_SIZE(lens)];
-	__u64 total = 0;
 	unsigned int i, j;
 
 	for (i = 0; i != ARRAY_SIZE(lens); i++) {
@@ -1234,7 +1266,6 @@ TEST_F(ioas, map_auto_maps_do_not_overlap)
 				       self->buf + (i % 4) * 0x10, lens[i],
 				       &iovas[i]));
 		ASSERT_LE(page_size, iovas[i]);
-		total += lens[i];
 	}
 	for (i = 0; i != ARRAY_SIZE(lens); i++)
 		for (j = 0; j != ARRAY_SIZE(lens); j++)
@@ -1245,7 +1276,6 @@ TEST_F(ioas, map_auto_maps_do_not_overlap)
 		ASSERT_UNMAP(self->fd, self->ioas_id, iovas[i], lens[i],
 			     lens[i]);
 	ASSERT_EMPTY(self->fd, self->ioas_id);
-	(void)total;
 }
 
 TEST_F(ioas, map_auto_honours_allowed_ranges)
@@ -1275,6 +1305,9 @@ TEST_F(ioas, map_auto_honours_allowed_ranges)
 	ASSERT_MAP_FIXED(self->fd, self->ioas_id, self->buf, page_size,
 			 IOVA_C);
 	ASSERT_MAP_FIXED(self->fd, self->ioas_id, self->buf, page_size, 0);
+	/* A new allowed set may leave existing areas outside */
+	ASSERT_EQ(0, _allow_iovas(self->fd, self->ioas_id, &allow[1], 1));
+	ASSERT_MAPPED(self->fd, self->ioas_id, IOVA_C);
 	ASSERT_UNMAP_ALL(self->fd, self->ioas_id, 5 * page_size);
 
 	/* A range that is too small for the length: ENOSPC, nothing mapped */
@@ -1604,10 +1637,11 @@ TEST_F(ioas, unmap_bad_ranges)
 		{ IOVA_MAX, 1, EOVERFLOW },
 		{ IOVA_MAX, 0, EOVERFLOW },	/* before the length check */
 		{ IOVA_A, UINT64_MAX, EOVERFLOW },
-		{ IOVA_MAX - 1, 2, EINVAL - EINVAL },	/* fine: ENOENT */
+		{ IOVA_MAX - 1, 2, ENOENT },	/* ends at ULONG_MAX: fine */
 		{ IOVA_MAX - 1, 3, EOVERFLOW },
 		{ 1ULL << 63, (1ULL << 63) + 1, EOVERFLOW },
-		{ IOVA_A, IOVA_MAX - IOVA_A + 1, EOVERFLOW },
+		{ IOVA_A, IOVA_MAX - IOVA_A + 2, EOVERFLOW },
+		{ IOVA_A + 1, IOVA_MAX - IOVA_A, ENOENT },	/* cuts it */
 	};
 	unsigned int i;
 
@@ -1615,15 +1649,14 @@ TEST_F(ioas, unmap_bad_ranges)
 			 IOVA_A);
 	for (i = 0; i != ARRAY_SIZE(bad); i++) {
 		__u64 len = bad[i].length;
-		int err = bad[i].err ? bad[i].err : ENOENT;
-
-		EXPECT_ERRNO(err, _unmap(self->fd, self->ioas_id, bad[i].iova,
-					 bad[i].length, &len));
+		EXPECT_ERRNO(bad[i].err, _unmap(self->fd, self->ioas_id,
+						bad[i].iova, bad[i].length,
+						&len));
 		EXPECT_EQ(bad[i].length, len);
 	}
 	ASSERT_MAPPED(self->fd, self->ioas_id, IOVA_A);
 	/* Exactly to the end of the address space is fine */
-	ASSERT_UNMAP(self->fd, self->ioas_id, IOVA_A, IOVA_MAX - IOVA_A,
+	ASSERT_UNMAP(self->fd, self->ioas_id, IOVA_A, IOVA_MAX - IOVA_A + 1,
 		     page_size);
 }
 
