@@ -10,6 +10,10 @@ use crate::{
     ioas,
     object::ObjectTable,
     ucmd::UserCmd, //
+    vfio_compat::{
+        self,
+        CompatIoas, //
+    },
 };
 use core::mem::{
     offset_of,
@@ -61,6 +65,9 @@ pub(crate) struct Iommufd {
     pub(crate) objects: ObjectTable,
     #[pin]
     account_mode: Mutex<AccountMode>,
+    /// The IOAS the VFIO container ioctls act on.
+    #[pin]
+    pub(crate) compat_ioas: Mutex<CompatIoas>,
 }
 
 /// One past the last command number of upstream's ioctl table. Numbers from there on are not
@@ -138,7 +145,7 @@ impl Iommufd {
     fn dispatch(&self, cmd: u32, arg: usize) -> Result<isize> {
         let nr = _IOC_NR(cmd);
         if !(uapi::IOMMUFD_CMD_BASE..CMD_END).contains(&nr) {
-            return Err(ENOTTY);
+            return vfio_compat::ioctl(self, cmd, arg);
         }
         // As upstream: the size word is read before the number is validated further, so a
         // bad pointer is EFAULT for any number in iommufd's range.
@@ -191,6 +198,12 @@ impl Iommufd {
                 offset_of!(uapi::iommu_ioas_unmap, length) + size_of::<u64>(),
                 ioas::unmap_ioctl,
             ),
+            uapi::IOMMUFD_CMD_VFIO_IOAS => run(
+                self,
+                arg,
+                offset_of!(uapi::iommu_vfio_ioas, __reserved) + size_of::<u16>(),
+                vfio_compat::vfio_ioas_ioctl,
+            ),
             uapi::IOMMUFD_CMD_OPTION => run(
                 self,
                 arg,
@@ -211,6 +224,7 @@ impl MiscDevice for Iommufd {
             try_pin_init!(Self {
                 objects <- ObjectTable::new(),
                 account_mode <- new_mutex!(AccountMode::User),
+                compat_ioas <- new_mutex!(None),
             }),
             GFP_KERNEL_ACCOUNT,
         )

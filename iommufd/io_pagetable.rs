@@ -453,8 +453,15 @@ impl IoPagetable {
     /// An area that crosses either end of the range is not split: the unmap stops there with
     /// `ENOENT`, keeping the areas before it unmapped, as upstream.
     pub(crate) fn unmap(&self, start: u64, last: u64) -> Result<u64> {
+        let mut unmapped = 0;
+        self.unmap_counting(start, last, &mut unmapped)?;
+        Ok(unmapped)
+    }
+
+    /// [`IoPagetable::unmap`], adding the bytes unmapped to `unmapped` even when it fails part
+    /// way (VFIO reports that count).
+    pub(crate) fn unmap_counting(&self, start: u64, last: u64, unmapped: &mut u64) -> Result {
         let mut t = self.tables.lock();
-        let mut unmapped = 0u64;
         let mut from = start;
         while let Some(area) = t.areas.first_overlap(Range { start: from, last }) {
             if area.start < start || area.last > last {
@@ -462,13 +469,13 @@ impl IoPagetable {
             }
             t.areas.remove(area.start);
             // Areas covering all 2^64 bytes sum to 0, as upstream's unsigned long does.
-            unmapped = unmapped.wrapping_add(area.last - area.start + 1);
+            *unmapped = unmapped.wrapping_add(area.last - area.start + 1);
             match area.last.checked_add(1) {
                 Some(next) if next <= last => from = next,
                 _ => break,
             }
         }
-        Ok(unmapped)
+        Ok(())
     }
 
     /// The user address mapped at `iova`, if any.

@@ -22,6 +22,7 @@ mod object;
 mod pages;
 mod range_map;
 mod ucmd;
+mod vfio_compat;
 
 module! {
     type: IommufdModule,

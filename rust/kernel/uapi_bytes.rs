@@ -40,4 +40,12 @@ impl_uapi_bytes!(
     iommu_ioas_unmap,
     iommu_iova_range,
     iommu_option,
+    iommu_vfio_ioas,
+    vfio_info_cap_header,
+    vfio_iommu_type1_dma_map,
+    vfio_iommu_type1_dma_unmap,
+    vfio_iommu_type1_info,
+    vfio_iommu_type1_info_cap_iova_range,
+    vfio_iommu_type1_info_dma_avail,
+    vfio_iova_range,
 );
