@@ -64,7 +64,6 @@ pub(crate) struct Area {
     pages: Arc<Pages>,
     /// Offset of the area's first byte in `pages`.
     start: u64,
-    #[expect(dead_code, reason = "used when areas are filled into IOMMU domains")]
     prot: Prot,
 }
 
@@ -478,6 +477,52 @@ impl IoPagetable {
         Ok(())
     }
 
+    /// Splits the areas containing each of `iovas` so that the IOVA ends an area, as VFIO type1
+    /// needs to unmap part of a mapping. Both halves keep sharing the pages. `EINVAL` if the
+    /// second half would break the alignment.
+    pub(crate) fn cut(&self, iovas: &[u64]) -> Result {
+        let mut mem = KVec::with_capacity(iovas.len(), GFP_KERNEL)?;
+        for _ in iovas {
+            mem.push(RangeReservation::new(GFP_KERNEL_ACCOUNT)?, GFP_KERNEL)?;
+        }
+        let mut t = self.tables.lock();
+        let align_mask = t.iova_alignment() - 1;
+        for (&iova, mem) in iovas.iter().zip(mem) {
+            let Some(range) = t.areas.first_overlap(Range {
+                start: iova,
+                last: iova,
+            }) else {
+                continue;
+            };
+            if iova == range.start || iova == range.last {
+                continue;
+            }
+            let Some(area) = t.areas.get(range.start) else {
+                continue;
+            };
+            let new_start = iova + 1;
+            let rhs_start = area.start + (new_start - range.start);
+            if new_start & align_mask != 0 || rhs_start & align_mask != 0 {
+                return Err(EINVAL);
+            }
+            let rhs = Area {
+                pages: area.pages.clone(),
+                start: rhs_start,
+                prot: area.prot,
+            };
+            t.areas.shrink(range.start, iova);
+            t.areas.insert(
+                Range {
+                    start: new_start,
+                    last: range.last,
+                },
+                rhs,
+                mem,
+            )?;
+        }
+        Ok(())
+    }
+
     /// The user address mapped at `iova`, if any.
     #[cfg_attr(
         not(CONFIG_KUNIT = "y"),
@@ -736,6 +781,25 @@ mod tests {
             Ok(0x1000)
         );
         assert_eq!(t.set_large_pages(false), Ok(()));
+    }
+
+    #[test]
+    fn cut_splits_areas_that_keep_sharing_pages() {
+        let t = iopt();
+        assert_eq!(
+            t.map_user(Some(0x10000), 0x7000_0000, 0x4000, RW),
+            Ok(0x10000)
+        );
+        assert_eq!(t.set_large_pages(false), Ok(()));
+        assert_eq!(t.cut(&[0x10800]), Err(EINVAL));
+        // Ends of areas and unmapped IOVAs need no cut.
+        assert_eq!(t.cut(&[0x10000, 0x13fff, 0x20000]), Ok(()));
+        assert_eq!(t.unmap(0x11000, 0x11fff), Err(ENOENT));
+        assert_eq!(t.cut(&[0x11fff, 0x10fff]), Ok(()));
+        assert_eq!(t.unmap(0x11000, 0x11fff), Ok(0x1000));
+        assert_eq!(t.user_address(0x12000), Some(0x7000_2000));
+        assert_eq!(t.user_address(0x10fff), Some(0x7000_0fff));
+        assert_eq!(t.unmap(0, u64::MAX), Ok(0x3000));
     }
 
     #[test]

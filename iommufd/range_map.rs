@@ -92,6 +92,15 @@ impl<V> RangeMap<V> {
         Ok(())
     }
 
+    /// Shortens the range that starts at `start` to end at `last`, which must lie inside it.
+    pub(crate) fn shrink(&mut self, start: u64, last: u64) {
+        if let Some((l, _)) = self.tree.get_mut(&start) {
+            if start <= last && last < *l {
+                *l = last;
+            }
+        }
+    }
+
     /// Removes the range that starts at `start`.
     pub(crate) fn remove(&mut self, start: u64) -> Option<(Range, V)> {
         self.tree

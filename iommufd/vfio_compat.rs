@@ -195,12 +195,22 @@ fn unmap_dma(ictx: &Iommufd, arg: usize) -> Result<isize> {
             return Err(EINVAL);
         }
         ioas.iopt.unmap_counting(0, u64::MAX, &mut unmapped)
-    } else if unmap.size == 0 {
-        Err(EINVAL)
     } else {
-        match unmap.iova.checked_add(unmap.size - 1) {
-            Some(last) => ioas.iopt.unmap_counting(unmap.iova, last, &mut unmapped),
-            None => Err(EOVERFLOW),
+        if !ioas.iopt.large_pages() {
+            // Type1 (v1) may unmap part of a mapping: first split the areas at the ends of
+            // the range (as upstream, with its wrapping arithmetic).
+            let last = unmap.iova.wrapping_add(unmap.size).wrapping_sub(1);
+            let before = unmap.iova.wrapping_sub(1);
+            let ends = [last, before];
+            ioas.iopt
+                .cut(&ends[..if unmap.iova != 0 { 2 } else { 1 }])?;
+        }
+        match unmap.size.checked_sub(1) {
+            None => Err(EINVAL),
+            Some(len) => match unmap.iova.checked_add(len) {
+                Some(last) => ioas.iopt.unmap_counting(unmap.iova, last, &mut unmapped),
+                None => Err(EOVERFLOW),
+            },
         }
     };
     unmap.size = unmapped;
