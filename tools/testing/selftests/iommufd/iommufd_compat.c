@@ -548,15 +548,15 @@ static int _unmap_dma(int fd, __u32 flags, __u64 iova, __u64 size,
 }
 
 /* UNMAP_DMA must succeed, report @expected and keep the other fields */
-#define ASSERT_UNMAP_DMA(fd, flags, iova, size, expected)                  \
+#define ASSERT_UNMAP_DMA(fd, _flags, _iova, _size, expected)               \
 	({                                                                 \
 		struct vfio_iommu_type1_dma_unmap __o;                     \
-		ASSERT_EQ(0, _unmap_dma_sz(fd, sizeof(__o), flags, iova,   \
-					   size, &__o));                   \
+		ASSERT_EQ(0, _unmap_dma_sz(fd, sizeof(__o), _flags, _iova, \
+					   _size, &__o));                  \
 		ASSERT_EQ((__u64)(expected), __o.size);                    \
 		ASSERT_EQ(sizeof(__o), __o.argsz);                         \
-		ASSERT_EQ((__u32)(flags), __o.flags);                      \
-		ASSERT_EQ((__u64)(iova), __o.iova);                        \
+		ASSERT_EQ((__u32)(_flags), __o.flags);                     \
+		ASSERT_EQ((__u64)(_iova), __o.iova);                       \
 	})
 
 static int check_ext(int fd, unsigned long ext)
@@ -597,14 +597,14 @@ static bool untouched(const struct info_buf *buf, size_t from, size_t to)
 
 #define CAP_AT(buf, off) ((struct vfio_info_cap_header *)&(buf)->b[off])
 
-/* The DMA_AVAIL capability at DMA_AVAIL_OFF, with @next */
-#define ASSERT_DMA_AVAIL_CAP(buf, next)                                     \
+/* The DMA_AVAIL capability at DMA_AVAIL_OFF, its next being @nxt */
+#define ASSERT_DMA_AVAIL_CAP(buf, nxt)                                     \
 	({                                                                  \
 		struct vfio_iommu_type1_info_dma_avail *__c =               \
 			(void *)&(buf)->b[DMA_AVAIL_OFF];                   \
 		ASSERT_EQ(VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, __c->header.id); \
 		ASSERT_EQ(1, __c->header.version);                          \
-		ASSERT_EQ((__u32)(next), __c->header.next);                 \
+		ASSERT_EQ((__u32)(nxt), __c->header.next);                 \
 		ASSERT_EQ(UINT32_MAX, __c->avail);                          \
 	})
 
@@ -1419,9 +1419,10 @@ TEST_F(compat, vfio_check_extension)
 	ASSERT_EQ(1, check_ext(self->fd, VFIO_UNMAP_ALL));
 	/* No domain that could lack coherency */
 	ASSERT_EQ(1, check_ext(self->fd, VFIO_DMA_CC_IOMMU));
-	for (i = 0; i != ARRAY_SIZE(zero); i++)
+	for (i = 0; i != ARRAY_SIZE(zero); i++) {
 		EXPECT_EQ(0, check_ext(self->fd, zero[i]))
 			TH_LOG("extension %lu", zero[i]);
+	}
 	/* IS_ENABLED(CONFIG_VFIO_NOIOMMU) */
 	noiommu = check_ext(self->fd, VFIO_NOIOMMU_IOMMU);
 	ASSERT_TRUE(noiommu == 0 || noiommu == 1);
