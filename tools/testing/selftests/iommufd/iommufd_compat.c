@@ -761,7 +761,7 @@ TEST_F(copy, copy_allocated_dst_iova)
 {
 	__u64 len = 4 * page_size;
 	__u64 expect = auto_place_empty((uintptr_t)self->buf, len);
-	__u64 iova;
+	__u64 iova, iova2;
 
 	ASSERT_MAP_FIXED(self->fd, self->src, self->buf, len, IOVA_A);
 	/* Without FIXED_IOVA the input dst_iova is ignored */
@@ -776,15 +776,12 @@ TEST_F(copy, copy_allocated_dst_iova)
 	ASSERT_FREE(self->fd, self->dst, iova + len);
 
 	/* A second one goes after the first (alignment at most len) */
-	{
-		__u64 iova2 = POISON64;
-
-		ASSERT_EQ(0, _copy(self->fd, RD, self->dst, self->src, IOVA_A,
-				   len, &iova2));
-		ASSERT_LE(iova + len, iova2);
-		ASSERT_EQ(0, iova2 % page_size);
-		ASSERT_UNMAP(self->fd, self->dst, iova2, len, len);
-	}
+	iova2 = POISON64;
+	ASSERT_EQ(0, _copy(self->fd, RD, self->dst, self->src, IOVA_A, len,
+			   &iova2));
+	ASSERT_LE(iova + len, iova2);
+	ASSERT_EQ(0, iova2 % page_size);
+	ASSERT_UNMAP(self->fd, self->dst, iova2, len, len);
 	ASSERT_UNMAP(self->fd, self->dst, iova, len, len);
 	ASSERT_EMPTY(self->fd, self->dst);
 }
@@ -842,7 +839,8 @@ TEST_F(copy, copy_across_adjacent_areas)
 
 	/* Two areas, different memory, IOVA-adjacent */
 	ASSERT_MAP_FIXED(self->fd, self->src, self->buf, 2 * p, IOVA_A);
-	ASSERT_MAP_FIXED(self->fd, self->src, self->buf2, 2 * p, IOVA_A + 2 * p);
+	ASSERT_MAP_FIXED(self->fd, self->src, self->buf2, 2 * p,
+			 IOVA_A + 2 * p);
 	ASSERT_COPY_FIXED(self->fd, self->dst, self->src, IOVA_A + p, 2 * p,
 			  IOVA_B);
 	/* One destination area per source area touched */
@@ -912,30 +910,25 @@ TEST_F(copy, copy_survives_source_ioas_destroy)
 TEST_F(copy, copy_access_flags)
 {
 	__u64 p = page_size;
+	__u64 d;
 
 	/* Any of READABLE/WRITEABLE from a read-write source */
 	ASSERT_MAP_FIXED(self->fd, self->src, self->buf, p, IOVA_A);
 	ASSERT_EQ(0, _copy_fixed(self->fd, self->dst, self->src, IOVA_A, p,
 				 IOVA_A));
-	{
-		__u64 d = IOVA_B;
-
-		ASSERT_EQ(0, _copy(self->fd, RD | FIXED, self->dst, self->src,
-				   IOVA_A, p, &d));
-		d = IOVA_C;
-		ASSERT_EQ(0, _copy(self->fd, WR | FIXED, self->dst, self->src,
-				   IOVA_A, p, &d));
-	}
+	d = IOVA_B;
+	ASSERT_EQ(0, _copy(self->fd, RD | FIXED, self->dst, self->src, IOVA_A,
+			   p, &d));
+	d = IOVA_C;
+	ASSERT_EQ(0, _copy(self->fd, WR | FIXED, self->dst, self->src, IOVA_A,
+			   p, &d));
 	ASSERT_UNMAP_ALL(self->fd, self->dst, 3 * p);
 
 	/* A write-only source can be copied read-only */
 	ASSERT_EQ(0, _map_prot(self->fd, self->src, WR, self->buf, p, IOVA_B));
-	{
-		__u64 d = IOVA_B;
-
-		ASSERT_EQ(0, _copy(self->fd, RD | FIXED, self->dst, self->src,
-				   IOVA_B, p, &d));
-	}
+	d = IOVA_B;
+	ASSERT_EQ(0, _copy(self->fd, RD | FIXED, self->dst, self->src, IOVA_B,
+			   p, &d));
 	ASSERT_UNMAP_ALL(self->fd, self->dst, p);
 	ASSERT_UNMAP_ALL(self->fd, self->src, 2 * p);
 }
@@ -1081,7 +1074,7 @@ TEST_F(copy, copy_source_not_mapped_is_enoent)
 		{ IOVA_A + p, p },		/* the gap itself */
 		{ IOVA_A + p - 1, 2 },		/* into the gap */
 		{ IOVA_A - 1, 2 },		/* from before the first */
-		{ IOVA_A + 2 * p, 2 * p },	/* past the end of the second */
+		{ IOVA_A + 2 * p, 2 * p },	/* past the second's end */
 		{ IOVA_A + 3 * p, 1 },		/* the byte after */
 		{ 0, IOVA_MAX - 1 },		/* nearly everything */
 	};
@@ -1237,6 +1230,7 @@ TEST_F(iommufd, vfio_ioas_get_without_compat_is_enodev)
 TEST_F(iommufd, vfio_ioas_set_get)
 {
 	__u32 a, b, id;
+	int fd2;
 
 	ASSERT_EQ(0, _ioas_alloc(self->fd, &a));
 	ASSERT_EQ(0, _ioas_alloc(self->fd, &b));
@@ -1262,13 +1256,10 @@ TEST_F(iommufd, vfio_ioas_set_get)
 	ASSERT_COMPAT_IS(self->fd, a);
 
 	/* Per fd */
-	{
-		int fd2 = open(IOMMU_DEV, O_RDWR);
-
-		ASSERT_LE(0, fd2);
-		ASSERT_NO_COMPAT(fd2);
-		close(fd2);
-	}
+	fd2 = open(IOMMU_DEV, O_RDWR);
+	ASSERT_LE(0, fd2);
+	ASSERT_NO_COMPAT(fd2);
+	close(fd2);
 }
 
 TEST_F(iommufd, vfio_ioas_clear)
@@ -1941,7 +1932,8 @@ TEST_F(compat, vfio_get_info_partial_caps)
 			      sizeof(buf)));
 
 	/* Not even room for DMA_AVAIL: nothing after the struct */
-	ASSERT_EQ(0, get_info(self->fd, &buf, DMA_AVAIL_OFF + DMA_AVAIL_SZ - 1));
+	ASSERT_EQ(0, get_info(self->fd, &buf,
+			      DMA_AVAIL_OFF + DMA_AVAIL_SZ - 1));
 	ASSERT_EQ(INFO_TOTAL, buf.info.argsz);
 	ASSERT_EQ(0, buf.info.cap_offset);
 	ASSERT_TRUE(untouched(&buf, INFO_SZ, sizeof(buf)));
@@ -1997,7 +1989,8 @@ TEST_F(compat, vfio_unknown_ioctl_is_enotty)
 		/* The whole number must match, not only the nr */
 		_IOW(VFIO_TYPE, VFIO_BASE + 0, int),
 		_IO('x', VFIO_BASE + 0),
-		_IOR(VFIO_TYPE, VFIO_BASE + 13, struct vfio_iommu_type1_dma_map),
+		_IOR(VFIO_TYPE, VFIO_BASE + 13,
+		     struct vfio_iommu_type1_dma_map),
 		/* iommufd numbers below the table also go here */
 		_IO(IOMMUFD_TYPE, 0x7f),
 		_IO(IOMMUFD_TYPE, 0),
