@@ -81,6 +81,24 @@ const fn iommufd_cmd(nr: u32) -> u32 {
     _IO(uapi::IOMMUFD_TYPE as u32, nr)
 }
 
+/// The size of the field `field` selects, without reading it.
+fn field_size<T, F>(_field: impl Fn(&T) -> &F) -> usize {
+    size_of::<F>()
+}
+
+/// Runs `$handler` on the command struct `uapi::$t`, whose mandatory fields end with `$last`
+/// (upstream's `IOCTL_OP`).
+macro_rules! op {
+    ($ictx:expr, $arg:expr, $t:ident, $last:ident, $handler:expr) => {
+        run(
+            $ictx,
+            $arg,
+            offset_of!(uapi::$t, $last) + field_size(|c: &uapi::$t| &c.$last),
+            $handler,
+        )
+    };
+}
+
 /// Reads the command struct `T` (mandatory fields ending at `min_size`) and runs `f` on it.
 fn run<T: FromBytes + AsBytes>(
     ictx: &Iommufd,
@@ -156,60 +174,39 @@ impl Iommufd {
             return Err(ENOTTY);
         }
         match nr {
-            uapi::IOMMUFD_CMD_DESTROY => run(
+            uapi::IOMMUFD_CMD_DESTROY => op!(self, arg, iommu_destroy, id, destroy_ioctl),
+            uapi::IOMMUFD_CMD_IOAS_ALLOC => {
+                op!(self, arg, iommu_ioas_alloc, out_ioas_id, ioas::alloc_ioctl)
+            }
+            uapi::IOMMUFD_CMD_IOAS_IOVA_RANGES => op!(
                 self,
                 arg,
-                offset_of!(uapi::iommu_destroy, id) + size_of::<u32>(),
-                destroy_ioctl,
+                iommu_ioas_iova_ranges,
+                out_iova_alignment,
+                ioas::iova_ranges_ioctl
             ),
-            uapi::IOMMUFD_CMD_IOAS_ALLOC => run(
+            uapi::IOMMUFD_CMD_IOAS_ALLOW_IOVAS => op!(
                 self,
                 arg,
-                offset_of!(uapi::iommu_ioas_alloc, out_ioas_id) + size_of::<u32>(),
-                ioas::alloc_ioctl,
+                iommu_ioas_allow_iovas,
+                allowed_iovas,
+                ioas::allow_iovas_ioctl
             ),
-            uapi::IOMMUFD_CMD_IOAS_IOVA_RANGES => run(
+            uapi::IOMMUFD_CMD_IOAS_MAP => op!(self, arg, iommu_ioas_map, iova, ioas::map_ioctl),
+            uapi::IOMMUFD_CMD_IOAS_COPY => {
+                op!(self, arg, iommu_ioas_copy, src_iova, ioas::copy_ioctl)
+            }
+            uapi::IOMMUFD_CMD_IOAS_UNMAP => {
+                op!(self, arg, iommu_ioas_unmap, length, ioas::unmap_ioctl)
+            }
+            uapi::IOMMUFD_CMD_VFIO_IOAS => op!(
                 self,
                 arg,
-                offset_of!(uapi::iommu_ioas_iova_ranges, out_iova_alignment) + size_of::<u64>(),
-                ioas::iova_ranges_ioctl,
+                iommu_vfio_ioas,
+                __reserved,
+                vfio_compat::vfio_ioas_ioctl
             ),
-            uapi::IOMMUFD_CMD_IOAS_ALLOW_IOVAS => run(
-                self,
-                arg,
-                offset_of!(uapi::iommu_ioas_allow_iovas, allowed_iovas) + size_of::<u64>(),
-                ioas::allow_iovas_ioctl,
-            ),
-            uapi::IOMMUFD_CMD_IOAS_MAP => run(
-                self,
-                arg,
-                offset_of!(uapi::iommu_ioas_map, iova) + size_of::<u64>(),
-                ioas::map_ioctl,
-            ),
-            uapi::IOMMUFD_CMD_IOAS_COPY => run(
-                self,
-                arg,
-                offset_of!(uapi::iommu_ioas_copy, src_iova) + size_of::<u64>(),
-                ioas::copy_ioctl,
-            ),
-            uapi::IOMMUFD_CMD_IOAS_UNMAP => run(
-                self,
-                arg,
-                offset_of!(uapi::iommu_ioas_unmap, length) + size_of::<u64>(),
-                ioas::unmap_ioctl,
-            ),
-            uapi::IOMMUFD_CMD_VFIO_IOAS => run(
-                self,
-                arg,
-                offset_of!(uapi::iommu_vfio_ioas, __reserved) + size_of::<u16>(),
-                vfio_compat::vfio_ioas_ioctl,
-            ),
-            uapi::IOMMUFD_CMD_OPTION => run(
-                self,
-                arg,
-                offset_of!(uapi::iommu_option, val64) + size_of::<u64>(),
-                option_ioctl,
-            ),
+            uapi::IOMMUFD_CMD_OPTION => op!(self, arg, iommu_option, val64, option_ioctl),
             _ => Err(ENOTTY),
         }
     }

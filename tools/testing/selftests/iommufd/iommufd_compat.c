@@ -64,49 +64,18 @@
  * The file skips when /dev/iommu does not exist.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include <linux/iommufd.h>
 #include <linux/vfio.h>
 
-#include "kselftest_harness.h"
+#include "iommufd_test_utils.h"
 
-#define IOMMU_DEV "/dev/iommu"
-
-#ifndef offsetofend
-#define offsetofend(TYPE, MEMBER) \
-	(offsetof(TYPE, MEMBER) + sizeof(((TYPE *)0)->MEMBER))
-#endif
-
-/* Sentinels written into output fields to detect (un)expected writes */
-#define POISON_ID 0xdeadbeefU
-#define POISON64 0xdeadbeefcafef00dULL
+/* Sentinel for output bytes the kernel must not write */
 #define POISON_BYTE 0xa5
 
-/* The kernel's ULONG_MAX; these tests are built for 64-bit userspace */
-#define IOVA_MAX UINT64_MAX
-
-#define RW (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
 #define RD IOMMU_IOAS_MAP_READABLE
 #define WR IOMMU_IOAS_MAP_WRITEABLE
-#define FIXED IOMMU_IOAS_MAP_FIXED_IOVA
 
 #define DMA_RW (VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)
-
-/* Fixed IOVAs, away from 0 and each other, 1 MiB aligned */
-#define IOVA_A 0x100000ULL
-#define IOVA_B 0x200000ULL
-#define IOVA_C 0x300000ULL
 
 /* Pages of the fixtures' buffers */
 #define BUF_PAGES 16
@@ -137,155 +106,12 @@ _Static_assert(sizeof(struct vfio_iommu_type1_info_cap_iova_range) +
 		       IOVA_RANGE_SZ,
 	       "vfio_iommu_type1_info_cap_iova_range");
 
-static size_t page_size;
-/* iopt_alloc_iova()'s cap: HPAGE_SIZE with THP, else PAGE_SIZE */
-static uint64_t max_alignment;
-/* One page for probe(); never touched by the kernel without a domain */
-static char *probe_buf;
-
-static __attribute__((constructor)) void setup_sizes(void)
-{
-	FILE *f;
-	unsigned long long v;
-
-	page_size = sysconf(_SC_PAGE_SIZE);
-	max_alignment = page_size;
-	/* The file exists exactly when CONFIG_TRANSPARENT_HUGEPAGE=y */
-	f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "r");
-	if (f) {
-		if (fscanf(f, "%llu", &v) == 1 && v >= page_size)
-			max_alignment = v;
-		fclose(f);
-	}
-	probe_buf = mmap(NULL, page_size, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (probe_buf == MAP_FAILED)
-		probe_buf = NULL;
-}
-
 /* PAGE_MASK as a u64 */
 #define PAGE_MASK64 (~((uint64_t)page_size - 1))
-
-/* The ioctl must fail with exactly this errno */
-#define EXPECT_ERRNO(expected_errno, cmd)                 \
-	({                                                \
-		ASSERT_EQ(-1, cmd);                       \
-		EXPECT_EQ(expected_errno, errno);         \
-	})
-
-#define SKIP_IF_NO_IOMMU_DEV()                                             \
-	do {                                                               \
-		if (access(IOMMU_DEV, F_OK))                               \
-			SKIP(return, IOMMU_DEV " does not exist (%s)",    \
-			     strerror(errno));                             \
-	} while (0)
 
 /* ------------------------------------------------------------------------
  * iommufd helpers
  */
-
-static int _ioas_alloc(int fd, __u32 *id)
-{
-	struct iommu_ioas_alloc cmd = {
-		.size = sizeof(cmd),
-		.out_ioas_id = POISON_ID,
-	};
-	int ret;
-
-	ret = ioctl(fd, IOMMU_IOAS_ALLOC, &cmd);
-	if (!ret && id)
-		*id = cmd.out_ioas_id;
-	return ret;
-}
-
-static int _destroy(int fd, __u32 id)
-{
-	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
-
-	return ioctl(fd, IOMMU_DESTROY, &cmd);
-}
-
-/* IOMMU_IOAS_MAP at a fixed IOVA with the given access flags */
-static int _map_prot(int fd, __u32 ioas_id, __u32 prot, const void *va,
-		     __u64 length, __u64 iova)
-{
-	struct iommu_ioas_map cmd = {
-		.size = sizeof(cmd),
-		.flags = prot | FIXED,
-		.ioas_id = ioas_id,
-		.user_va = (uintptr_t)va,
-		.length = length,
-		.iova = iova,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_MAP, &cmd);
-}
-
-#define ASSERT_MAP_FIXED(fd, ioas_id, va, length, iova) \
-	ASSERT_EQ(0, _map_prot(fd, ioas_id, RW, va, length, iova))
-
-/* IOMMU_IOAS_UNMAP; *@unmapped receives the length field afterwards */
-static int _unmap(int fd, __u32 ioas_id, __u64 iova, __u64 length,
-		  __u64 *unmapped)
-{
-	struct iommu_ioas_unmap cmd = {
-		.size = sizeof(cmd),
-		.ioas_id = ioas_id,
-		.iova = iova,
-		.length = length,
-	};
-	int ret;
-
-	ret = ioctl(fd, IOMMU_IOAS_UNMAP, &cmd);
-	if (unmapped)
-		*unmapped = cmd.length;
-	return ret;
-}
-
-/* UNMAP of [iova, iova + length) must succeed and report @expected bytes */
-#define ASSERT_UNMAP(fd, ioas_id, iova, length, expected)                 \
-	({                                                                \
-		__u64 __u = POISON64;                                     \
-		ASSERT_EQ(0, _unmap(fd, ioas_id, iova, length, &__u));    \
-		ASSERT_EQ((__u64)(expected), __u);                        \
-	})
-
-/* UNMAP of everything must succeed and report @expected bytes */
-#define ASSERT_UNMAP_ALL(fd, ioas_id, expected) \
-	ASSERT_UNMAP(fd, ioas_id, 0, UINT64_MAX, expected)
-
-/* Nothing is mapped: unmap-all succeeds with 0 */
-#define ASSERT_EMPTY(fd, ioas_id) ASSERT_UNMAP_ALL(fd, ioas_id, 0)
-
-/*
- * Whether [iova, iova + len) is (partly) mapped, without changing anything
- * for long: a FIXED map there fails with EEXIST when it is, and is undone
- * when it is not. @len must be a multiple of the IOAS's IOVA alignment.
- * 1: mapped, 0: free, -1: something else happened.
- */
-static int probe_len(int fd, __u32 ioas_id, __u64 iova, __u64 len)
-{
-	__u64 unmapped = 0;
-
-	if (!_map_prot(fd, ioas_id, RW, probe_buf, len, iova)) {
-		if (_unmap(fd, ioas_id, iova, len, &unmapped) ||
-		    unmapped != len)
-			return -1;
-		return 0;
-	}
-	return errno == EEXIST ? 1 : -1;
-}
-
-/* For IOVA alignment 1 */
-#define ASSERT_MAPPED(fd, ioas_id, iova) \
-	ASSERT_EQ(1, probe_len(fd, ioas_id, iova, 1))
-#define ASSERT_FREE(fd, ioas_id, iova) \
-	ASSERT_EQ(0, probe_len(fd, ioas_id, iova, 1))
-/* For IOVA alignment PAGE_SIZE: the page at @iova */
-#define ASSERT_PAGE_MAPPED(fd, ioas_id, iova) \
-	ASSERT_EQ(1, probe_len(fd, ioas_id, iova, page_size))
-#define ASSERT_PAGE_FREE(fd, ioas_id, iova) \
-	ASSERT_EQ(0, probe_len(fd, ioas_id, iova, page_size))
 
 /*
  * IOMMU_IOAS_COPY; *@dst_iova is the input and receives what the struct
@@ -331,119 +157,6 @@ static int _copy_fixed(int fd, __u32 dst_id, __u32 src_id, __u64 src_iova,
 					length, &__d));                       \
 		EXPECT_EQ((__u64)(dst_iova_in), __d);                         \
 	})
-
-/* IOMMU_OPTION_HUGE_PAGES of an IOAS */
-static int _huge(int fd, __u32 ioas_id, __u16 op, __u64 *val)
-{
-	struct iommu_option cmd = {
-		.size = sizeof(cmd),
-		.option_id = IOMMU_OPTION_HUGE_PAGES,
-		.op = op,
-		.object_id = ioas_id,
-		.val64 = *val,
-	};
-	int ret;
-
-	ret = ioctl(fd, IOMMU_OPTION, &cmd);
-	*val = cmd.val64;
-	return ret;
-}
-
-static __u64 huge_get(int fd, __u32 ioas_id)
-{
-	__u64 val = POISON64;
-
-	if (_huge(fd, ioas_id, IOMMU_OPTION_OP_GET, &val))
-		return POISON64;
-	return val;
-}
-
-static int _huge_set(int fd, __u32 ioas_id, __u64 val)
-{
-	return _huge(fd, ioas_id, IOMMU_OPTION_OP_SET, &val);
-}
-
-/* out_iova_alignment of IOMMU_IOAS_IOVA_RANGES, 0 on error */
-static __u64 iova_alignment(int fd, __u32 ioas_id)
-{
-	struct iommu_iova_range r[4];
-	struct iommu_ioas_iova_ranges cmd = {
-		.size = sizeof(cmd),
-		.ioas_id = ioas_id,
-		.num_iovas = 4,
-		.allowed_iovas = (uintptr_t)r,
-		.out_iova_alignment = POISON64,
-	};
-
-	if (ioctl(fd, IOMMU_IOAS_IOVA_RANGES, &cmd))
-		return 0;
-	return cmd.out_iova_alignment;
-}
-
-static int _allow_iovas(int fd, __u32 ioas_id,
-			const struct iommu_iova_range *ranges, __u32 num)
-{
-	struct iommu_ioas_allow_iovas cmd = {
-		.size = sizeof(cmd),
-		.ioas_id = ioas_id,
-		.num_iovas = num,
-		.allowed_iovas = (uintptr_t)ranges,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_ALLOW_IOVAS, &cmd);
-}
-
-static int _fault_alloc(int fd, __u32 *id, int *fault_fd)
-{
-	struct iommu_fault_alloc cmd = {
-		.size = sizeof(cmd),
-		.out_fault_id = POISON_ID,
-		.out_fault_fd = POISON_ID,
-	};
-	int ret;
-
-	ret = ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, &cmd);
-	if (!ret) {
-		*id = cmd.out_fault_id;
-		*fault_fd = cmd.out_fault_fd;
-	}
-	return ret;
-}
-
-static uint64_t roundup_pow_of_two(uint64_t x)
-{
-	uint64_t r = 1;
-
-	while (r < x)
-		r <<= 1;
-	return r;
-}
-
-/*
- * Where iopt_alloc_iova() puts @length bytes whose user VA is @addr in an
- * empty IOAS with alignment 1: the first PAGE_SIZE-or-later address with
- * min(roundup_pow_of_two(length), lowest set bit of addr, max_alignment)
- * alignment, ORed with addr's offset in its page.
- */
-static uint64_t auto_place_empty(uint64_t addr, uint64_t length)
-{
-	uint64_t a = roundup_pow_of_two(length);
-
-	if (addr && (addr & -addr) < a)
-		a = addr & -addr;
-	if (a >= max_alignment)
-		a = max_alignment;
-	return ((page_size + a - 1) & ~(a - 1)) | (addr % page_size);
-}
-
-/* @len bytes of fresh anonymous memory; NULL on failure */
-static char *anon(size_t len)
-{
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
 
 /* ------------------------------------------------------------------------
  * IOMMU_VFIO_IOAS and VFIO helpers
@@ -624,29 +337,8 @@ static bool untouched(const struct info_buf *buf, size_t from, size_t to)
 	})
 
 /* ------------------------------------------------------------------------
- * Fixtures
+ * Fixtures (the bare iommufd one is in the header)
  */
-
-/* A bare /dev/iommu fd: no IOAS, no compat IOAS */
-FIXTURE(iommufd)
-{
-	int fd;
-};
-
-FIXTURE_SETUP(iommufd)
-{
-	self->fd = -1;
-	SKIP_IF_NO_IOMMU_DEV();
-	ASSERT_NE(NULL, probe_buf);
-	self->fd = open(IOMMU_DEV, O_RDWR);
-	ASSERT_LE(0, self->fd);
-}
-
-FIXTURE_TEARDOWN(iommufd)
-{
-	if (self->fd >= 0)
-		close(self->fd);
-}
 
 /* Two IOASes, src and dst, and two BUF_PAGES read-write buffers */
 FIXTURE(copy)
@@ -669,9 +361,9 @@ FIXTURE_SETUP(copy)
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, _ioas_alloc(self->fd, &self->src));
 	ASSERT_EQ(0, _ioas_alloc(self->fd, &self->dst));
-	self->buf = anon(BUF_PAGES * page_size);
+	self->buf = anon(BUF_PAGES * page_size, PROT_READ | PROT_WRITE);
 	ASSERT_NE(NULL, self->buf);
-	self->buf2 = anon(BUF_PAGES * page_size);
+	self->buf2 = anon(BUF_PAGES * page_size, PROT_READ | PROT_WRITE);
 	ASSERT_NE(NULL, self->buf2);
 }
 
@@ -703,7 +395,7 @@ FIXTURE_SETUP(compat)
 	ASSERT_LE(0, self->fd);
 	ASSERT_EQ(0, _ioas_alloc(self->fd, &self->ioas_id));
 	ASSERT_EQ(0, _compat_set(self->fd, self->ioas_id));
-	self->buf = anon(BUF_PAGES * page_size);
+	self->buf = anon(BUF_PAGES * page_size, PROT_READ | PROT_WRITE);
 	ASSERT_NE(NULL, self->buf);
 }
 
@@ -1197,7 +889,7 @@ TEST_F(copy, copy_to_page_aligned_dst)
 
 	/* dst without huge pages: IOVA alignment PAGE_SIZE */
 	ASSERT_EQ(0, _huge_set(self->fd, self->dst, 0));
-	ASSERT_EQ(p, iova_alignment(self->fd, self->dst));
+	ASSERT_EQ(p, _iova_alignment(self->fd, self->dst));
 	ASSERT_MAP_FIXED(self->fd, self->src, self->buf, 4 * p, IOVA_A);
 	/* Length not a multiple */
 	EXPECT_COPY_ERRNO(EINVAL, self->fd, RW | FIXED, self->dst, self->src,
@@ -1440,7 +1132,7 @@ TEST_F(compat, vfio_set_iommu_type1v2)
 {
 	ASSERT_EQ(0, set_iommu(self->fd, VFIO_TYPE1v2_IOMMU));
 	ASSERT_EQ(1, huge_get(self->fd, self->ioas_id));
-	ASSERT_EQ(1, iova_alignment(self->fd, self->ioas_id));
+	ASSERT_EQ(1, _iova_alignment(self->fd, self->ioas_id));
 	/* Again is fine */
 	ASSERT_EQ(0, set_iommu(self->fd, VFIO_TYPE1v2_IOMMU));
 	ASSERT_EQ(1, huge_get(self->fd, self->ioas_id));
@@ -1459,7 +1151,7 @@ TEST_F(compat, vfio_set_iommu_type1_disables_huge_pages)
 			 IOVA_A);
 	ASSERT_EQ(0, set_iommu(self->fd, VFIO_TYPE1_IOMMU));
 	ASSERT_EQ(0, huge_get(self->fd, self->ioas_id));
-	ASSERT_EQ(page_size, iova_alignment(self->fd, self->ioas_id));
+	ASSERT_EQ(page_size, _iova_alignment(self->fd, self->ioas_id));
 	/* Only the compat IOAS */
 	ASSERT_EQ(1, huge_get(self->fd, other));
 	/* Maps now need PAGE_SIZE alignment */
@@ -1477,7 +1169,7 @@ TEST_F(compat, vfio_set_iommu_type1_with_unaligned_area_is_eaddrinuse)
 	ASSERT_MAP_FIXED(self->fd, self->ioas_id, self->buf, 1, IOVA_A + 1);
 	EXPECT_ERRNO(EADDRINUSE, set_iommu(self->fd, VFIO_TYPE1_IOMMU));
 	ASSERT_EQ(1, huge_get(self->fd, self->ioas_id));
-	ASSERT_EQ(1, iova_alignment(self->fd, self->ioas_id));
+	ASSERT_EQ(1, _iova_alignment(self->fd, self->ioas_id));
 	ASSERT_UNMAP_ALL(self->fd, self->ioas_id, 1);
 	ASSERT_EQ(0, set_iommu(self->fd, VFIO_TYPE1_IOMMU));
 	ASSERT_EQ(0, huge_get(self->fd, self->ioas_id));

@@ -45,51 +45,14 @@
  * The file skips when /dev/iommu does not exist.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
-#include <linux/capability.h>
-#include <linux/iommufd.h>
-
-#include "kselftest_harness.h"
-
-#define IOMMU_DEV "/dev/iommu"
-
-#ifndef offsetofend
-#define offsetofend(TYPE, MEMBER) \
-	(offsetof(TYPE, MEMBER) + sizeof(((TYPE *)0)->MEMBER))
-#endif
+#include "iommufd_test_utils.h"
 
 /* Minimum sizes the kernel accepts (IOCTL_OP(..., _last) in main.c) */
 #define MAP_MIN_SIZE offsetofend(struct iommu_ioas_map, iova)
 #define UNMAP_MIN_SIZE offsetofend(struct iommu_ioas_unmap, length)
-
-/* Sentinels written into output fields to detect (un)expected writes */
-#define POISON_ID 0xdeadbeefU
-#define POISON64 0xdeadbeefcafef00dULL
-
-/* The kernel's ULONG_MAX; these tests are built for 64-bit userspace */
-#define IOVA_MAX UINT64_MAX
-
-#define RW (IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
-#define FIXED IOMMU_IOAS_MAP_FIXED_IOVA
-
-/* Fixed IOVAs, away from 0 and each other, 1 MiB aligned */
-#define IOVA_A 0x100000ULL
-#define IOVA_B 0x200000ULL
-#define IOVA_C 0x300000ULL
 
 /* Pages of the fixture's ordinary buffer */
 #define BUF_PAGES 16
@@ -97,216 +60,9 @@
 /* A kernel-half address: never valid user memory */
 #define KERNEL_VA 0xffff888000000000ULL
 
-static size_t page_size;
-/* iopt_alloc_iova()'s cap: HPAGE_SIZE with THP, else PAGE_SIZE */
-static uint64_t max_alignment;
-
-static __attribute__((constructor)) void setup_sizes(void)
-{
-	FILE *f;
-	unsigned long long v;
-
-	page_size = sysconf(_SC_PAGE_SIZE);
-	max_alignment = page_size;
-	/* The directory exists exactly when CONFIG_TRANSPARENT_HUGEPAGE=y */
-	f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "r");
-	if (f) {
-		if (fscanf(f, "%llu", &v) == 1 && v >= page_size)
-			max_alignment = v;
-		fclose(f);
-	}
-}
-
-/* The ioctl must fail with exactly this errno */
-#define EXPECT_ERRNO(expected_errno, cmd)                 \
-	({                                                \
-		ASSERT_EQ(-1, cmd);                       \
-		EXPECT_EQ(expected_errno, errno);         \
-	})
-
-#define SKIP_IF_NO_IOMMU_DEV()                                             \
-	do {                                                               \
-		if (access(IOMMU_DEV, F_OK))                               \
-			SKIP(return, IOMMU_DEV " does not exist (%s)",    \
-			     strerror(errno));                             \
-	} while (0)
-
 /* ------------------------------------------------------------------------
  * Helpers
  */
-
-static int _ioas_alloc(int fd, __u32 *id)
-{
-	struct iommu_ioas_alloc cmd = {
-		.size = sizeof(cmd),
-		.out_ioas_id = POISON_ID,
-	};
-	int ret;
-
-	ret = ioctl(fd, IOMMU_IOAS_ALLOC, &cmd);
-	if (!ret && id)
-		*id = cmd.out_ioas_id;
-	return ret;
-}
-
-static int _destroy(int fd, __u32 id)
-{
-	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
-
-	return ioctl(fd, IOMMU_DESTROY, &cmd);
-}
-
-/*
- * IOMMU_IOAS_MAP with every field given; *@iova is the input and receives
- * what the struct holds afterwards.
- */
-static int _map(int fd, __u32 ioas_id, __u32 flags, __u64 user_va,
-		__u64 length, __u64 *iova)
-{
-	struct iommu_ioas_map cmd = {
-		.size = sizeof(cmd),
-		.flags = flags,
-		.ioas_id = ioas_id,
-		.user_va = user_va,
-		.length = length,
-		.iova = *iova,
-	};
-	int ret;
-
-	ret = ioctl(fd, IOMMU_IOAS_MAP, &cmd);
-	*iova = cmd.iova;
-	return ret;
-}
-
-/* Read-write map at a fixed IOVA */
-static int _map_fixed(int fd, __u32 ioas_id, const void *va, __u64 length,
-		      __u64 iova)
-{
-	return _map(fd, ioas_id, RW | FIXED, (uintptr_t)va, length, &iova);
-}
-
-/* Read-write map at an IOVA the kernel picks (POISON64 goes in) */
-static int _map_auto(int fd, __u32 ioas_id, const void *va, __u64 length,
-		     __u64 *iova)
-{
-	*iova = POISON64;
-	return _map(fd, ioas_id, RW, (uintptr_t)va, length, iova);
-}
-
-/* IOMMU_IOAS_UNMAP; *@unmapped receives the length field afterwards */
-static int _unmap(int fd, __u32 ioas_id, __u64 iova, __u64 length,
-		  __u64 *unmapped)
-{
-	struct iommu_ioas_unmap cmd = {
-		.size = sizeof(cmd),
-		.ioas_id = ioas_id,
-		.iova = iova,
-		.length = length,
-	};
-	int ret;
-
-	ret = ioctl(fd, IOMMU_IOAS_UNMAP, &cmd);
-	if (unmapped)
-		*unmapped = cmd.length;
-	return ret;
-}
-
-#define ASSERT_MAP_FIXED(fd, ioas_id, va, length, iova) \
-	ASSERT_EQ(0, _map_fixed(fd, ioas_id, va, length, iova))
-
-/* UNMAP of [iova, iova + length) must succeed and report @expected bytes */
-#define ASSERT_UNMAP(fd, ioas_id, iova, length, expected)                 \
-	({                                                                \
-		__u64 __u = POISON64;                                     \
-		ASSERT_EQ(0, _unmap(fd, ioas_id, iova, length, &__u));    \
-		ASSERT_EQ((__u64)(expected), __u);                        \
-	})
-
-/* UNMAP of everything must succeed and report @expected bytes */
-#define ASSERT_UNMAP_ALL(fd, ioas_id, expected) \
-	ASSERT_UNMAP(fd, ioas_id, 0, UINT64_MAX, expected)
-
-/* Nothing is mapped: unmap-all succeeds with 0 */
-#define ASSERT_EMPTY(fd, ioas_id) ASSERT_UNMAP_ALL(fd, ioas_id, 0)
-
-/*
- * Whether the byte at @iova is mapped, without changing anything for long:
- * a one-byte FIXED map there fails with EEXIST when it is, and is undone
- * when it is not. Only for an IOAS with IOVA alignment 1.
- * 1: mapped, 0: free, -1: something else happened.
- */
-static int probe(int fd, __u32 ioas_id, __u64 iova)
-{
-	static char byte;
-	__u64 unmapped = 0;
-
-	if (!_map_fixed(fd, ioas_id, &byte, 1, iova)) {
-		if (_unmap(fd, ioas_id, iova, 1, &unmapped) || unmapped != 1)
-			return -1;
-		return 0;
-	}
-	return errno == EEXIST ? 1 : -1;
-}
-
-#define ASSERT_MAPPED(fd, ioas_id, iova) ASSERT_EQ(1, probe(fd, ioas_id, iova))
-#define ASSERT_FREE(fd, ioas_id, iova) ASSERT_EQ(0, probe(fd, ioas_id, iova))
-
-/* IOMMU_OPTION */
-static int _option(int fd, __u32 option_id, __u16 op, __u32 object_id,
-		   __u64 *val64)
-{
-	struct iommu_option cmd = {
-		.size = sizeof(cmd),
-		.option_id = option_id,
-		.op = op,
-		.object_id = object_id,
-		.val64 = *val64,
-	};
-	int ret;
-
-	ret = ioctl(fd, IOMMU_OPTION, &cmd);
-	*val64 = cmd.val64;
-	return ret;
-}
-
-static int _huge_set(int fd, __u32 ioas_id, __u64 val)
-{
-	return _option(fd, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET,
-		       ioas_id, &val);
-}
-
-static __u64 huge_get(int fd, __u32 ioas_id)
-{
-	__u64 val = POISON64;
-
-	if (_option(fd, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_GET, ioas_id,
-		    &val))
-		return POISON64;
-	return val;
-}
-
-static int _rlimit_mode_set(int fd, __u64 val)
-{
-	return _option(fd, IOMMU_OPTION_RLIMIT_MODE, IOMMU_OPTION_OP_SET, 0,
-		       &val);
-}
-
-static int _allow_iovas(int fd, __u32 ioas_id,
-			const struct iommu_iova_range *ranges, __u32 num)
-{
-	struct iommu_ioas_allow_iovas cmd = {
-		.size = sizeof(cmd),
-		.ioas_id = ioas_id,
-		.num_iovas = num,
-		.allowed_iovas = (uintptr_t)ranges,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_ALLOW_IOVAS, &cmd);
-}
-
-/* [start, start + len - 1] */
-#define RANGE(s, len) \
-	{ .start = (s), .last = (s) + (len) - 1 }
 
 /* IOMMU_IOAS_IOVA_RANGES must report exactly [0, ULONG_MAX], alignment 1 */
 #define ASSERT_FULL_RANGE_ONLY(fd, id)                                       \
@@ -327,54 +83,6 @@ static int _allow_iovas(int fd, __u32 ioas_id,
 		ASSERT_EQ(IOVA_MAX, __r[0].last);                            \
 		ASSERT_EQ(POISON64, __r[1].start);                           \
 	})
-
-/* A fault queue: an object id of the wrong type. Skips without it. */
-static int _fault_alloc(int fd, __u32 *id, int *fault_fd)
-{
-	struct iommu_fault_alloc cmd = {
-		.size = sizeof(cmd),
-		.out_fault_id = POISON_ID,
-		.out_fault_fd = POISON_ID,
-	};
-	int ret;
-
-	ret = ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, &cmd);
-	if (!ret) {
-		*id = cmd.out_fault_id;
-		*fault_fd = cmd.out_fault_fd;
-	}
-	return ret;
-}
-
-#define FAULT_ALLOC_OR_SKIP(fd, id, fault_fd)                              \
-	do {                                                               \
-		if (_fault_alloc(fd, id, fault_fd)) {                      \
-			if (errno == ENOTTY)                               \
-				SKIP(return, "no IOMMU_FAULT_QUEUE_ALLOC"); \
-			ASSERT_EQ(0, errno);                               \
-		}                                                          \
-	} while (0)
-
-/* Effective capabilities (raw capget, no libcap) */
-static bool have_cap(int cap)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return false;
-	return data[cap / 32].effective & (1U << (cap % 32));
-}
-
-/* Dropping privileges and setting RLIMIT_MODE need root */
-#define SKIP_IF_NOT_ROOT()                                                 \
-	do {                                                               \
-		if (geteuid() != 0 || !have_cap(CAP_SYS_RESOURCE) ||       \
-		    !have_cap(CAP_SETUID))                                 \
-			SKIP(return, "needs root");                        \
-	} while (0)
 
 /*
  * Lower RLIMIT_MEMLOCK to @limit and become uid/gid 65534, which drops
@@ -411,65 +119,9 @@ static long status_kb(const char *key)
 	return val;
 }
 
-static uint64_t roundup_pow_of_two(uint64_t x)
-{
-	uint64_t r = 1;
-
-	while (r < x)
-		r <<= 1;
-	return r;
-}
-
-/* iopt_alloc_iova()'s alignment for a map of @length bytes at @addr */
-static uint64_t auto_alignment(uint64_t addr, uint64_t length)
-{
-	uint64_t a = roundup_pow_of_two(length);
-
-	if (addr && (addr & -addr) < a)
-		a = addr & -addr;
-	if (a >= max_alignment)
-		a = max_alignment;
-	return a;
-}
-
-/* Where iopt_alloc_iova() puts such a map in a hole starting at @start */
-static uint64_t auto_place(uint64_t start, uint64_t addr, uint64_t length)
-{
-	uint64_t a = auto_alignment(addr, length);
-
-	return ((start + a - 1) & ~(a - 1)) | (addr % page_size);
-}
-
-/* @len bytes of fresh anonymous memory; NULL on failure */
-static char *anon(size_t len, int prot)
-{
-	char *p = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
 /* ------------------------------------------------------------------------
  * Fixtures
  */
-
-FIXTURE(iommufd)
-{
-	int fd;
-};
-
-FIXTURE_SETUP(iommufd)
-{
-	self->fd = -1;
-	SKIP_IF_NO_IOMMU_DEV();
-	self->fd = open(IOMMU_DEV, O_RDWR);
-	ASSERT_LE(0, self->fd);
-}
-
-FIXTURE_TEARDOWN(iommufd)
-{
-	if (self->fd >= 0)
-		close(self->fd);
-}
 
 /*
  * An IOAS, BUF_PAGES ordinary read-write pages at buf, and al: an address
@@ -1914,7 +1566,7 @@ TEST_F(iommufd, no_pin_accounting_unprivileged_mm_mode)
 	__u32 ioas_id;
 
 	SKIP_IF_NOT_ROOT();
-	ASSERT_EQ(0, _rlimit_mode_set(self->fd, 1));
+	ASSERT_EQ(0, _rlimit_set(self->fd, 1));
 	ASSERT_EQ(0, _ioas_alloc(self->fd, &ioas_id));
 	map_beyond_memlock(_metadata, self->fd, ioas_id);
 }

@@ -27,30 +27,8 @@
  * The file skips when /dev/iommu does not exist.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
-#include <linux/capability.h>
-#include <linux/iommufd.h>
-
-#include "kselftest_harness.h"
-
-#define IOMMU_DEV "/dev/iommu"
-
-#ifndef offsetofend
-#define offsetofend(TYPE, MEMBER) \
-	(offsetof(TYPE, MEMBER) + sizeof(((TYPE *)0)->MEMBER))
-#endif
+#include "iommufd_test_utils.h"
 
 /* Minimum sizes the kernel accepts (IOCTL_OP(..., _last) in main.c) */
 #define IOVA_RANGES_MIN_SIZE \
@@ -59,192 +37,9 @@
 	offsetofend(struct iommu_ioas_allow_iovas, allowed_iovas)
 #define OPTION_MIN_SIZE offsetofend(struct iommu_option, val64)
 
-/* Sentinels written into output fields to detect (un)expected writes */
-#define POISON_ID 0xdeadbeefU
-#define POISON64 0xdeadbeefcafef00dULL
-
-/* The kernel's ULONG_MAX; these tests are built for 64-bit userspace */
-#define IOVA_MAX UINT64_MAX
-
-/* Two IOVAs for the allowed-range tests, away from 0 and page aligned */
-#define IOVA_A 0x100000ULL
-#define IOVA_B 0x200000ULL
-#define IOVA_C 0x300000ULL
-
-static size_t page_size;
-
-static __attribute__((constructor)) void setup_sizes(void)
-{
-	page_size = sysconf(_SC_PAGE_SIZE);
-}
-
-/* The ioctl must fail with exactly this errno */
-#define EXPECT_ERRNO(expected_errno, cmd)                 \
-	({                                                \
-		ASSERT_EQ(-1, cmd);                       \
-		EXPECT_EQ(expected_errno, errno);         \
-	})
-
-#define SKIP_IF_NO_IOMMU_DEV()                                             \
-	do {                                                               \
-		if (access(IOMMU_DEV, F_OK))                               \
-			SKIP(return, IOMMU_DEV " does not exist (%s)",    \
-			     strerror(errno));                             \
-	} while (0)
-
 /* ------------------------------------------------------------------------
  * Helpers
  */
-
-static int _ioas_alloc(int fd, __u32 *id)
-{
-	struct iommu_ioas_alloc cmd = {
-		.size = sizeof(cmd),
-		.out_ioas_id = POISON_ID,
-	};
-	int ret;
-
-	ret = ioctl(fd, IOMMU_IOAS_ALLOC, &cmd);
-	if (!ret && id)
-		*id = cmd.out_ioas_id;
-	return ret;
-}
-
-static int _destroy(int fd, __u32 id)
-{
-	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
-
-	return ioctl(fd, IOMMU_DESTROY, &cmd);
-}
-
-/* IOMMU_IOAS_IOVA_RANGES into @cmd (poisoned output), @num slots at @ranges */
-static int _iova_ranges(int fd, __u32 ioas_id, __u32 num, void *ranges,
-			struct iommu_ioas_iova_ranges *cmd)
-{
-	*cmd = (struct iommu_ioas_iova_ranges){
-		.size = sizeof(*cmd),
-		.ioas_id = ioas_id,
-		.num_iovas = num,
-		.allowed_iovas = (uintptr_t)ranges,
-		.out_iova_alignment = POISON64,
-	};
-	return ioctl(fd, IOMMU_IOAS_IOVA_RANGES, cmd);
-}
-
-static int _allow_iovas(int fd, __u32 ioas_id, const void *ranges, __u32 num)
-{
-	struct iommu_ioas_allow_iovas cmd = {
-		.size = sizeof(cmd),
-		.ioas_id = ioas_id,
-		.num_iovas = num,
-		.allowed_iovas = (uintptr_t)ranges,
-	};
-
-	return ioctl(fd, IOMMU_IOAS_ALLOW_IOVAS, &cmd);
-}
-
-/* IOMMU_OPTION; *@val64 is the input and receives what the kernel wrote */
-static int _option(int fd, __u32 option_id, __u16 op, __u32 object_id,
-		   __u64 *val64)
-{
-	struct iommu_option cmd = {
-		.size = sizeof(cmd),
-		.option_id = option_id,
-		.op = op,
-		.object_id = object_id,
-		.val64 = *val64,
-	};
-	int ret;
-
-	ret = ioctl(fd, IOMMU_OPTION, &cmd);
-	*val64 = cmd.val64;
-	return ret;
-}
-
-static int _rlimit_set(int fd, __u64 val)
-{
-	return _option(fd, IOMMU_OPTION_RLIMIT_MODE, IOMMU_OPTION_OP_SET, 0,
-		       &val);
-}
-
-static int _huge_set(int fd, __u32 ioas_id, __u64 val)
-{
-	return _option(fd, IOMMU_OPTION_HUGE_PAGES, IOMMU_OPTION_OP_SET,
-		       ioas_id, &val);
-}
-
-/* Read an option's value; POISON64 when the GET fails */
-static __u64 _option_get(int fd, __u32 option_id, __u32 object_id)
-{
-	__u64 val = POISON64;
-
-	if (_option(fd, option_id, IOMMU_OPTION_OP_GET, object_id, &val))
-		return POISON64;
-	return val;
-}
-
-#define rlimit_get(fd) _option_get(fd, IOMMU_OPTION_RLIMIT_MODE, 0)
-#define huge_get(fd, id) _option_get(fd, IOMMU_OPTION_HUGE_PAGES, id)
-
-/* out_iova_alignment of IOVA_RANGES; POISON64 when the ioctl fails */
-static __u64 _iova_alignment(int fd, __u32 ioas_id)
-{
-	struct iommu_ioas_iova_ranges cmd;
-	struct iommu_iova_range r;
-
-	if (_iova_ranges(fd, ioas_id, 1, &r, &cmd))
-		return POISON64;
-	return cmd.out_iova_alignment;
-}
-
-/* IOMMU_IOAS_MAP of @buf at an IOVA the kernel picks */
-static int _map_auto(int fd, __u32 ioas_id, void *buf, size_t len,
-		     __u64 *iova)
-{
-	struct iommu_ioas_map cmd = {
-		.size = sizeof(cmd),
-		.flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
-		.ioas_id = ioas_id,
-		.user_va = (uintptr_t)buf,
-		.length = len,
-		.iova = POISON64,
-	};
-	int ret;
-
-	ret = ioctl(fd, IOMMU_IOAS_MAP, &cmd);
-	*iova = cmd.iova;
-	return ret;
-}
-
-/*
- * A fault queue: the one object besides an IOAS that needs no device, used
- * as an id of the wrong type. Skips the test when the kernel lacks it.
- */
-static int _fault_alloc(int fd, __u32 *id, int *fault_fd)
-{
-	struct iommu_fault_alloc cmd = {
-		.size = sizeof(cmd),
-		.out_fault_id = POISON_ID,
-		.out_fault_fd = POISON_ID,
-	};
-	int ret;
-
-	ret = ioctl(fd, IOMMU_FAULT_QUEUE_ALLOC, &cmd);
-	if (!ret) {
-		*id = cmd.out_fault_id;
-		*fault_fd = cmd.out_fault_fd;
-	}
-	return ret;
-}
-
-#define FAULT_ALLOC_OR_SKIP(fd, id, fault_fd)                              \
-	do {                                                               \
-		if (_fault_alloc(fd, id, fault_fd)) {                      \
-			if (errno == ENOTTY)                               \
-				SKIP(return, "no IOMMU_FAULT_QUEUE_ALLOC"); \
-			ASSERT_EQ(0, errno);                               \
-		}                                                          \
-	} while (0)
 
 /* The first IOMMU_IOAS_MAP of a test: skips when MAP is not implemented */
 #define MAP_AUTO_OR_SKIP(fd, ioas_id, buf, len, iova)                      \
@@ -257,91 +52,18 @@ static int _fault_alloc(int fd, __u32 *id, int *fault_fd)
 		}                                                          \
 	} while (0)
 
-/* Effective capability sets (raw capget/capset, no libcap) */
-static int get_caps(struct __user_cap_data_struct data[2])
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-
-	return syscall(SYS_capget, &hdr, data);
-}
-
-/* Effective set: only @cap when @only, else everything but @cap */
-static int set_effective_caps(int cap, bool only)
-{
-	struct __user_cap_header_struct hdr = {
-		.version = _LINUX_CAPABILITY_VERSION_3,
-	};
-	struct __user_cap_data_struct data[2];
-	__u32 bit = 1U << (cap % 32);
-
-	if (get_caps(data))
-		return -1;
-	if (only) {
-		data[0].effective = 0;
-		data[1].effective = 0;
-		data[cap / 32].effective = bit;
-	} else {
-		data[cap / 32].effective &= ~bit;
-	}
-	return syscall(SYS_capset, &hdr, data);
-}
-
-static bool have_cap(int cap)
-{
-	struct __user_cap_data_struct data[2];
-
-	if (get_caps(data))
-		return false;
-	return data[cap / 32].effective & (1U << (cap % 32));
-}
-
-/* RLIMIT_MODE SET needs CAP_SYS_RESOURCE; dropping privileges needs root */
-#define SKIP_IF_NOT_ROOT()                                                 \
-	do {                                                               \
-		if (geteuid() != 0 || !have_cap(CAP_SYS_RESOURCE) ||       \
-		    !have_cap(CAP_SETUID))                                 \
-			SKIP(return, "needs root with CAP_SYS_RESOURCE");  \
-	} while (0)
-
-/* @npages read-write pages followed by one PROT_NONE guard page */
-static char *map_with_guard(size_t npages)
-{
-	char *p;
-
-	p = mmap(NULL, (npages + 1) * page_size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	if (mprotect(p + npages * page_size, page_size, PROT_NONE)) {
-		munmap(p, (npages + 1) * page_size);
-		return NULL;
-	}
-	return p;
-}
-
-static void unmap_with_guard(char *p, size_t npages)
-{
-	munmap(p, (npages + 1) * page_size);
-}
-
 /* One zeroed page that is read-only */
 static char *map_readonly_page(void)
 {
-	char *p = mmap(NULL, page_size, PROT_READ,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	return p == MAP_FAILED ? NULL : p;
+	return anon(page_size, PROT_READ);
 }
 
 /* A read-write page followed by a zeroed read-only page */
 static char *map_rw_then_ro(void)
 {
-	char *p = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p = anon(2 * page_size, PROT_READ | PROT_WRITE);
 
-	if (p == MAP_FAILED)
+	if (!p)
 		return NULL;
 	if (mprotect(p + page_size, page_size, PROT_READ)) {
 		munmap(p, 2 * page_size);
@@ -375,27 +97,8 @@ static void poison_ranges(struct iommu_iova_range *r, size_t n)
 	})
 
 /* ------------------------------------------------------------------------
- * Fixtures: a bare /dev/iommu file, and one with an IOAS
+ * Fixtures: one with an IOAS (the bare iommufd one is in the header)
  */
-
-FIXTURE(iommufd)
-{
-	int fd;
-};
-
-FIXTURE_SETUP(iommufd)
-{
-	self->fd = -1;
-	SKIP_IF_NO_IOMMU_DEV();
-	self->fd = open(IOMMU_DEV, O_RDWR);
-	ASSERT_LE(0, self->fd);
-}
-
-FIXTURE_TEARDOWN(iommufd)
-{
-	if (self->fd >= 0)
-		close(self->fd);
-}
 
 FIXTURE(ioas)
 {

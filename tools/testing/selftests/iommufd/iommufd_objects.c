@@ -13,85 +13,21 @@
  * ioas.c do; the file skips when /dev/iommu does not exist.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <linux/iommufd.h>
-
-#include "kselftest_harness.h"
-
-#define IOMMU_DEV "/dev/iommu"
+#include "iommufd_test_utils.h"
 
 #ifndef MISC_MAJOR
 #define MISC_MAJOR 10
 #endif
 
-#ifndef offsetofend
-#define offsetofend(TYPE, MEMBER) \
-	(offsetof(TYPE, MEMBER) + sizeof(((TYPE *)0)->MEMBER))
-#endif
-
 /* Minimum sizes the kernel accepts (IOCTL_OP(..., _last) in main.c) */
 #define IOAS_ALLOC_MIN_SIZE offsetofend(struct iommu_ioas_alloc, out_ioas_id)
 #define DESTROY_MIN_SIZE offsetofend(struct iommu_destroy, id)
-
-/* Sentinel written into output fields to detect (un)expected writes */
-#define POISON_ID 0xdeadbeefU
-
-static size_t page_size;
-
-static __attribute__((constructor)) void setup_sizes(void)
-{
-	page_size = sysconf(_SC_PAGE_SIZE);
-}
-
-/* The ioctl must fail with exactly this errno */
-#define EXPECT_ERRNO(expected_errno, cmd)                 \
-	({                                                \
-		ASSERT_EQ(-1, cmd);                       \
-		EXPECT_EQ(expected_errno, errno);         \
-	})
-
-#define SKIP_IF_NO_IOMMU_DEV()                                             \
-	do {                                                               \
-		if (access(IOMMU_DEV, F_OK))                               \
-			SKIP(return, IOMMU_DEV " does not exist (%s)",    \
-			     strerror(errno));                             \
-	} while (0)
-
-static int _ioas_alloc(int fd, __u32 *id)
-{
-	struct iommu_ioas_alloc cmd = {
-		.size = sizeof(cmd),
-		.out_ioas_id = POISON_ID,
-	};
-	int ret;
-
-	ret = ioctl(fd, IOMMU_IOAS_ALLOC, &cmd);
-	if (!ret && id)
-		*id = cmd.out_ioas_id;
-	return ret;
-}
-
-static int _destroy(int fd, __u32 id)
-{
-	struct iommu_destroy cmd = { .size = sizeof(cmd), .id = id };
-
-	return ioctl(fd, IOMMU_DESTROY, &cmd);
-}
 
 /* Allocate an IOAS on @fd and require it to get id @want */
 #define ASSERT_IOAS_ALLOC_ID(fd, want)                       \
@@ -100,8 +36,6 @@ static int _destroy(int fd, __u32 id)
 		ASSERT_EQ(0, _ioas_alloc(fd, &__id));        \
 		ASSERT_EQ((__u32)(want), __id);              \
 	})
-
-#define ASSERT_DESTROY(fd, id) ASSERT_EQ(0, _destroy(fd, id))
 
 /*
  * Require that the object table of @fd is empty below @want: the next
@@ -114,51 +48,12 @@ static int _destroy(int fd, __u32 id)
 		ASSERT_DESTROY(fd, want);        \
 	})
 
-/* @npages read-write pages followed by one PROT_NONE guard page */
-static char *map_with_guard(size_t npages)
-{
-	char *p;
-
-	p = mmap(NULL, (npages + 1) * page_size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	if (mprotect(p + npages * page_size, page_size, PROT_NONE)) {
-		munmap(p, (npages + 1) * page_size);
-		return NULL;
-	}
-	return p;
-}
-
-static void unmap_with_guard(char *p, size_t npages)
-{
-	munmap(p, (npages + 1) * page_size);
-}
-
 static double now_sec(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-FIXTURE(iommufd)
-{
-	int fd;
-};
-
-FIXTURE_SETUP(iommufd)
-{
-	SKIP_IF_NO_IOMMU_DEV();
-	self->fd = open(IOMMU_DEV, O_RDWR);
-	ASSERT_LE(0, self->fd);
-}
-
-FIXTURE_TEARDOWN(iommufd)
-{
-	if (self->fd >= 0)
-		close(self->fd);
 }
 
 /* ------------------------------------------------------------------------
