@@ -9,7 +9,7 @@ SHELL := /bin/bash
 export ROOT := $(CURDIR)
 export OUT ?= $(CURDIR)/out
 
-.PHONY: all run test deps source tree kernel userspace initramfs clean
+.PHONY: all run test deps source tree kernel userspace initramfs clean bench
 
 all: run
 
@@ -36,6 +36,10 @@ run: initramfs
 
 test: deps
 	@scripts/run-tests.sh
+
+# Not part of test: map/unmap timings, our kernel against the stock C 7.3.
+bench: kernel
+	@scripts/bench.sh
 
 clean:
 	rm -rf $(OUT)/build $(OUT)/linux $(OUT)/userspace $(OUT)/initramfs.cpio.gz

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# bench.sh (make bench): IOMMU_IOAS_MAP/UNMAP of 1 GiB (4K anonymous, THP,
+# hugetlb memfd; no domain and mock domain) on our kernel and on the stock C
+# Linux 7.3, in one run; prints each case's time on both and the ratio.
+#
+#   1. builds the stock kernel from the pristine source (the tree
+#      get-kernel-source.sh prints) with scripts/kernel.config plus the C
+#      iommufd's mock domain (IOMMUFD_TEST) into out/build-stock;
+#   2. expects our kernel in out/build (`make bench` runs `make kernel` first);
+#   3. builds tools/bench/iommufd_map_bench and one initramfs with it;
+#   4. boots each kernel (4 GiB of RAM) with the VM task `bench` and collects
+#      the `BENCH <case> <ns>` lines of both consoles;
+#   5. prints case, stock ns, ours ns, stock/ours (>1: ours is faster).
+#
+# Not part of `make test`.  Everything of its own goes to out/bench (logs in
+# out/bench/logs) and out/build-stock.  Environment:
+#   BENCH_ARGS    arguments of iommufd_map_bench, default "-b 5" (see its -h)
+#   VM_TIMEOUT    per VM, default 1500 seconds
+#   STOCK_BUILD   stock kernel build directory, default out/build-stock
+#   OURS_KERNEL   our bzImage, default out/build/arch/x86/boot/bzImage
+#   BENCH_KERNELS which kernels to run, default "stock ours"
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+BOUT=$OUT/bench
+STOCK_BUILD=${STOCK_BUILD:-$OUT/build-stock}
+OURS_KERNEL=${OURS_KERNEL:-$OUT/build/arch/x86/boot/bzImage}
+BENCH_ARGS=${BENCH_ARGS:--b 5}
+VM_TIMEOUT=${VM_TIMEOUT:-1500}
+BENCH_KERNELS=${BENCH_KERNELS:-stock ours}
+mkdir -p "$BOUT/logs" "$BOUT/opt/bench" "$BOUT/opt/tasks" "$BOUT/results"
+LOGDIR=$BOUT/logs # (run_logged's; the scripts below get OUT=$BOUT for theirs)
+
+# The pristine tree: from `make source` when it ran, else found now.
+if [ -s "$OUT/.source-path" ]; then
+	pristine=$(tail -n 1 "$OUT/.source-path")
+else
+	pristine=$("$ROOT/scripts/get-kernel-source.sh" | tail -n 1)
+fi
+[ -f "$pristine/drivers/iommu/iommufd/main.c" ] ||
+	{ echo "$pristine is not a pristine 7.3 tree (no C iommufd)" >&2; exit 1; }
+[ -f "$OURS_KERNEL" ] || { echo "no kernel at $OURS_KERNEL (make kernel)" >&2; exit 1; }
+
+# 1. The stock kernel: our fragment, plus the C iommufd's mock domain (its
+# IOMMUFD_TEST needs the AMDv1 page table format, which VT-d does not select).
+fragment=$BOUT/stock.config
+{
+	cat "$ROOT/scripts/kernel.config"
+	printf '\n# bench.sh: the mock domain of the C iommufd (IOMMU_TEST_CMD)\n'
+	printf 'CONFIG_IOMMU_PT_AMDV1=y\nCONFIG_IOMMUFD_TEST=y\n'
+} >"$fragment.new"
+if cmp -s "$fragment.new" "$fragment"; then rm "$fragment.new"; else mv "$fragment.new" "$fragment"; fi
+case " $BENCH_KERNELS " in *" stock "*)
+	step "the stock C kernel ($pristine into $STOCK_BUILD)"
+	OUT=$BOUT TREE=$pristine BUILD=$STOCK_BUILD FRAGMENT=$fragment "$ROOT/scripts/build-kernel.sh" ;;
+esac
+stock_kernel=$STOCK_BUILD/arch/x86/boot/bzImage
+
+# 2./3. The program, against the pristine uAPI headers (ours are the same
+# bytes; the uAPI layout test checks that), and one initramfs for both.
+step "building tools/bench"
+run_logged bench-headers make -C "$pristine" O="$BOUT/hdr-obj" ARCH=x86_64 LLVM=-19 \
+	headers_install INSTALL_HDR_PATH="$BOUT/headers"
+run_logged bench-build make -C "$ROOT/tools/bench" OUTPUT="$BOUT/opt/bench" \
+	KHDR_INCLUDES="-I$BOUT/headers/include" KSELFTEST_DIR="$pristine/tools/testing/selftests"
+install -m 755 "$ROOT/scripts/vm-tasks/bench" "$BOUT/opt/tasks/bench"
+OUT=$BOUT "$ROOT/scripts/make-initramfs.sh" "$BOUT/initramfs.cpio.gz" "$BOUT/opt/bench" "$BOUT/opt/tasks"
+
+# 4. One VM per kernel, one after the other (they would slow each other down).
+# Shown live: the program's commentary and results, and run-vm's verdict.
+benchargs=$(echo "$BENCH_ARGS" | tr ' ' ,)
+declare -A vm_rc=()
+rm -f "$BOUT"/results/*.txt
+for which in $BENCH_KERNELS; do
+	if [ $which = stock ]; then kernel=$stock_kernel; else kernel=$OURS_KERNEL; fi
+	step "benchmark on the $which kernel ($kernel)"
+	rc=0
+	OUT=$BOUT "$ROOT/scripts/run-vm.sh" --task bench --timeout "$VM_TIMEOUT" \
+		--qemu-arg -m --qemu-arg 4G --append "vmkmemleak=0${benchargs:+ benchargs=$benchargs}" \
+		--log "$BOUT/logs/vm-bench-$which.log" "$BOUT/initramfs.cpio.gz" "$kernel" \
+		>"$BOUT/logs/run-vm-$which.out" 2>&1 &
+	pid=$!
+	tail -n +1 -F --pid=$pid "$BOUT/logs/run-vm-$which.out" 2>/dev/null |
+		grep --line-buffered -aE '^(# |BENCH|=== |thp:|hugetlb:|memory:)|FAILED|booted to|VM ran|splat' |
+		sed -u 's/^/    /' || true
+	wait $pid || rc=$?
+	vm_rc[$which]=$rc
+	grep -aoE 'BENCH(-NA)? [^ ]+ .*' "$BOUT/logs/vm-bench-$which.log" | tr -d '\r' >"$BOUT/results/$which.txt" || true
+	[ $rc = 0 ] || note "the $which run failed (run-vm status $rc; log: $BOUT/logs/vm-bench-$which.log); using what it printed"
+done
+
+# 5. The table.
+step "results"
+python3 - "$BOUT/results/stock.txt" "$BOUT/results/ours.txt" <<'PY'
+import os, sys
+
+def load(path):
+    vals, na, order = {}, {}, []
+    if not os.path.exists(path):
+        return vals, na, order
+    for line in open(path, errors="replace"):
+        parts = line.split(None, 2)
+        if len(parts) < 3:
+            continue
+        tag, case, rest = parts
+        if tag == "BENCH":
+            try:
+                vals[case] = int(rest.split()[0])
+            except ValueError:
+                continue
+            order.append(case)
+        elif tag == "BENCH-NA":
+            na[case] = rest.strip()
+            order.append(case)
+    return vals, na, order
+
+def why_na(na, case):
+    # A reason for the case itself, its kind (*.kind), or its domain.
+    dom, _, rest = case.partition(".")
+    kind = rest.split(".")[0]
+    for key in (case, "*." + kind, dom + "." + kind, dom):
+        if key in na:
+            r = na[key]
+            if "over the time budget" in r:
+                return None  # shown as "-", like the steps after it
+            if "no mock domain yet" in r:
+                return "n/a (no mock domain yet)"
+            return "n/a (" + r + ")"
+    return None
+
+stock, stock_na, so = load(sys.argv[1])
+ours, ours_na, oo = load(sys.argv[2])
+cases = []
+for c in so + oo:
+    if c not in cases and "." in c:
+        cases.append(c)
+# "*.kind" (a memory kind that could not be set up) only when no case of it ran.
+cases = [c for c in cases if not c.startswith("*.")
+         or not any(d.split(".")[1:2] == c.split(".")[1:2] and not d.startswith("*.") for d in cases)]
+
+def cell(vals, na, c):
+    if c in vals:
+        return f"{vals[c]:,}"
+    return why_na(na, c) or "-"
+
+rows = [("case", "stock ns", "ours ns", "stock/ours")]
+for c in cases:
+    s, o = stock.get(c), ours.get(c)
+    if cell(stock, stock_na, c) == "-" and cell(ours, ours_na, c) == "-":
+        continue  # neither kernel got there
+    ratio = f"{s / o:.2f}" if s and o else "n/a"
+    rows.append((c, cell(stock, stock_na, c), cell(ours, ours_na, c), ratio))
+w = [max(len(r[i]) for r in rows) for i in range(4)]
+for i, r in enumerate(rows):
+    print(f"  {r[0]:<{w[0]}}  {r[1]:>{w[1]}}  {r[2]:>{w[2]}}  {r[3]:>{w[3]}}")
+    if i == 0:
+        print("  " + "  ".join("-" * x for x in w))
+if not cases:
+    print("  (no results: see the VM logs)")
+PY
+cat <<'EOF'
+
+    ns: median time of one operation (map1G/unmap1G: one ioctl on the whole 1 GiB;
+    map4K.nN/unmap4K.nN: one of N separate 4 KiB mappings at kernel-allocated IOVAs).
+    stock/ours > 1 means ours is faster.
+    Caveats: domain "none" is an IOAS without a domain, where both kernels only record
+    the mapping (no pinning, no page table): it measures the bookkeeping path.  Both
+    kernels are the same debug build (KASAN, lockdep, kmemleak, fault injection) under
+    QEMU TCG, so the absolute numbers are inflated many times over; only the ratios
+    mean something, and they carry the noise of the host (compare a few runs).
+    "-": that kernel did not get to the case within the time budget per case (the 4K
+    ladder climbs 256, 1024, ... 262144 mappings while the next step fits; raise it
+    with BENCH_ARGS="-b SECONDS" to climb further).
+EOF
+note "raw results: $BOUT/results/{stock,ours}.txt; consoles: $BOUT/logs/vm-bench-{stock,ours}.log"
+rc=0
+for which in $BENCH_KERNELS; do [ "${vm_rc[$which]}" = 0 ] || rc=1; done
+exit $rc

@@ -1,0 +1,471 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * iommufd_map_bench: times IOMMU_IOAS_MAP and IOMMU_IOAS_UNMAP of 1 GiB of
+ * user memory on /dev/iommu, for three kinds of memory (4K anonymous pages,
+ * THP, a hugetlb memfd) and two kinds of IOAS: one with no domain attached
+ * (where both the C and the Rust iommufd record the mapping without pinning
+ * anything, so this measures the bookkeeping path), and one with the mock
+ * domain of IOMMU_TEST_CMD (where pages are pinned and mapped into the mock
+ * page table).  A kernel without IOMMU_TEST_CMD (ENOTTY) gets its mock-domain
+ * cases reported as not available.
+ *
+ * Cases, per domain and memory kind:
+ *   map1G / unmap1G          one mapping of the whole 1 GiB, then its unmap,
+ *                            repeated for a few rounds
+ *   map4K.nN / unmap4K.nN    N separate 4 KiB mappings at IOVAs the kernel
+ *                            allocates, then N unmaps; N climbs 256, 1024,
+ *                            ... 262144 (= 1 GiB) while the next step is
+ *                            predicted to fit the time budget
+ *
+ * Output, one line per case: `BENCH <domain>.<kind>.<case> <ns>`, the median
+ * over the rounds of the ns one operation took (for the 4K cases: a round's
+ * total divided by N).  `BENCH-NA <domain>[.<kind>] <reason>` says a case
+ * could not run.  Lines starting with '#' are commentary.
+ *
+ * usage: iommufd_map_bench [-r ROUNDS] [-b BUDGET_S] [-n MAX_SMALL] [-T]
+ *   -r  rounds of the 1 GiB case (default 5)
+ *   -b  time budget per case in seconds (default 15): rounds stop once it is
+ *       spent (at least one round runs), the 4K ladder stops climbing when
+ *       the next step would not fit
+ *   -n  largest number of 4K mappings (default 262144)
+ *   -T  do not touch (fault in) the memory before mapping it
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/iommufd.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+/* IOMMU_TEST_CMD: the test-only ABI of drivers/iommu/iommufd (not in uapi). */
+#include "iommufd_test.h"
+
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 0x0004U
+#endif
+
+#define SZ_4K (4096UL)
+#define SZ_2M (2UL << 20)
+#define SZ_1G (1UL << 30)
+#define MAX_ROUNDS 64
+
+static int rounds = 5;
+static double budget_s = 15;
+static unsigned long max_small = SZ_1G / SZ_4K;
+static bool touch = true;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t median(uint64_t *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void report(const char *dom, const char *kind, const char *what,
+		   uint64_t *v, int n)
+{
+	printf("BENCH %s.%s.%s %llu\n", dom, kind, what,
+	       (unsigned long long)median(v, n));
+	fflush(stdout);
+}
+
+/* An IOAS, and whether it has a domain. */
+struct target {
+	const char *name;	/* "none" or "mock" */
+	int fd;
+	__u32 ioas_id;
+	bool ok;
+	char why[128];		/* why not, when !ok */
+};
+
+static int ioas_alloc(int fd, __u32 *id)
+{
+	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
+
+	if (ioctl(fd, IOMMU_IOAS_ALLOC, &cmd))
+		return -1;
+	*id = cmd.out_ioas_id;
+	return 0;
+}
+
+static int map(struct target *t, void *va, size_t len, __u64 *iova)
+{
+	struct iommu_ioas_map cmd = {
+		.size = sizeof(cmd),
+		.flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = t->ioas_id,
+		.user_va = (uintptr_t)va,
+		.length = len,
+	};
+
+	if (ioctl(t->fd, IOMMU_IOAS_MAP, &cmd))
+		return -1;
+	*iova = cmd.iova;
+	return 0;
+}
+
+static int unmap(struct target *t, __u64 iova, __u64 len)
+{
+	struct iommu_ioas_unmap cmd = {
+		.size = sizeof(cmd),
+		.ioas_id = t->ioas_id,
+		.iova = iova,
+		.length = len,
+	};
+
+	return ioctl(t->fd, IOMMU_IOAS_UNMAP, &cmd);
+}
+
+static void unmap_all(struct target *t)
+{
+	unmap(t, 0, UINT64_MAX);
+}
+
+static void setup(struct target *t, const char *name, bool mock)
+{
+	t->name = name;
+	t->ok = false;
+	t->fd = open("/dev/iommu", O_RDWR);
+	if (t->fd < 0) {
+		snprintf(t->why, sizeof(t->why), "open /dev/iommu: %s", strerror(errno));
+		return;
+	}
+	if (ioas_alloc(t->fd, &t->ioas_id)) {
+		snprintf(t->why, sizeof(t->why), "IOMMU_IOAS_ALLOC: %s", strerror(errno));
+		return;
+	}
+	if (mock) {
+		struct iommu_test_cmd cmd = {
+			.size = sizeof(cmd),
+			.op = IOMMU_TEST_OP_MOCK_DOMAIN,
+			.id = t->ioas_id,
+		};
+
+		if (ioctl(t->fd, IOMMU_TEST_CMD, &cmd)) {
+			if (errno == ENOTTY)
+				snprintf(t->why, sizeof(t->why), "no mock domain yet (IOMMU_TEST_CMD: ENOTTY)");
+			else
+				snprintf(t->why, sizeof(t->why), "IOMMU_TEST_OP_MOCK_DOMAIN: %s", strerror(errno));
+			return;
+		}
+		printf("# mock domain: hwpt %u, device %u on IOAS %u\n",
+		       cmd.mock_domain.out_hwpt_id, cmd.mock_domain.out_idev_id, t->ioas_id);
+	}
+	t->ok = true;
+}
+
+/* 1 GiB at once: rounds of map + unmap. */
+static int bench_1g(struct target *t, const char *kind, void *buf)
+{
+	uint64_t m[MAX_ROUNDS], u[MAX_ROUNDS], start = now_ns();
+	int n;
+
+	for (n = 0; n < rounds && n < MAX_ROUNDS; n++) {
+		__u64 iova;
+		uint64_t t0, t1, t2;
+
+		if (n > 0 && now_ns() - start > budget_s * 1e9)
+			break;
+		t0 = now_ns();
+		if (map(t, buf, SZ_1G, &iova)) {
+			printf("# %s.%s.map1G: IOMMU_IOAS_MAP failed: %s\n", t->name, kind, strerror(errno));
+			printf("BENCH-NA %s.%s.map1G map failed: %s\n", t->name, kind, strerror(errno));
+			return -1;
+		}
+		t1 = now_ns();
+		if (unmap(t, iova, SZ_1G)) {
+			printf("BENCH-NA %s.%s.unmap1G unmap failed: %s\n", t->name, kind, strerror(errno));
+			unmap_all(t);
+			return -1;
+		}
+		t2 = now_ns();
+		m[n] = t1 - t0;
+		u[n] = t2 - t1;
+	}
+	printf("# %s.%s 1G: %d rounds\n", t->name, kind, n);
+	report(t->name, kind, "map1G", m, n);
+	report(t->name, kind, "unmap1G", u, n);
+	return 0;
+}
+
+/* One round of count separate 4K maps then count unmaps; the totals in ns. */
+static int small_round(struct target *t, const char *kind, char *buf,
+		       unsigned long count, __u64 *iovas, uint64_t *map_ns,
+		       uint64_t *unmap_ns)
+{
+	unsigned long i;
+	uint64_t t0, t1, t2;
+
+	t0 = now_ns();
+	for (i = 0; i < count; i++) {
+		if (map(t, buf + i * SZ_4K, SZ_4K, &iovas[i])) {
+			printf("BENCH-NA %s.%s.map4K.n%lu map %lu failed: %s\n",
+			       t->name, kind, count, i, strerror(errno));
+			unmap_all(t);
+			return -1;
+		}
+	}
+	t1 = now_ns();
+	for (i = 0; i < count; i++) {
+		if (unmap(t, iovas[i], SZ_4K)) {
+			printf("BENCH-NA %s.%s.unmap4K.n%lu unmap %lu failed: %s\n",
+			       t->name, kind, count, i, strerror(errno));
+			unmap_all(t);
+			return -1;
+		}
+	}
+	t2 = now_ns();
+	*map_ns = t1 - t0;
+	*unmap_ns = t2 - t1;
+	return 0;
+}
+
+static int bench_small(struct target *t, const char *kind, void *buf)
+{
+	__u64 *iovas = calloc(max_small, sizeof(*iovas));
+	double prev_per_op = 0;
+	unsigned long count;
+
+	if (!iovas)
+		return -1;
+	for (count = 256; count <= max_small; count *= 4) {
+		uint64_t m[3], u[3], start = now_ns(), spent;
+		double per_op, next;
+		int n;
+
+		for (n = 0; n < 3; n++) {
+			if (n > 0 && now_ns() - start > budget_s * 1e9 / 3)
+				break;
+			if (small_round(t, kind, buf, count, iovas, &m[n], &u[n])) {
+				free(iovas);
+				return -1;
+			}
+		}
+		spent = now_ns() - start;
+		printf("# %s.%s 4K x %lu: %d rounds, %.1fs\n", t->name, kind, count, n, spent / 1e9);
+		for (int i = 0; i < n; i++) {
+			m[i] /= count;
+			u[i] /= count;
+		}
+		per_op = (double)(spent / n) / count;
+		char what[64];
+
+		snprintf(what, sizeof(what), "map4K.n%lu", count);
+		report(t->name, kind, what, m, n);
+		snprintf(what, sizeof(what), "unmap4K.n%lu", count);
+		report(t->name, kind, what, u, n);
+		/*
+		 * One round of the next step (4x the mappings), assuming the cost
+		 * per operation grows again as it did from the last step.
+		 */
+		next = 4.0 * count * per_op * (prev_per_op > 0 && per_op > prev_per_op ? per_op / prev_per_op : 1);
+		prev_per_op = per_op;
+		if (count * 4 <= max_small && next > budget_s * 1e9) {
+			printf("# %s.%s: stopping the 4K ladder at %lu mappings: the next step would take ~%.0fs (budget %.0fs)\n",
+			       t->name, kind, count, next / 1e9, budget_s);
+			printf("BENCH-NA %s.%s.map4K.n%lu over the time budget\n", t->name, kind, count * 4);
+			break;
+		}
+	}
+	free(iovas);
+	return 0;
+}
+
+static void touch_mem(char *buf, size_t len)
+{
+	for (size_t off = 0; off < len; off += SZ_4K)
+		buf[off] = 1;
+}
+
+static unsigned long meminfo(const char *file, const char *key)
+{
+	char line[256];
+	unsigned long v = 0;
+	FILE *f = fopen(file, "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)) && line[strlen(key)] == ':')
+			v = strtoul(line + strlen(key) + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+/* Makes sure 1 GiB of 2M hugetlb pages is free, raising nr_hugepages. */
+static bool hugetlb_ready(void)
+{
+	unsigned long need = SZ_1G / SZ_2M, free_pages, total;
+
+	free_pages = meminfo("/proc/meminfo", "HugePages_Free");
+	if (free_pages >= need)
+		return true;
+	total = meminfo("/proc/meminfo", "HugePages_Total");
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "w");
+
+	if (f) {
+		fprintf(f, "%lu\n", total + need - free_pages);
+		fclose(f);
+	}
+	free_pages = meminfo("/proc/meminfo", "HugePages_Free");
+	printf("# hugetlb: %lu of %lu 2M pages free\n", free_pages, need);
+	return free_pages >= need;
+}
+
+enum kind { ANON4K, THP, HUGETLB };
+static const char *const kind_names[] = { "anon4k", "thp", "hugetlb" };
+
+/* 1 GiB of the kind, or NULL (with a BENCH-NA line). *unmap_len for munmap. */
+static char *alloc_kind(enum kind k, void **map_base, size_t *map_len)
+{
+	char *p;
+
+	/*
+	 * A kernel without madvise() (ADVISE_SYSCALLS=n, as in our tinyconfig
+	 * based test kernels) only has THP for everything or nothing
+	 * (transparent_hugepage/enabled = always or never), and the process-wide
+	 * PR_SET_THP_DISABLE: both are used as well.
+	 */
+	prctl(PR_SET_THP_DISABLE, k == ANON4K, 0, 0, 0);
+	switch (k) {
+	case ANON4K:
+		p = mmap(NULL, SZ_1G, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			break;
+		if (madvise(p, SZ_1G, MADV_NOHUGEPAGE) && errno != ENOSYS)
+			printf("# anon4k: MADV_NOHUGEPAGE: %s\n", strerror(errno));
+		*map_base = p;
+		*map_len = SZ_1G;
+		return p;
+	case THP:
+		p = mmap(NULL, SZ_1G + SZ_2M, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			break;
+		*map_base = p;
+		*map_len = SZ_1G + SZ_2M;
+		p = (char *)(((uintptr_t)p + SZ_2M - 1) & ~(SZ_2M - 1));
+		if (madvise(p, SZ_1G, MADV_HUGEPAGE) && errno != ENOSYS)
+			printf("# thp: MADV_HUGEPAGE: %s\n", strerror(errno));
+		return p;
+	case HUGETLB: {
+		int fd;
+
+		if (!hugetlb_ready()) {
+			printf("BENCH-NA *.hugetlb not enough free 2M hugetlb pages\n");
+			return NULL;
+		}
+		fd = memfd_create("bench", MFD_HUGETLB);
+		if (fd < 0) {
+			printf("BENCH-NA *.hugetlb memfd_create(MFD_HUGETLB): %s\n", strerror(errno));
+			return NULL;
+		}
+		if (ftruncate(fd, SZ_1G)) {
+			printf("BENCH-NA *.hugetlb ftruncate: %s\n", strerror(errno));
+			close(fd);
+			return NULL;
+		}
+		p = mmap(NULL, SZ_1G, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+		if (p == MAP_FAILED) {
+			printf("BENCH-NA *.hugetlb mmap: %s\n", strerror(errno));
+			return NULL;
+		}
+		*map_base = p;
+		*map_len = SZ_1G;
+		return p;
+	}
+	}
+	printf("BENCH-NA *.%s mmap: %s\n", kind_names[k], strerror(errno));
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct target targets[2];
+	struct utsname u;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "r:b:n:T")) != -1) {
+		switch (opt) {
+		case 'r': rounds = atoi(optarg); break;
+		case 'b': budget_s = atof(optarg); break;
+		case 'n': max_small = strtoul(optarg, NULL, 0); break;
+		case 'T': touch = false; break;
+		default:
+			fprintf(stderr, "usage: %s [-r ROUNDS] [-b BUDGET_S] [-n MAX_SMALL] [-T]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (rounds < 1 || rounds > MAX_ROUNDS)
+		rounds = 5;
+	if (max_small > SZ_1G / SZ_4K)
+		max_small = SZ_1G / SZ_4K;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	uname(&u);
+	printf("# iommufd_map_bench on %s %s: 1 GiB, %d rounds, budget %.0fs per case, up to %lu 4K mappings%s\n",
+	       u.sysname, u.release, rounds, budget_s, max_small, touch ? ", memory touched first" : "");
+	printf("# domain 'none': an IOAS with no domain; IOMMU_IOAS_MAP/UNMAP only record the\n"
+	       "#   mapping (no pinning, no page table), on the C and the Rust iommufd alike:\n"
+	       "#   these numbers measure the bookkeeping path\n");
+	printf("# domain 'mock': an IOAS with the mock domain of IOMMU_TEST_CMD: pages are pinned and mapped\n");
+
+	setup(&targets[0], "none", false);
+	setup(&targets[1], "mock", true);
+	if (!targets[0].ok) {
+		printf("BENCH-NA none %s\n", targets[0].why);
+		return 1;
+	}
+	if (!targets[1].ok)
+		printf("BENCH-NA mock %s\n", targets[1].why);
+
+	for (enum kind k = ANON4K; k <= HUGETLB; k++) {
+		void *base;
+		size_t len;
+		char *buf = alloc_kind(k, &base, &len);
+		uint64_t t0;
+
+		if (!buf)
+			continue;
+		if (touch) {
+			t0 = now_ns();
+			touch_mem(buf, SZ_1G);
+			printf("# %s: touched 1 GiB in %.2fs\n", kind_names[k], (now_ns() - t0) / 1e9);
+		}
+		if (k != HUGETLB)
+			printf("# %s: AnonHugePages %lu kB after touching\n", kind_names[k],
+			       meminfo("/proc/meminfo", "AnonHugePages"));
+		for (int i = 0; i < 2; i++) {
+			if (!targets[i].ok)
+				continue;
+			if (bench_1g(&targets[i], kind_names[k], buf))
+				continue;
+			bench_small(&targets[i], kind_names[k], buf);
+		}
+		munmap(base, len);
+	}
+	printf("# done\n");
+	return 0;
+}
