@@ -90,21 +90,6 @@ fn fit(start: u64, last: u64, length: u64, align: u64, page_offset: u64) -> Opti
     (aligned < last && last - aligned >= length - 1).then_some(aligned)
 }
 
-/// Merges sorted ranges into sorted, disjoint spans, joining ranges that touch.
-fn merge_spans(ranges: impl Iterator<Item = Range>) -> Result<KVec<Range>> {
-    let mut spans: KVec<Range> = KVec::new();
-    for r in ranges {
-        if let Some(prev) = spans.last_mut() {
-            if prev.last == u64::MAX || r.start <= prev.last + 1 {
-                prev.last = prev.last.max(r.last);
-                continue;
-            }
-        }
-        spans.push(r, GFP_KERNEL)?;
-    }
-    Ok(spans)
-}
-
 impl Tables {
     /// Checks a fixed IOVA for a new mapping (upstream's `iopt_check_iova`).
     fn check_fixed_iova(&self, iova: u64, length: u64) -> Result {
@@ -143,62 +128,75 @@ impl Tables {
             return Err(EINVAL);
         }
 
+        // The lowest fitting IOVA in one allowed span: the holes between the used ranges
+        // (reserved ranges and areas, walked together in order of their start, no copy)
+        // from the span's aligned start on.
+        let try_span = |span: Range| -> Option<u64> {
+            let start = fit(span.start, span.last, length, align, page_offset)?;
+            let mut hole_start = start;
+            let mut reserved = self.reserved.iter().map(|r| r.range).peekable();
+            let mut areas = self.areas.iter().map(|(r, _)| r).peekable();
+            loop {
+                let next = match (reserved.peek(), areas.peek()) {
+                    (Some(r), Some(a)) if a.start < r.start => areas.next(),
+                    (Some(_), _) => reserved.next(),
+                    (None, _) => areas.next(),
+                };
+                let Some(used) = next else { break };
+                if used.last < start {
+                    continue;
+                }
+                if used.start > span.last {
+                    break;
+                }
+                if used.start > hole_start {
+                    if let Some(iova) = fit(hole_start, used.start - 1, length, align, page_offset)
+                    {
+                        return Some(iova);
+                    }
+                }
+                hole_start = hole_start.max(used.last.checked_add(1)?);
+            }
+            if hole_start > span.last {
+                return None;
+            }
+            fit(hole_start, span.last, length, align, page_offset)
+        };
+
+        // Never the first or the last page; within the allowed spans (touching allowed ranges
+        // form one span) if there are any.
         let window = Range {
             start: page,
             last: u64::MAX - page,
         };
-        let clip = |r: Range| -> Option<Range> {
-            let start = r.start.max(window.start);
-            let last = r.last.min(window.last);
-            (start <= last).then_some(Range { start, last })
-        };
-        let allowed = if self.allowed.iter().next().is_none() {
-            let mut v = KVec::new();
-            v.push(window, GFP_KERNEL)?;
-            v
-        } else {
-            merge_spans(self.allowed.iter().filter_map(|(r, ())| clip(r)))?
-        };
-        let mut used_ranges = KVec::with_capacity(self.reserved.len(), GFP_KERNEL)?;
-        for r in self.reserved.iter() {
-            used_ranges.push(r.range, GFP_KERNEL)?;
+        if self.allowed.iter().next().is_none() {
+            return try_span(window).ok_or(ENOSPC);
         }
-        for (r, _) in self.areas.iter() {
-            used_ranges.push(r, GFP_KERNEL)?;
-        }
-        used_ranges.sort_unstable_by_key(|r| r.start);
-        let used = merge_spans(used_ranges.iter().copied())?;
-
-        for span in allowed.iter() {
-            let Some(start) = fit(span.start, span.last, length, align, page_offset) else {
-                continue;
+        let mut span: Option<Range> = None;
+        for (r, ()) in self.allowed.iter() {
+            let clipped = Range {
+                start: r.start.max(window.start),
+                last: r.last.min(window.last),
             };
-            // The holes between the used ranges inside [start, span.last], lowest first.
-            let mut hole_start = start;
-            for u in used
-                .iter()
-                .filter(|u| u.last >= start && u.start <= span.last)
-            {
-                if u.start > hole_start {
-                    if let Some(iova) = fit(hole_start, u.start - 1, length, align, page_offset) {
+            if clipped.start > clipped.last {
+                continue;
+            }
+            match span {
+                Some(s) if clipped.start <= s.last + 1 => {
+                    span = Some(Range {
+                        start: s.start,
+                        last: s.last.max(clipped.last),
+                    });
+                }
+                _ => {
+                    if let Some(iova) = span.and_then(try_span) {
                         return Ok(iova);
                     }
-                }
-                match u.last.checked_add(1) {
-                    Some(next) => hole_start = hole_start.max(next),
-                    None => {
-                        hole_start = u64::MAX;
-                        break;
-                    }
-                }
-            }
-            if hole_start <= span.last {
-                if let Some(iova) = fit(hole_start, span.last, length, align, page_offset) {
-                    return Ok(iova);
+                    span = Some(clipped);
                 }
             }
         }
-        Err(ENOSPC)
+        span.and_then(try_span).ok_or(ENOSPC)
     }
 
     /// The alignment every mapped IOVA must have: 1 for a table no domain is attached to,
