@@ -22,6 +22,15 @@ use kernel::{
     },
 };
 
+/// A `T` of all zeroes, built on the stack. `EINVAL` for a type larger than any uAPI struct.
+pub(crate) fn zeroed<T: FromBytes>() -> Result<T> {
+    const ZEROES: [u8; 256] = [0; 256];
+    ZEROES
+        .get(..size_of::<T>())
+        .and_then(T::from_bytes_copy)
+        .ok_or(EINVAL)
+}
+
 /// The unit in which the caller's tail is checked.
 const WORD: usize = size_of::<usize>();
 
@@ -45,13 +54,12 @@ impl<T: FromBytes + AsBytes> UserCmd<T> {
         if user_size < min_size {
             return Err(EINVAL);
         }
-        let ksize = size_of::<T>();
+        let mut cmd: T = zeroed()?;
+        let bytes = cmd.as_bytes_mut();
+        let copied = bytes.len().min(user_size);
         let mut reader = UserSlice::new(UserPtr::from_addr(arg), user_size).reader();
-        let mut bytes = KVec::from_elem(0u8, ksize, GFP_KERNEL)?;
-        let copied = ksize.min(user_size);
         reader.read_slice(&mut bytes[..copied])?;
         check_zero_tail(reader, arg.wrapping_add(copied))?;
-        let cmd = T::from_bytes_copy(&bytes).ok_or(EINVAL)?;
         Ok(Self {
             cmd,
             arg,

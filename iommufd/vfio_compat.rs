@@ -12,7 +12,10 @@ use crate::{
     io_pagetable::Prot,
     ioas::Ioas,
     object::Object,
-    ucmd::UserCmd, //
+    ucmd::{
+        zeroed,
+        UserCmd, //
+    },
 };
 use core::mem::size_of;
 use kernel::{
@@ -83,15 +86,6 @@ pub(crate) fn vfio_ioas_ioctl(
         _ => return Err(EOPNOTSUPP),
     }
     Ok(0)
-}
-
-/// A `T` of all zeroes.
-fn zeroed<T: FromBytes>() -> Result<T> {
-    const ZEROES: [u8; 64] = [0; 64];
-    ZEROES
-        .get(..size_of::<T>())
-        .and_then(T::from_bytes_copy)
-        .ok_or(EINVAL)
 }
 
 /// Reads the fixed part (`minsz` bytes) of a VFIO argument struct `T`; the rest of `T` reads
