@@ -537,6 +537,11 @@ impl IoPagetable {
             .map(|a| a.pages.user_address(a.start + (iova - area.start)))
     }
 
+    /// The alignment every mapped IOVA must have.
+    pub(crate) fn iova_alignment(&self) -> u64 {
+        self.tables.lock().iova_alignment()
+    }
+
     /// Whether mappings may use pages larger than `PAGE_SIZE` in IOMMU domains.
     pub(crate) fn large_pages(&self) -> bool {
         self.tables.lock().large_pages

@@ -19,7 +19,6 @@ use crate::{
 };
 use core::mem::size_of;
 use kernel::{
-    ioctl::_IO,
     page::PAGE_SIZE,
     prelude::*,
     sync::Arc,
@@ -31,19 +30,16 @@ use kernel::{
         UserPtr,
         UserSlice, //
     },
-    uapi, //
+    uapi,
+    uapi_ioctl::{
+        VFIO_CHECK_EXTENSION,
+        VFIO_GET_API_VERSION,
+        VFIO_IOMMU_GET_INFO,
+        VFIO_IOMMU_MAP_DMA,
+        VFIO_IOMMU_UNMAP_DMA, //
+        VFIO_SET_IOMMU,
+    },
 };
-
-const fn vfio_cmd(offset: u32) -> u32 {
-    _IO(uapi::VFIO_TYPE as u32, uapi::VFIO_BASE + offset)
-}
-
-const VFIO_GET_API_VERSION: u32 = vfio_cmd(0);
-const VFIO_CHECK_EXTENSION: u32 = vfio_cmd(1);
-const VFIO_SET_IOMMU: u32 = vfio_cmd(2);
-const VFIO_IOMMU_GET_INFO: u32 = vfio_cmd(12);
-const VFIO_IOMMU_MAP_DMA: u32 = vfio_cmd(13);
-const VFIO_IOMMU_UNMAP_DMA: u32 = vfio_cmd(14);
 
 /// The compat IOAS of a context, remembered with its id.
 pub(crate) type CompatIoas = Option<(u32, Arc<Ioas>)>;
@@ -267,8 +263,7 @@ fn get_info(ictx: &Iommufd, arg: usize) -> Result<isize> {
 
     info.flags = uapi::VFIO_IOMMU_INFO_PGSIZES;
     // No domain restricts the page sizes: every multiple of PAGE_SIZE, at least the alignment.
-    let (_, alignment) = ioas.iopt.usable_ranges()?;
-    info.iova_pgsizes = (!(PAGE_SIZE as u64 - 1)).max(alignment);
+    info.iova_pgsizes = (!(PAGE_SIZE as u64 - 1)).max(ioas.iopt.iova_alignment());
     info.cap_offset = 0;
 
     let caps: [FillCap; 2] = [cap_dma_avail, cap_iova_range];

@@ -11,7 +11,6 @@
 
 use kernel::{
     fs::File,
-    ioctl::_IO,
     miscdevice::{
         MiscDevice,
         MiscDeviceOptions,
@@ -20,18 +19,15 @@ use kernel::{
     },
     prelude::*,
     uapi,
+    uapi_ioctl::{
+        VFIO_CHECK_EXTENSION,
+        VFIO_GET_API_VERSION,
+        VFIO_SET_IOMMU, //
+    },
 };
 
 /// `VFIO_MINOR` from `include/linux/miscdevice.h`.
 const VFIO_MINOR: u32 = 196;
-
-const fn vfio_cmd(offset: u32) -> u32 {
-    _IO(uapi::VFIO_TYPE as u32, uapi::VFIO_BASE + offset)
-}
-
-const VFIO_GET_API_VERSION: u32 = vfio_cmd(0);
-const VFIO_CHECK_EXTENSION: u32 = vfio_cmd(1);
-const VFIO_SET_IOMMU: u32 = vfio_cmd(2);
 
 /// One open container. It holds no groups yet: groups arrive with the group interface.
 pub(crate) struct Container {}

@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! ioctl numbers of the VFIO uAPI.
+//!
+//! `include/uapi/linux/vfio.h` builds them with the `_IO()` macro, which bindgen cannot
+//! evaluate, so they are computed here once for every Rust user (VFIO's container and
+//! iommufd's VFIO compatibility front end).
+
+use crate::{
+    ioctl::_IO,
+    uapi, //
+};
+
+/// The VFIO ioctl `VFIO_BASE + offset`.
+const fn vfio_cmd(offset: u32) -> u32 {
+    _IO(uapi::VFIO_TYPE as u32, uapi::VFIO_BASE + offset)
+}
+
+/// `VFIO_GET_API_VERSION`.
+pub const VFIO_GET_API_VERSION: u32 = vfio_cmd(0);
+/// `VFIO_CHECK_EXTENSION`.
+pub const VFIO_CHECK_EXTENSION: u32 = vfio_cmd(1);
+/// `VFIO_SET_IOMMU`.
+pub const VFIO_SET_IOMMU: u32 = vfio_cmd(2);
+/// `VFIO_IOMMU_GET_INFO`.
+pub const VFIO_IOMMU_GET_INFO: u32 = vfio_cmd(12);
+/// `VFIO_IOMMU_MAP_DMA`.
+pub const VFIO_IOMMU_MAP_DMA: u32 = vfio_cmd(13);
+/// `VFIO_IOMMU_UNMAP_DMA`.
+pub const VFIO_IOMMU_UNMAP_DMA: u32 = vfio_cmd(14);
