@@ -3,6 +3,9 @@
 # headers of the prepared tree (so they see exactly our uapi/):
 #   out/userspace/opt/bin        the demo
 #   out/userspace/opt/selftests  our kselftests
+#   out/userspace/opt/conformance  the kernel's own iommufd selftests
+#                                (tools/testing/selftests/iommu of the tree,
+#                                unmodified, with our iommufd_test.h)
 #   out/userspace/opt/tasks      what the VM runs (demo, tests)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -10,7 +13,7 @@ set -euo pipefail
 TREE=${TREE:-$OUT/linux}
 HDR=$OUT/headers
 US=$OUT/userspace/opt
-mkdir -p "$US/bin" "$US/selftests" "$US/tasks"
+mkdir -p "$US/bin" "$US/selftests" "$US/conformance" "$US/tasks"
 
 step "installing uAPI headers"
 run_logged headers make -C "$TREE" O="$OUT/build" ARCH=x86_64 LLVM=-19 headers_install INSTALL_HDR_PATH="$HDR"
@@ -23,5 +26,10 @@ for suite in "$ROOT"/tools/testing/selftests/*/; do
 	run_logged "selftest-$(basename "$suite")" make -C "$suite" OUTPUT="$US/selftests" \
 		KHDR_INCLUDES="-I$HDR/include" KSELFTEST_DIR="$TREE/tools/testing/selftests"
 done
+# Upstream's own Makefile and lib.mk: KHDR_INCLUDES puts our headers first,
+# USERLDFLAGS links statically (the VM has no libc); -B since lib.mk does not
+# know that the programs depend on the headers and iommufd_test.h.
+run_logged conformance-build make -B -C "$TREE/tools/testing/selftests/iommu" \
+	OUTPUT="$US/conformance" KHDR_INCLUDES="-I$HDR/include" USERLDFLAGS=-static
 rsync -rc "$ROOT/scripts/vm-tasks/" "$US/tasks/"
-note "$(ls "$US/selftests" | wc -l) selftest programs"
+note "$(ls "$US/selftests" | wc -l) selftest programs, $(ls "$US/conformance" | wc -l) upstream iommufd selftest programs"

@@ -4,7 +4,9 @@
 #
 # Steps: rustfmt; the Kconfig matrix (x86_64, powerpc); the uAPI layout test;
 # the kernel build (clippy on, KUnit built in) and checks on what it contains;
-# the userspace build; then, in the VM, the KUnit results and our kselftests.
+# the userspace build; then, in the VM, the KUnit results and our kselftests;
+# then the kernel's own iommufd selftests from the same VM run, against the
+# baseline in tools/testing/conformance.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -54,6 +56,8 @@ if [ -n "$src" ]; then
 	{
 		"$ROOT/scripts/make-initramfs.sh" "$OUT/initramfs.cpio.gz" "$OUT"/userspace/opt/* >"$LOGDIR/initramfs.log" 2>&1
 		tap_step vm "$ROOT/scripts/test-vm.sh" "$OUT/initramfs.cpio.gz"
+		tap_step conformance python3 "$ROOT/scripts/conformance-tap.py" \
+			"$LOGDIR/vm-tests.console" "$ROOT/tools/testing/conformance"
 	}
 fi
 

@@ -5,13 +5,20 @@ Each file is one step of `make test`. A test point is a line `ok ...` or
 `not ok ...`; `# SKIP` marks a skip. Nested (K)TAP is read as upstream writes
 it: a subtest block is indented and its parent's line only summarises it, so
 only the innermost points are counted. The last line printed is exactly
-`N passed, N failed`; skips are listed above it, never hidden.
+`N passed, N failed`; skips are listed above it, never hidden (when one file
+skips more than a few points for the same reason, they are counted on one
+line that names the file listing them). A file's `# summary: ...` lines (the
+upstream selftests' counts) are repeated under its counts.
 """
 import re
 import sys
 from pathlib import Path
 
 POINT = re.compile(r'^(\s*)(ok|not ok)\b\s*(\d+)?\s*-?\s*(.*)$')
+SUMMARY = re.compile(r'^# summary: (.*)$')
+SKIP_REASON = re.compile(r'#\s*SKIP\b\s*(.*)$', re.I)
+# More skips than this with the same reason in one file are counted, not listed.
+SKIPS_LISTED = 5
 
 
 def points(lines):
@@ -36,15 +43,27 @@ def main():
     for f in sys.argv[1:]:
         p = Path(f)
         n_ok = n_fail = n_skip = 0
-        for ok, skip, name in points(p.read_text(errors='replace').splitlines()):
+        lines = p.read_text(errors='replace').splitlines()
+        by_reason = {}
+        for ok, skip, name in points(lines):
             if skip:
                 n_skip += 1
-                skips.append(f'{p.stem}: {name}')
+                m = SKIP_REASON.search(name)
+                by_reason.setdefault(m.group(1).strip() if m else '', []).append(name)
             elif ok:
                 n_ok += 1
             else:
                 n_fail += 1
+        for reason, names in by_reason.items():
+            if len(names) > SKIPS_LISTED:
+                skips.append(f'{p.stem}: {len(names)} points "# SKIP {reason}" (listed in {p})')
+            else:
+                skips += [f'{p.stem}: {name}' for name in names]
         print(f'# {p.stem}: {n_ok} passed, {n_fail} failed, {n_skip} skipped')
+        for line in lines:
+            m = SUMMARY.match(line)
+            if m:
+                print(f'#   {m.group(1)}')
         passed += n_ok
         failed += n_fail
         skipped += n_skip

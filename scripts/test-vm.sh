@@ -2,16 +2,19 @@
 # Test step: boots the test kernel with the "tests" task and prints, as TAP,
 # the KUnit results (run at boot) and every kselftest's output, plus one point
 # for the VM run itself (which fails on a timeout, a missing exit marker or any
-# kernel splat: KASAN, lockdep, kmemleak, WARN, BUG).
+# kernel splat: KASAN, lockdep, kmemleak, WARN, BUG).  The upstream selftests'
+# sections (### CONFORMANCE ...) are left out: the next step,
+# scripts/conformance-tap.py, reads them from the same console log.
 # Usage: test-vm.sh INITRAMFS
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 console=$LOGDIR/vm-tests.console
-"$ROOT/scripts/run-vm.sh" --task tests --timeout "${VM_TEST_TIMEOUT:-1200}" "$1" >"$console" 2>&1
+"$ROOT/scripts/run-vm.sh" --task tests --timeout "${VM_TEST_TIMEOUT:-2400}" "$1" >"$console" 2>&1
 rc=$?
 echo "TAP version 13"
-tr -d '\r' <"$console" | sed -n '/^### KUNIT/,/^### END/p' | grep -v '^###'
+tr -d '\r' <"$console" | sed -n '/^### KUNIT/,/^### END/p' |
+	sed '/^### CONFORMANCE /,/^### CONFORMANCE-END /d' | grep -v '^###'
 # Our KUnit suites must have run: a kernel without them would otherwise pass silently.
 for suite in rust_iommufd_object rust_iova_bitmap; do
 	if grep -qE "# Subtest: $suite"$'\r?$' "$console"; then echo "ok - KUnit suite $suite ran"
