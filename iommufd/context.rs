@@ -6,9 +6,15 @@
 //! in the number. Dispatch therefore goes by `nr`, then checks the whole number, then reads the
 //! struct with the extensible-struct rules of [`UserCmd`].
 
+#[cfg(CONFIG_IOMMUFD_TEST)]
+use crate::selftest;
 use crate::{
+    hw_pagetable,
     ioas,
-    object::ObjectTable,
+    object::{
+        Object,
+        ObjectTable, //
+    },
     ucmd::UserCmd, //
     vfio_compat::{
         self,
@@ -75,7 +81,11 @@ pub(crate) struct Iommufd {
 #[cfg(not(CONFIG_IOMMUFD_TEST))]
 const CMD_END: u32 = uapi::IOMMUFD_CMD_IOAS_NOIOMMU_GET_PA + 1;
 #[cfg(CONFIG_IOMMUFD_TEST)]
-const CMD_END: u32 = uapi::IOMMUFD_CMD_BASE + 0x20 + 1;
+const CMD_END: u32 = TEST_CMD_NR + 1;
+
+/// The number of `IOMMU_TEST_CMD` (`IOMMUFD_CMD_BASE + 32`, as iommufd_test.h defines it).
+#[cfg(CONFIG_IOMMUFD_TEST)]
+const TEST_CMD_NR: u32 = uapi::IOMMUFD_CMD_BASE + 32;
 
 const fn iommufd_cmd(nr: u32) -> u32 {
     _IO(uapi::IOMMUFD_TYPE as u32, nr)
@@ -124,9 +134,14 @@ fn option_ioctl(ictx: &Iommufd, mut ucmd: UserCmd<uapi::iommu_option>) -> Result
     Ok(0)
 }
 
-/// `IOMMU_DESTROY`: removes any object by id.
+/// `IOMMU_DESTROY`: removes any object by id, and releases what it held.
 fn destroy_ioctl(ictx: &Iommufd, ucmd: UserCmd<uapi::iommu_destroy>) -> Result<isize> {
-    ictx.objects.destroy(ucmd.cmd.id)?;
+    match ictx.objects.destroy(ucmd.cmd.id)? {
+        Object::HwptPaging(hwpt) => hw_pagetable::release(ictx, &hwpt),
+        #[cfg(CONFIG_IOMMUFD_TEST)]
+        Object::Selftest(mock) => selftest::release(ictx, &mock),
+        Object::Ioas(_) | Object::Device(_) => {}
+    }
     Ok(0)
 }
 
@@ -158,6 +173,11 @@ impl Iommufd {
             }
             _ => Err(EOPNOTSUPP),
         }
+    }
+
+    /// Whose limit pages pinned for this context count against.
+    pub(crate) fn account_mode(&self) -> AccountMode {
+        *self.account_mode.lock()
     }
 
     fn dispatch(&self, cmd: u32, arg: usize) -> Result<isize> {
@@ -207,6 +227,8 @@ impl Iommufd {
                 vfio_compat::vfio_ioas_ioctl
             ),
             uapi::IOMMUFD_CMD_OPTION => op!(self, arg, iommu_option, val64, option_ioctl),
+            #[cfg(CONFIG_IOMMUFD_TEST)]
+            TEST_CMD_NR => run(self, arg, selftest::MIN_SIZE, selftest::test_cmd),
             _ => Err(ENOTTY),
         }
     }

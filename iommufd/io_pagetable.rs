@@ -13,14 +13,20 @@
 //!   of user memory. Areas never overlap and are unmapped only whole.
 //! - The IOVA alignment every mapping must honour: 1 while no IOMMU domain is attached.
 //!
-//! With no IOMMU domain attached nothing needs the memory behind an area yet, so mapping only
-//! records it (as upstream); pinning and accounting happen when a domain or an emulated
-//! device needs the pages.
+//! - The IOMMU domains attached to the IOAS. Every area is mapped into all of them, with its
+//!   pages pinned; with no domain attached nothing needs the memory behind an area yet, so
+//!   mapping only records it (as upstream). Every change (map, unmap, attaching or detaching
+//!   a domain) either completes in every domain or is undone in all of them.
 //!
 //! Locking: `tables` is taken for every query and update; it is never held across a copy to
 //! or from userspace (callers copy the answer out after the lock is dropped).
 
 use crate::{
+    context::AccountMode,
+    domain::{
+        self,
+        Domain, //
+    },
     pages::Pages,
     range_map::{
         Range,
@@ -73,6 +79,7 @@ struct Tables {
     /// Sorted by start; may overlap.
     reserved: KVec<Reserved>,
     large_pages: bool,
+    domains: KVec<Arc<dyn Domain>>,
 }
 
 /// The largest alignment automatic IOVA allocation aims for: what the CPU can map with one
@@ -202,12 +209,89 @@ impl Tables {
     /// The alignment every mapped IOVA must have: 1 for a table no domain is attached to,
     /// `PAGE_SIZE` when large pages are disabled (so every mapping can be split into pages).
     fn iova_alignment(&self) -> u64 {
-        if self.large_pages {
+        let base = if self.large_pages {
             1
         } else {
             PAGE_SIZE as u64
+        };
+        self.domains
+            .iter()
+            .map(|d| d.min_page_size())
+            .fold(base, u64::max)
+    }
+
+    /// Pins the pages of the area at `range` and maps it into every domain, or into
+    /// `domains[only]` alone (whose pages are already pinned when others exist). On failure
+    /// nothing of the area is left mapped or pinned by this call.
+    fn fill_area(&self, range: Range, area: &Area, only: Option<usize>) -> Result {
+        if self.domains.is_empty() {
+            return Ok(());
+        }
+        let (first, last) = area.page_span(range);
+        let pin = only.is_none() || self.domains.len() == 1;
+        if pin {
+            area.pages.pin(first, last)?;
+        }
+        let length = range.last - range.start + 1;
+        let targets = match only {
+            Some(i) => &self.domains[i..=i],
+            None => &self.domains[..],
+        };
+        for (n, d) in targets.iter().enumerate() {
+            let res = domain::map_pages(
+                &**d,
+                &area.pages,
+                area.start,
+                length,
+                range.start,
+                area.prot,
+            );
+            if let Err(e) = res {
+                for done in &targets[..n] {
+                    done.unmap(range.start, length);
+                }
+                if pin {
+                    area.pages.unpin(first, last);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes [`Tables::fill_area`] for the area at `range`.
+    fn empty_area(&self, range: Range, area: &Area, only: Option<usize>) {
+        if self.domains.is_empty() {
+            return;
+        }
+        let length = range.last - range.start + 1;
+        match only {
+            Some(i) => self.domains[i].unmap(range.start, length),
+            None => self
+                .domains
+                .iter()
+                .for_each(|d| d.unmap(range.start, length)),
+        }
+        if only.is_none() || self.domains.len() == 1 {
+            let (first, last) = area.page_span(range);
+            area.pages.unpin(first, last);
         }
     }
+}
+
+impl Area {
+    /// The first and last index of the pages the area at `range` uses.
+    fn page_span(&self, range: Range) -> (usize, usize) {
+        (
+            Pages::index(self.start),
+            Pages::index(self.start + (range.last - range.start)),
+        )
+    }
+}
+
+/// The owner id a domain's reservations carry: its address.
+fn domain_owner(domain: &Arc<dyn Domain>) -> usize {
+    (&raw const **domain).cast::<u8>() as usize
 }
 
 /// Allowed IOVA ranges loaded from userspace, not yet in force.
@@ -243,6 +327,7 @@ impl IoPagetable {
                 allowed: RangeMap::new(),
                 reserved: KVec::new(),
                 large_pages: true,
+                domains: KVec::new(),
             }),
         })
     }
@@ -334,8 +419,9 @@ impl IoPagetable {
         uptr: u64,
         length: u64,
         prot: Prot,
+        account: AccountMode,
     ) -> Result<u64> {
-        let (pages, start) = Pages::user(uptr, length, prot.write)?;
+        let (pages, start) = Pages::user(uptr, length, prot.write, account)?;
         let mut slices = KVec::new();
         slices.push(
             PagesSlice {
@@ -391,6 +477,8 @@ impl IoPagetable {
             }
         }
         let mut at = iova;
+        let mut res = Ok(());
+        let mut inserted = 0;
         for (s, mem) in slices.into_iter().zip(mem) {
             let range = Range {
                 start: at,
@@ -402,10 +490,34 @@ impl IoPagetable {
                 prot,
             };
             // Cannot overlap: the whole range was checked free above, under the same lock.
-            t.areas.insert(range, area, mem)?;
+            res = t.areas.insert(range, area, mem);
+            if res.is_err() {
+                break;
+            }
+            res = match t.areas.get(range.start) {
+                Some(area) => t.fill_area(range, area, None),
+                None => Err(EINVAL),
+            };
+            if res.is_err() {
+                // The failed fill undid itself; only the area goes.
+                t.areas.remove(range.start);
+                break;
+            }
+            inserted += 1;
             // Wraps only past the last slice of a mapping that ends at the top of the
             // address space, where the value is not used again.
             at = at.wrapping_add(s.length);
+        }
+        if let Err(e) = res {
+            // Take back the slices mapped before the failure.
+            let mut at = iova;
+            for _ in 0..inserted {
+                if let Some((range, area)) = t.areas.remove(at) {
+                    t.empty_area(range, &area, None);
+                    at = range.last.wrapping_add(1);
+                }
+            }
+            return Err(e);
         }
         Ok(iova)
     }
@@ -464,7 +576,9 @@ impl IoPagetable {
             if area.start < start || area.last > last {
                 return Err(ENOENT);
             }
-            t.areas.remove(area.start);
+            if let Some((range, removed)) = t.areas.remove(area.start) {
+                t.empty_area(range, &removed, None);
+            }
             // Areas covering all 2^64 bytes sum to 0, as upstream's unsigned long does.
             *unmapped = unmapped.wrapping_add(area.last - area.start + 1);
             match area.last.checked_add(1) {
@@ -503,6 +617,16 @@ impl IoPagetable {
             if new_start & align_mask != 0 || rhs_start & align_mask != 0 {
                 return Err(EINVAL);
             }
+            // A domain may map the area with a page that crosses the cut.
+            if !t.domains.is_empty() && t.large_pages {
+                return Err(EINVAL);
+            }
+            // Both halves keep their own use of the pages; a page both touch needs one more.
+            let shared = Pages::index(rhs_start - 1) == Pages::index(rhs_start);
+            if shared && !t.domains.is_empty() {
+                let i = Pages::index(rhs_start);
+                area.pages.pin(i, i)?;
+            }
             let rhs = Area {
                 pages: area.pages.clone(),
                 start: rhs_start,
@@ -519,6 +643,102 @@ impl IoPagetable {
             )?;
         }
         Ok(())
+    }
+
+    /// Attaches `domain`: its aperture's outside becomes reserved and every area is mapped into
+    /// it. `EINVAL` if its smallest page is larger than a CPU page, `EADDRINUSE` if an area
+    /// breaks its alignment or lies outside its aperture; on failure nothing changes.
+    pub(crate) fn add_domain(&self, domain: Arc<dyn Domain>) -> Result {
+        let owner = domain_owner(&domain);
+        let mut t = self.tables.lock();
+        let align = t.iova_alignment().max(domain.min_page_size());
+        if align > PAGE_SIZE as u64 {
+            return Err(EINVAL);
+        }
+        let mask = align - 1;
+        let misaligned = t.areas.iter().any(|(r, area)| {
+            r.start & mask != 0 || (r.last - r.start + 1) & mask != 0 || area.start & mask != 0
+        });
+        if misaligned {
+            return Err(EADDRINUSE);
+        }
+        t.domains.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        t.reserved.reserve(2, GFP_KERNEL_ACCOUNT)?;
+        let aperture = domain.aperture();
+        let mut outside = KVec::new();
+        if aperture.start != 0 {
+            outside.push(
+                Range {
+                    start: 0,
+                    last: aperture.start - 1,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        if aperture.last != u64::MAX {
+            outside.push(
+                Range {
+                    start: aperture.last + 1,
+                    last: u64::MAX,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        for range in outside.iter() {
+            if t.allowed.first_overlap(*range).is_some() || t.areas.first_overlap(*range).is_some()
+            {
+                return Err(EADDRINUSE);
+            }
+        }
+        t.domains.push(domain, GFP_KERNEL_ACCOUNT)?;
+        let new = t.domains.len() - 1;
+        let only = if new == 0 { None } else { Some(new) };
+        let mut filled = KVec::new();
+        let mut res = Ok(());
+        for (range, area) in t.areas.iter() {
+            res = filled.push(range, GFP_KERNEL).map_err(Error::from);
+            if res.is_ok() {
+                res = t.fill_area(range, area, only);
+            }
+            if res.is_err() {
+                filled.pop();
+                break;
+            }
+        }
+        if let Err(e) = res {
+            for range in filled.iter() {
+                if let Some(area) = t.areas.get(range.start) {
+                    t.empty_area(*range, area, only);
+                }
+            }
+            t.domains.pop();
+            return Err(e);
+        }
+        for range in outside {
+            t.reserved
+                .push(Reserved { range, owner }, GFP_KERNEL_ACCOUNT)?;
+        }
+        t.reserved.sort_unstable_by_key(|r| r.range.start);
+        Ok(())
+    }
+
+    /// Detaches `domain`: every area is unmapped from it, and unpinned if it was the last one.
+    pub(crate) fn remove_domain(&self, domain: &Arc<dyn Domain>) {
+        let owner = domain_owner(domain);
+        let mut t = self.tables.lock();
+        let Some(index) = t.domains.iter().position(|d| domain_owner(d) == owner) else {
+            return;
+        };
+        let only = if t.domains.len() == 1 {
+            None
+        } else {
+            Some(index)
+        };
+        for (range, area) in t.areas.iter() {
+            t.empty_area(range, area, only);
+        }
+        let _ = t.domains.remove(index);
+        t.reserved.retain(|r| r.owner != owner);
     }
 
     /// The user address mapped at `iova`, if any.
@@ -555,6 +775,10 @@ impl IoPagetable {
     /// with nothing changed).
     pub(crate) fn set_large_pages(&self, enable: bool) -> Result {
         let mut t = self.tables.lock();
+        if !enable && t.large_pages && !t.domains.is_empty() && t.areas.iter().next().is_some() {
+            // Domains may already hold large pages for the areas.
+            return Err(EINVAL);
+        }
         if !enable {
             let mask = PAGE_SIZE as u64 - 1;
             let misaligned = t.areas.iter().any(|(r, area)| {
@@ -652,29 +876,38 @@ mod tests {
     fn fixed_maps_refuse_overlaps_and_reserved_ranges() {
         let t = iopt();
         assert_eq!(
-            t.map_user(Some(0x10000), 0x7000_0000, 0x2000, RW),
+            t.map_user(Some(0x10000), 0x7000_0000, 0x2000, RW, AccountMode::User),
             Ok(0x10000)
         );
         assert_eq!(
-            t.map_user(Some(0x11000), 0x7000_0000, 0x2000, RW),
+            t.map_user(Some(0x11000), 0x7000_0000, 0x2000, RW, AccountMode::User),
             Err(EEXIST)
         );
         assert_eq!(
-            t.map_user(Some(0xf000), 0x7000_0000, 0x1001, RW),
+            t.map_user(Some(0xf000), 0x7000_0000, 0x1001, RW, AccountMode::User),
             Err(EEXIST)
         );
         assert_eq!(
-            t.map_user(Some(0x12000), 0x7000_0000, 0x1000, RW),
+            t.map_user(Some(0x12000), 0x7000_0000, 0x1000, RW, AccountMode::User),
             Ok(0x12000)
         );
         assert_eq!(t.reserve(r(0x100000, 0x1fffff), 1), Ok(()));
         assert_eq!(
-            t.map_user(Some(0xff000), 0x7000_0000, 0x2000, RW),
+            t.map_user(Some(0xff000), 0x7000_0000, 0x2000, RW, AccountMode::User),
             Err(EINVAL)
         );
-        assert_eq!(t.map_user(Some(u64::MAX), 0, 2, RW), Err(EOVERFLOW));
-        assert_eq!(t.map_user(Some(0), u64::MAX, 2, RW), Err(EOVERFLOW));
-        assert_eq!(t.map_user(Some(0), 0, 0, RW), Err(EINVAL));
+        assert_eq!(
+            t.map_user(Some(u64::MAX), 0, 2, RW, AccountMode::User),
+            Err(EOVERFLOW)
+        );
+        assert_eq!(
+            t.map_user(Some(0), u64::MAX, 2, RW, AccountMode::User),
+            Err(EOVERFLOW)
+        );
+        assert_eq!(
+            t.map_user(Some(0), 0, 0, RW, AccountMode::User),
+            Err(EINVAL)
+        );
         assert_eq!(t.user_address(0x10fff), Some(0x7000_0fff));
         assert_eq!(t.user_address(0x12000), Some(0x7000_0000));
         assert_eq!(t.user_address(0x14000), None);
@@ -684,7 +917,10 @@ mod tests {
     fn unmap_takes_whole_areas_only() {
         let t = iopt();
         for iova in [0x1000, 0x3000, 0x5000] {
-            assert_eq!(t.map_user(Some(iova), 0x7000_0000, 0x2000, RW), Ok(iova));
+            assert_eq!(
+                t.map_user(Some(iova), 0x7000_0000, 0x2000, RW, AccountMode::User),
+                Ok(iova)
+            );
         }
         assert_eq!(t.unmap(0x8000, 0x9fff), Ok(0));
         assert_eq!(t.unmap(0x1000, 0x1fff), Err(ENOENT));
@@ -699,20 +935,41 @@ mod tests {
     fn allocated_iovas_follow_upstream_placement() {
         let t = iopt();
         // Never the first page; aligned like the user address.
-        assert_eq!(t.map_user(None, 0x7f00_0000_1000, 0x1000, RW), Ok(0x1000));
-        assert_eq!(t.map_user(None, 0x7f00_0000_1000, 0x1000, RW), Ok(0x2000));
+        assert_eq!(
+            t.map_user(None, 0x7f00_0000_1000, 0x1000, RW, AccountMode::User),
+            Ok(0x1000)
+        );
+        assert_eq!(
+            t.map_user(None, 0x7f00_0000_1000, 0x1000, RW, AccountMode::User),
+            Ok(0x2000)
+        );
         // The page offset of the user address is kept.
-        assert_eq!(t.map_user(None, 0x1000_0234, 0x100, RW), Ok(0x3234));
+        assert_eq!(
+            t.map_user(None, 0x1000_0234, 0x100, RW, AccountMode::User),
+            Ok(0x3234)
+        );
         // A 2 MiB-aligned buffer gets a 2 MiB-aligned IOVA.
-        assert_eq!(t.map_user(None, 0x4000_0000, 0x20_0000, RW), Ok(0x20_0000));
+        assert_eq!(
+            t.map_user(None, 0x4000_0000, 0x20_0000, RW, AccountMode::User),
+            Ok(0x20_0000)
+        );
         // Allowed ranges are honoured, and ENOSPC when nothing fits.
         let t = iopt();
         assert_eq!(t.set_allowed(allowed(&[(0x10_0000, 0x10_1fff)])), Ok(()));
-        assert_eq!(t.map_user(None, 0x7000_0000, 0x1000, RW), Ok(0x10_0000));
-        assert_eq!(t.map_user(None, 0x7000_0000, 0x1000, RW), Ok(0x10_1000));
-        assert_eq!(t.map_user(None, 0x7000_0000, 0x1000, RW), Err(ENOSPC));
         assert_eq!(
-            t.map_user(None, 0x7000_0000, u64::MAX / 2, RW),
+            t.map_user(None, 0x7000_0000, 0x1000, RW, AccountMode::User),
+            Ok(0x10_0000)
+        );
+        assert_eq!(
+            t.map_user(None, 0x7000_0000, 0x1000, RW, AccountMode::User),
+            Ok(0x10_1000)
+        );
+        assert_eq!(
+            t.map_user(None, 0x7000_0000, 0x1000, RW, AccountMode::User),
+            Err(ENOSPC)
+        );
+        assert_eq!(
+            t.map_user(None, 0x7000_0000, u64::MAX / 2, RW, AccountMode::User),
             Err(EOVERFLOW)
         );
     }
@@ -726,15 +983,15 @@ mod tests {
             write: false,
         };
         assert_eq!(
-            src.map_user(Some(0x1000), 0x7000_0000, 0x2000, RW),
+            src.map_user(Some(0x1000), 0x7000_0000, 0x2000, RW, AccountMode::User),
             Ok(0x1000)
         );
         assert_eq!(
-            src.map_user(Some(0x3000), 0x9000_0000, 0x1000, ro),
+            src.map_user(Some(0x3000), 0x9000_0000, 0x1000, ro, AccountMode::User),
             Ok(0x3000)
         );
         assert_eq!(
-            src.map_user(Some(0x5000), 0xa000_0000, 0x1000, RW),
+            src.map_user(Some(0x5000), 0xa000_0000, 0x1000, RW, AccountMode::User),
             Ok(0x5000)
         );
         // Two areas, starting inside the first: two slices, one per area.
@@ -761,9 +1018,15 @@ mod tests {
     fn mappings_reach_the_top_of_the_address_space() {
         let t = iopt();
         let half = 1u64 << 63;
-        assert_eq!(t.map_user(Some(0), 0, half, RW), Ok(0));
-        assert_eq!(t.map_user(Some(half), 0, half, RW), Ok(half));
-        assert_eq!(t.map_user(Some(u64::MAX), 0, 1, RW), Err(EEXIST));
+        assert_eq!(t.map_user(Some(0), 0, half, RW, AccountMode::User), Ok(0));
+        assert_eq!(
+            t.map_user(Some(half), 0, half, RW, AccountMode::User),
+            Ok(half)
+        );
+        assert_eq!(
+            t.map_user(Some(u64::MAX), 0, 1, RW, AccountMode::User),
+            Err(EEXIST)
+        );
         assert_eq!(t.user_address(u64::MAX), Some(half - 1));
         assert_eq!(t.unmap(half, u64::MAX), Ok(half));
         assert_eq!(t.unmap(0, u64::MAX), Ok(half));
@@ -773,14 +1036,14 @@ mod tests {
     fn disabling_large_pages_needs_aligned_mappings() {
         let t = iopt();
         assert_eq!(
-            t.map_user(Some(0x1000), 0x7000_0010, 0x1000, RW),
+            t.map_user(Some(0x1000), 0x7000_0010, 0x1000, RW, AccountMode::User),
             Ok(0x1000)
         );
         assert_eq!(t.set_large_pages(false), Err(EADDRINUSE));
         assert!(t.large_pages());
         assert_eq!(t.unmap(0, u64::MAX), Ok(0x1000));
         assert_eq!(
-            t.map_user(Some(0x1000), 0x7000_0000, 0x1000, RW),
+            t.map_user(Some(0x1000), 0x7000_0000, 0x1000, RW, AccountMode::User),
             Ok(0x1000)
         );
         assert_eq!(t.set_large_pages(false), Ok(()));
@@ -790,7 +1053,7 @@ mod tests {
     fn cut_splits_areas_that_keep_sharing_pages() {
         let t = iopt();
         assert_eq!(
-            t.map_user(Some(0x10000), 0x7000_0000, 0x4000, RW),
+            t.map_user(Some(0x10000), 0x7000_0000, 0x4000, RW, AccountMode::User),
             Ok(0x10000)
         );
         assert_eq!(t.set_large_pages(false), Ok(()));
@@ -810,19 +1073,19 @@ mod tests {
         let t = iopt();
         assert_eq!(t.set_large_pages(false), Ok(()));
         assert_eq!(
-            t.map_user(Some(0x1000), 0x7000_0000, 0x800, RW),
+            t.map_user(Some(0x1000), 0x7000_0000, 0x800, RW, AccountMode::User),
             Err(EINVAL)
         );
         assert_eq!(
-            t.map_user(Some(0x1800), 0x7000_0000, 0x1000, RW),
+            t.map_user(Some(0x1800), 0x7000_0000, 0x1000, RW, AccountMode::User),
             Err(EINVAL)
         );
         assert_eq!(
-            t.map_user(Some(0x1000), 0x7000_0800, 0x1000, RW),
+            t.map_user(Some(0x1000), 0x7000_0800, 0x1000, RW, AccountMode::User),
             Err(EINVAL)
         );
         assert_eq!(
-            t.map_user(Some(0x1000), 0x7000_0000, 0x1000, RW),
+            t.map_user(Some(0x1000), 0x7000_0000, 0x1000, RW, AccountMode::User),
             Ok(0x1000)
         );
     }

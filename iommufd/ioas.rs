@@ -18,8 +18,12 @@ use crate::{
 };
 use core::mem::size_of;
 use kernel::{
+    new_mutex,
     prelude::*,
-    sync::Arc,
+    sync::{
+        Arc,
+        Mutex, //
+    },
     uaccess::{
         UserPtr,
         UserSlice, //
@@ -32,6 +36,10 @@ use kernel::{
 pub(crate) struct Ioas {
     #[pin]
     pub(crate) iopt: IoPagetable,
+    /// Ids of the automatic HWPTs over this IOAS, which devices attaching to it may share.
+    /// Held while a device picks or makes one, so that two attaches do not both make one.
+    #[pin]
+    pub(crate) auto_hwpts: Mutex<KVec<u32>>,
 }
 
 impl Ioas {
@@ -39,6 +47,7 @@ impl Ioas {
         Arc::pin_init(
             pin_init!(Self {
                 iopt <- IoPagetable::new(),
+                auto_hwpts <- new_mutex!(KVec::new()),
             }),
             GFP_KERNEL_ACCOUNT,
         )
@@ -137,7 +146,9 @@ pub(crate) fn map_ioctl(ictx: &Iommufd, mut ucmd: UserCmd<uapi::iommu_ioas_map>)
     let prot = map_prot(cmd.flags)?;
     let ioas = ictx.objects.get_ioas(cmd.ioas_id)?;
     let fixed = (cmd.flags & MAP_FIXED_IOVA != 0).then_some(cmd.iova);
-    let iova = ioas.iopt.map_user(fixed, cmd.user_va, cmd.length, prot)?;
+    let iova = ioas
+        .iopt
+        .map_user(fixed, cmd.user_va, cmd.length, prot, ictx.account_mode())?;
     ucmd.cmd.iova = iova;
     ucmd.respond()?;
     Ok(0)

@@ -16,11 +16,18 @@ use kernel::{
 };
 
 mod context;
+mod device;
+mod domain;
+mod hw_pagetable;
 mod io_pagetable;
 mod ioas;
+#[cfg(CONFIG_IOMMUFD_TEST)]
+mod mock_domain;
 mod object;
 mod pages;
 mod range_map;
+#[cfg(CONFIG_IOMMUFD_TEST)]
+mod selftest;
 mod ucmd;
 mod vfio_compat;
 

@@ -18,7 +18,11 @@
 //!
 //! Locking: `entries` is a leaf lock. Objects are dropped only after it is released.
 
-use crate::ioas::Ioas;
+use crate::{
+    device::Device,
+    hw_pagetable::HwptPaging,
+    ioas::Ioas, //
+};
 use kernel::{
     new_mutex,
     prelude::*,
@@ -39,6 +43,12 @@ const MAX_ID: u32 = i32::MAX as u32;
 #[derive(Clone)]
 pub(crate) enum Object {
     Ioas(Arc<Ioas>),
+    HwptPaging(Arc<HwptPaging>),
+    #[expect(dead_code, reason = "the device ioctls look devices up")]
+    Device(Arc<Device>),
+    /// A mock device of the test ABI.
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    Selftest(Arc<crate::selftest::MockDevice>),
 }
 
 struct Entry {
@@ -151,17 +161,19 @@ impl ObjectTable {
     pub(crate) fn get_ioas(&self, id: u32) -> Result<Arc<Ioas>> {
         match self.get(id)? {
             Object::Ioas(ioas) => Ok(ioas),
+            _ => Err(ENOENT),
+        }
+    }
+
+    /// The paging HWPT with this id; `ENOENT` if there is none or the id names another kind.
+    pub(crate) fn get_hwpt_paging(&self, id: u32) -> Result<Arc<HwptPaging>> {
+        match self.get(id)? {
+            Object::HwptPaging(hwpt) => Ok(hwpt),
+            _ => Err(ENOENT),
         }
     }
 
     /// Records that another object depends on object `id`, and returns it.
-    #[cfg_attr(
-        not(CONFIG_KUNIT = "y"),
-        expect(
-            dead_code,
-            reason = "HWPTs and devices, which depend on an IOAS, come next"
-        )
-    )]
     pub(crate) fn add_user(&self, id: u32) -> Result<Object> {
         let mut entries = self.entries.lock();
         match entries.get_mut(&id) {
@@ -177,22 +189,15 @@ impl ObjectTable {
     }
 
     /// Undoes one [`ObjectTable::add_user`].
-    #[cfg_attr(
-        not(CONFIG_KUNIT = "y"),
-        expect(
-            dead_code,
-            reason = "HWPTs and devices, which depend on an IOAS, come next"
-        )
-    )]
     pub(crate) fn remove_user(&self, id: u32) {
         if let Some(entry) = self.entries.lock().get_mut(&id) {
             entry.users = entry.users.saturating_sub(1);
         }
     }
 
-    /// Removes object `id`: `ENOENT` if there is none (or it is still being created), `EBUSY`
-    /// if other objects depend on it.
-    pub(crate) fn destroy(&self, id: u32) -> Result {
+    /// Removes object `id` and returns it for the caller to release what it holds: `ENOENT` if
+    /// there is none (or it is still being created), `EBUSY` if other objects depend on it.
+    pub(crate) fn destroy(&self, id: u32) -> Result<Object> {
         let node = {
             let mut entries = self.entries.lock();
             match entries.get(&id) {
@@ -206,9 +211,9 @@ impl ObjectTable {
                 _ => return Err(ENOENT),
             }
         };
-        // The object is dropped here, outside the lock.
-        drop(node);
-        Ok(())
+        // The entry is freed here, outside the lock.
+        let (_, entry) = node.ok_or(ENOENT)?.to_key_value();
+        entry.object.ok_or(ENOENT)
     }
 }
 
@@ -255,7 +260,7 @@ mod tests {
         let new = t.reserve().expect("reserve");
         assert_eq!(new.id(), 1);
         assert_eq!(t.get(1).err(), Some(ENOENT));
-        assert_eq!(t.destroy(1), Err(ENOENT));
+        assert!(matches!(t.destroy(1), Err(e) if e == ENOENT));
         // A second reservation does not collide with the pending one.
         assert_eq!(new_ioas(&t), 2);
         drop(new);
@@ -267,11 +272,11 @@ mod tests {
         let t = table();
         let id = new_ioas(&t);
         assert!(t.add_user(id).is_ok());
-        assert_eq!(t.destroy(id), Err(EBUSY));
+        assert!(matches!(t.destroy(id), Err(e) if e == EBUSY));
         assert!(t.get(id).is_ok());
         t.remove_user(id);
-        assert_eq!(t.destroy(id), Ok(()));
-        assert_eq!(t.destroy(id), Err(ENOENT));
+        assert!(t.destroy(id).is_ok());
+        assert!(matches!(t.destroy(id), Err(e) if e == ENOENT));
         assert_eq!(t.add_user(id).err(), Some(ENOENT));
     }
 
@@ -280,7 +285,7 @@ mod tests {
         let t = table();
         let id = new_ioas(&t);
         let held = t.get(id).expect("get");
-        assert_eq!(t.destroy(id), Ok(()));
+        assert!(t.destroy(id).is_ok());
         assert_eq!(t.get(id).err(), Some(ENOENT));
         drop(held);
     }

@@ -1,44 +1,120 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The user memory behind mapped areas.
+//! The user memory behind mapped areas, and its pins.
 //!
 //! `IOMMU_IOAS_MAP` makes one [`Pages`] for the user range it maps; `IOMMU_IOAS_COPY` makes new
 //! areas, possibly in another IOAS, that share the `Pages` of existing ones instead of
 //! looking the memory up again. So a `Pages` lives as long as any area uses it.
 //!
-//! Pinning the memory, and charging it to `RLIMIT_MEMLOCK`, happens here once something needs
-//! the pages themselves (an IOMMU domain or an emulated device); an IOAS with neither only
-//! records the range, as upstream.
+//! Nothing is pinned while nothing needs the memory itself: an IOAS with no IOMMU domain and
+//! no emulated device only records ranges, as upstream. Each thing that needs a range of the
+//! pages (an area mapped into domains, an emulated device's pin) takes a *use* of that range
+//! with [`Pages::pin`]; a page is pinned once however many uses it has, and unpinned when its
+//! last use goes ([`Pages::unpin`]). So the same memory mapped into two domains, or mapped and
+//! pinned by an emulated device, holds one pin, and tests that count pins see exactly one.
+//!
+//! Charging: a page is charged to the memory's owner when it is pinned and refunded when it is
+//! unpinned; the charge is taken before pinning, so going over `RLIMIT_MEMLOCK` fails with
+//! `ENOMEM` with nothing pinned. Who is charged is fixed when the `Pages` is made: nobody if
+//! the mapping process has `CAP_IPC_LOCK`, else its user or its process as the context's
+//! `IOMMU_OPTION_RLIMIT_MODE` says.
+//!
+//! Locking: `pins` is taken inside the io_pagetable's lock and never calls out to it.
 
+use crate::context::AccountMode;
 use kernel::{
+    alloc::KVVec,
+    capability::{
+        capable,
+        Capability, //
+    },
+    new_mutex,
     page::PAGE_SIZE,
     prelude::*,
-    sync::Arc, //
+    sync::{
+        Arc,
+        Mutex, //
+    },
+    user_pin::{
+        unpin_pages,
+        PinOwner,
+        PinnedPage, //
+    },
 };
 
+/// Who pinned pages are charged to.
+#[derive(Copy, Clone, PartialEq, Eq)]
+enum Charge {
+    /// Nobody: the owner has `CAP_IPC_LOCK`.
+    Nobody,
+    User,
+    Process,
+}
+
+/// The pinned state of a [`Pages`].
+struct Pins {
+    /// One slot per page, `None` while that page is not pinned. Empty until the first pin.
+    pages: KVVec<Option<PinnedPage>>,
+    /// How many uses each page has; a page is pinned exactly when its count is not zero.
+    uses: KVVec<u32>,
+    /// How many pages are pinned (and charged).
+    npinned: usize,
+    /// The process whose memory this is. `None` for memory mapped by a kernel thread (KUnit),
+    /// which can be recorded but never pinned.
+    owner: Option<PinOwner>,
+    charge: Charge,
+}
+
 /// A page-aligned range of user memory.
+#[pin_data(PinnedDrop)]
 pub(crate) struct Pages {
     /// User address of the first page.
     uptr: u64,
+    /// Number of pages.
+    npages: usize,
     /// Whether devices may write to the memory.
     writable: bool,
+    #[pin]
+    pins: Mutex<Pins>,
 }
 
 impl Pages {
-    /// The pages holding `length` bytes at user address `uptr`, and the offset of `uptr` in
-    /// the first of them.
-    pub(crate) fn user(uptr: u64, length: u64, writable: bool) -> Result<(Arc<Self>, u64)> {
+    /// The pages holding `length` bytes at user address `uptr` of the current process, and the
+    /// offset of `uptr` in the first of them.
+    pub(crate) fn user(
+        uptr: u64,
+        length: u64,
+        writable: bool,
+        mode: AccountMode,
+    ) -> Result<(Arc<Self>, u64)> {
         let page = PAGE_SIZE as u64;
         uptr.checked_add(length).ok_or(EOVERFLOW)?;
         if length == 0 || length > u64::MAX - page {
             return Err(EINVAL);
         }
         let offset = uptr % page;
-        let pages = Arc::new(
-            Self {
+        let npages = usize::try_from((offset + length).div_ceil(page)).map_err(|_| EINVAL)?;
+        let charge = if capable(Capability::IPC_LOCK) {
+            Charge::Nobody
+        } else {
+            match mode {
+                AccountMode::User => Charge::User,
+                AccountMode::Mm => Charge::Process,
+            }
+        };
+        let pages = Arc::pin_init(
+            pin_init!(Self {
                 uptr: uptr - offset,
+                npages,
                 writable,
-            },
+                pins <- new_mutex!(Pins {
+                    pages: KVVec::new(),
+                    uses: KVVec::new(),
+                    npinned: 0,
+                    owner: PinOwner::current().ok(),
+                    charge,
+                }),
+            }),
             GFP_KERNEL_ACCOUNT,
         )?;
         Ok((pages, offset))
@@ -51,5 +127,175 @@ impl Pages {
     /// The user address `offset` bytes into these pages.
     pub(crate) fn user_address(&self, offset: u64) -> u64 {
         self.uptr + offset
+    }
+
+    /// The page index holding byte `offset` of these pages.
+    pub(crate) fn index(offset: u64) -> usize {
+        (offset / PAGE_SIZE as u64) as usize
+    }
+
+    /// Takes a use of pages `first..=last`, pinning (and charging) those that had none.
+    ///
+    /// On failure nothing changes: `ENOMEM` past the owner's limit, or the error pinning gave
+    /// (`EFAULT` for unmapped memory, ...).
+    pub(crate) fn pin(&self, first: usize, last: usize) -> Result {
+        if first > last || last >= self.npages {
+            return Err(EINVAL);
+        }
+        let mut p = self.pins.lock();
+        if p.pages.is_empty() {
+            let mut pages = KVVec::with_capacity(self.npages, GFP_KERNEL_ACCOUNT)?;
+            let mut uses = KVVec::with_capacity(self.npages, GFP_KERNEL_ACCOUNT)?;
+            for _ in 0..self.npages {
+                pages.push(None, GFP_KERNEL_ACCOUNT)?;
+            }
+            uses.resize(self.npages, 0, GFP_KERNEL_ACCOUNT)?;
+            p.pages = pages;
+            p.uses = uses;
+        }
+        let wanted = p.uses[first..=last].iter().filter(|&&u| u == 0).count();
+        if wanted != 0 {
+            p.charge(wanted)?;
+            if let Err(e) = self.pin_unused(&mut p, first, last) {
+                let Pins { pages, uses, .. } = &mut *p;
+                for (slot, &u) in pages[first..=last].iter_mut().zip(&uses[first..=last]) {
+                    if u == 0 {
+                        unpin_pages(core::slice::from_mut(slot), self.writable);
+                    }
+                }
+                p.refund(wanted);
+                return Err(e);
+            }
+            p.npinned += wanted;
+        }
+        for u in &mut p.uses[first..=last] {
+            *u += 1;
+        }
+        Ok(())
+    }
+
+    /// Pins every page of `first..=last` that has no use yet.
+    fn pin_unused(&self, p: &mut Pins, first: usize, last: usize) -> Result {
+        let Pins {
+            pages, uses, owner, ..
+        } = p;
+        let owner = owner.as_ref().ok_or(EFAULT)?;
+        let mut i = first;
+        while i <= last {
+            if uses[i] != 0 {
+                i += 1;
+                continue;
+            }
+            let mut end = i;
+            while end < last && uses[end + 1] == 0 {
+                end += 1;
+            }
+            let uaddr = self.uptr as usize + i * PAGE_SIZE;
+            i += owner.pin(uaddr, self.writable, &mut pages[i..=end])?;
+        }
+        Ok(())
+    }
+
+    /// Drops a use of pages `first..=last` taken with [`Pages::pin`], unpinning (and refunding)
+    /// those left with none.
+    pub(crate) fn unpin(&self, first: usize, last: usize) {
+        let mut p = self.pins.lock();
+        if last >= p.uses.len() || first > last {
+            return;
+        }
+        let mut freed = 0;
+        let Pins { pages, uses, .. } = &mut *p;
+        for (slot, u) in pages[first..=last].iter_mut().zip(&mut uses[first..=last]) {
+            *u = u.saturating_sub(1);
+            if *u == 0 && slot.is_some() {
+                freed += 1;
+            }
+        }
+        // Unpin in runs: pages with no use left lose their pin.
+        let mut i = first;
+        while i <= last {
+            if uses[i] != 0 || pages[i].is_none() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i <= last && uses[i] == 0 && pages[i].is_some() {
+                i += 1;
+            }
+            unpin_pages(&mut pages[start..i], self.writable);
+        }
+        p.npinned -= freed;
+        p.refund(freed);
+    }
+
+    /// Calls `f` with the physical address of each pinned page of `first..=last`, in order.
+    /// The pages must have a use (taken with [`Pages::pin`]); `EFAULT` for one that has none.
+    pub(crate) fn for_each_phys(
+        &self,
+        first: usize,
+        last: usize,
+        mut f: impl FnMut(usize, u64) -> Result,
+    ) -> Result {
+        let p = self.pins.lock();
+        let slots = p.pages.get(first..=last).ok_or(EFAULT)?;
+        for (i, slot) in slots.iter().enumerate() {
+            f(first + i, slot.as_ref().ok_or(EFAULT)?.phys())?;
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with pinned page `index`; `EFAULT` if it has no use.
+    #[expect(
+        dead_code,
+        reason = "emulated-device access reads and writes pinned pages"
+    )]
+    pub(crate) fn with_page<R>(&self, index: usize, f: impl FnOnce(&PinnedPage) -> R) -> Result<R> {
+        let p = self.pins.lock();
+        let page = p.pages.get(index).and_then(Option::as_ref).ok_or(EFAULT)?;
+        Ok(f(page))
+    }
+}
+
+impl Pins {
+    fn charge(&self, npages: usize) -> Result {
+        let owner = self.owner.as_ref().ok_or(EFAULT)?;
+        match self.charge {
+            Charge::Nobody => {}
+            Charge::User => owner.charge_user(npages)?,
+            Charge::Process => owner.charge_mm(npages, true)?,
+        }
+        owner.add_pinned_vm(npages as i64);
+        Ok(())
+    }
+
+    fn refund(&self, npages: usize) {
+        let Some(owner) = self.owner.as_ref() else {
+            return;
+        };
+        if npages == 0 {
+            return;
+        }
+        match self.charge {
+            Charge::Nobody => {}
+            Charge::User => owner.uncharge_user(npages),
+            // Fails only if the process is gone, and its locked_vm with it.
+            Charge::Process => {
+                let _ = owner.charge_mm(npages, false);
+            }
+        }
+        owner.add_pinned_vm(-(npages as i64));
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Pages {
+    fn drop(self: Pin<&mut Self>) {
+        // Every use is given back before the last area or pin goes; this only guards against
+        // a leak if one was not.
+        let mut p = self.pins.lock();
+        let n = p.npinned;
+        unpin_pages(&mut p.pages, self.writable);
+        p.npinned = 0;
+        p.refund(n);
     }
 }

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The device kAPI: binding a device to an iommufd, attaching it to an IOAS or a HWPT, and
+//! detaching and unbinding it.
+//!
+//! A driver that gives userspace a device which does DMA (VFIO, or the mock devices of the test
+//! ABI) binds it to the userspace's iommufd, which makes a device object userspace names by
+//! id. The driver holds that object: userspace cannot destroy it (`EBUSY`), only the driver
+//! unbinds it.
+//!
+//! Attaching to a HWPT uses that HWPT's domain. Attaching to an IOAS picks a domain
+//! automatically: an automatic HWPT of that IOAS the device accepts, or a new one made from
+//! the device's own kind of domain. Detaching drops the device's hold on its HWPT; an automatic
+//! HWPT goes with its last device.
+
+use crate::{
+    context::Iommufd,
+    domain::Domain,
+    hw_pagetable::{
+        self,
+        HwptPaging, //
+    },
+    object::Object, //
+};
+use kernel::{
+    new_mutex,
+    prelude::*,
+    sync::{
+        Arc,
+        Mutex, //
+    },
+};
+
+/// Where a device's domains come from.
+pub(crate) trait DomainSource: Send + Sync {
+    /// A new paging domain for the device.
+    fn alloc_domain(&self) -> Result<AllocatedDomain>;
+
+    /// Whether the device can use `hwpt`'s domain; `EINVAL` if not, as an IOMMU driver says of
+    /// an incompatible domain.
+    fn check_domain(&self, hwpt: &HwptPaging) -> Result;
+}
+
+/// A domain made for a device.
+pub(crate) struct AllocatedDomain {
+    pub(crate) domain: Arc<dyn Domain>,
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    pub(crate) mock: Option<Arc<crate::mock_domain::MockDomain>>,
+}
+
+/// What a device is attached to.
+struct Attachment {
+    hwpt_id: u32,
+    hwpt: Arc<HwptPaging>,
+}
+
+/// A device bound to an iommufd.
+#[pin_data]
+pub(crate) struct Device {
+    /// Its id in the iommufd's table.
+    pub(crate) id: u32,
+    source: Arc<dyn DomainSource>,
+    #[pin]
+    attached: Mutex<Option<Attachment>>,
+}
+
+impl Device {
+    /// Binds a device whose domains come from `source` to `ictx`: publishes its device object,
+    /// which the caller holds until [`Device::unbind`].
+    pub(crate) fn bind(ictx: &Iommufd, source: Arc<dyn DomainSource>) -> Result<Arc<Self>> {
+        let new = ictx.objects.reserve()?;
+        let id = new.id();
+        let dev = Arc::pin_init(
+            pin_init!(Self {
+                id,
+                source,
+                attached <- new_mutex!(None),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        new.publish(Object::Device(dev.clone()));
+        // The binder's hold: userspace cannot destroy the object.
+        ictx.objects.add_user(id)?;
+        Ok(dev)
+    }
+
+    /// Detaches the device and removes its object.
+    pub(crate) fn unbind(&self, ictx: &Iommufd) {
+        self.detach(ictx);
+        ictx.objects.remove_user(self.id);
+        let _ = ictx.objects.destroy(self.id);
+    }
+
+    /// Attaches the device to `pt_id`, an IOAS or a paging HWPT, and returns the id of the HWPT
+    /// it uses. `EINVAL` if already attached, or if `pt_id` names neither.
+    pub(crate) fn attach(&self, ictx: &Iommufd, pt_id: u32) -> Result<u32> {
+        let mut attached = self.attached.lock();
+        if attached.is_some() {
+            return Err(EINVAL);
+        }
+        let new = match ictx.objects.get(pt_id)? {
+            Object::HwptPaging(hwpt) => {
+                self.source.check_domain(&hwpt)?;
+                ictx.objects.add_user(pt_id)?;
+                Attachment {
+                    hwpt_id: pt_id,
+                    hwpt,
+                }
+            }
+            Object::Ioas(ioas) => {
+                let mut autos = ioas.auto_hwpts.lock();
+                let mut found = None;
+                for &id in autos.iter() {
+                    let Ok(hwpt) = ictx.objects.get_hwpt_paging(id) else {
+                        continue;
+                    };
+                    match self.source.check_domain(&hwpt) {
+                        Ok(()) => {
+                            ictx.objects.add_user(id)?;
+                            found = Some(Attachment { hwpt_id: id, hwpt });
+                            break;
+                        }
+                        Err(e) if e == EINVAL => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+                match found {
+                    Some(a) => a,
+                    None => {
+                        autos.reserve(1, GFP_KERNEL_ACCOUNT)?;
+                        let d = self.source.alloc_domain()?;
+                        let (id, hwpt) = HwptPaging::create(
+                            ictx,
+                            pt_id,
+                            d.domain,
+                            true,
+                            #[cfg(CONFIG_IOMMUFD_TEST)]
+                            d.mock,
+                        )?;
+                        ictx.objects.add_user(id)?;
+                        autos.push(id, GFP_KERNEL_ACCOUNT)?;
+                        Attachment { hwpt_id: id, hwpt }
+                    }
+                }
+            }
+            _ => return Err(EINVAL),
+        };
+        let id = new.hwpt_id;
+        *attached = Some(new);
+        Ok(id)
+    }
+
+    /// Detaches the device, if attached; an automatic HWPT left without devices is destroyed.
+    pub(crate) fn detach(&self, ictx: &Iommufd) {
+        let Some(old) = self.attached.lock().take() else {
+            return;
+        };
+        ictx.objects.remove_user(old.hwpt_id);
+        if old.hwpt.auto_domain {
+            let mut autos = old.hwpt.ioas.auto_hwpts.lock();
+            if let Ok(Object::HwptPaging(hwpt)) = ictx.objects.destroy(old.hwpt_id) {
+                autos.retain(|id| *id != old.hwpt_id);
+                drop(autos);
+                hw_pagetable::release(ictx, &hwpt);
+            }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! IOMMU domains as the mapping engine sees them.
+//!
+//! The io_pagetable keeps every domain attached to its IOAS in step with its areas: a new area
+//! is pinned and mapped into all of them, an unmapped area leaves all of them, and a domain
+//! attached later is filled with every existing area. The engine does not care what kind of
+//! domain it drives: a hardware IOMMU's `struct iommu_domain`, or the mock domain the test
+//! ABI makes. Both implement [`Domain`].
+//!
+//! Mapping an area walks its pinned pages and hands the domain runs of physically contiguous
+//! memory, as long as possible, so that a domain can use its largest page sizes and take one
+//! call per run instead of one per page.
+
+use crate::{
+    io_pagetable::Prot,
+    pages::Pages,
+    range_map::Range, //
+};
+use kernel::{
+    page::PAGE_SIZE,
+    prelude::*, //
+};
+
+/// What the engine needs of an IOMMU domain.
+pub(crate) trait Domain: Send + Sync {
+    /// The page sizes the domain can map, as a bitmap of powers of two.
+    fn pgsize_bitmap(&self) -> u64;
+
+    /// The IOVA range the domain can translate.
+    fn aperture(&self) -> Range;
+
+    /// Maps `length` bytes of physically contiguous memory at `phys` to `iova`. All three are
+    /// multiples of the domain's smallest page size. On failure nothing of the range is left
+    /// mapped.
+    fn map(&self, iova: u64, phys: u64, length: u64, prot: Prot) -> Result;
+
+    /// Unmaps `[iova, iova + length)`, which was mapped by earlier calls to [`Domain::map`].
+    fn unmap(&self, iova: u64, length: u64);
+
+    /// The smallest page size: the alignment every mapping must have.
+    fn min_page_size(&self) -> u64 {
+        let bitmap = self.pgsize_bitmap();
+        if bitmap == 0 {
+            return PAGE_SIZE as u64;
+        }
+        1 << bitmap.trailing_zeros()
+    }
+}
+
+/// The largest page size of `bitmap` that fits `length` bytes from `iova` and `phys`, both of
+/// which it must divide; `None` if even the smallest does not.
+pub(crate) fn page_size_for(bitmap: u64, iova: u64, phys: u64, length: u64) -> Option<u64> {
+    if length == 0 {
+        return None;
+    }
+    let align = (iova | phys).trailing_zeros().min(63);
+    let fits = bitmap & (u64::MAX >> (63 - align)) & (u64::MAX >> length.leading_zeros());
+    (fits != 0).then(|| 1 << (63 - fits.leading_zeros()))
+}
+
+/// Maps bytes `start..start + length` of `pages` (which must be pinned) to `iova` in `domain`,
+/// in runs of physically contiguous memory. On failure what this call mapped is unmapped.
+pub(crate) fn map_pages(
+    domain: &dyn Domain,
+    pages: &Pages,
+    start: u64,
+    length: u64,
+    iova: u64,
+    prot: Prot,
+) -> Result {
+    let page = PAGE_SIZE as u64;
+    let end = start + length;
+    // The run being gathered: IOVA, physical address, length.
+    let mut run: Option<(u64, u64, u64)> = None;
+    let mut mapped = 0u64;
+    let res = pages.for_each_phys(Pages::index(start), Pages::index(end - 1), |i, phys| {
+        let page_start = i as u64 * page;
+        let from = start.max(page_start);
+        let to = end.min(page_start + page);
+        let chunk_phys = phys + (from - page_start);
+        let chunk_iova = iova + (from - start);
+        match run.as_mut() {
+            Some((r_iova, r_phys, r_len))
+                if *r_phys + *r_len == chunk_phys && *r_iova + *r_len == chunk_iova =>
+            {
+                *r_len += to - from;
+            }
+            _ => {
+                if let Some((r_iova, r_phys, r_len)) = run.take() {
+                    domain.map(r_iova, r_phys, r_len, prot)?;
+                    mapped += r_len;
+                }
+                run = Some((chunk_iova, chunk_phys, to - from));
+            }
+        }
+        Ok(())
+    });
+    let res = res.and_then(|()| match run {
+        Some((r_iova, r_phys, r_len)) => domain.map(r_iova, r_phys, r_len, prot),
+        None => Ok(()),
+    });
+    if res.is_err() && mapped != 0 {
+        domain.unmap(iova, mapped);
+    }
+    res
+}
+
+#[kunit_tests(rust_iommufd_domain)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sizes() {
+        let sizes = (1 << 12) | (1 << 21) | (1 << 30);
+        assert_eq!(page_size_for(sizes, 0, 0, 1 << 30), Some(1 << 30));
+        assert_eq!(page_size_for(sizes, 1 << 21, 0, 1 << 30), Some(1 << 21));
+        assert_eq!(page_size_for(sizes, 0, 0, (1 << 21) - 1), Some(1 << 12));
+        assert_eq!(page_size_for(sizes, 0x800, 0, 1 << 21), None);
+        assert_eq!(page_size_for(sizes, 0, 0x1000, 1 << 21), Some(1 << 12));
+        assert_eq!(page_size_for(sizes, 0, 0, 0x800), None);
+        assert_eq!(page_size_for(1 << 11, 0x800, 0x1800, 0x1000), Some(1 << 11));
+    }
+}

@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The mock IOMMU domain of the test ABI (`IOMMUFD_TEST`).
+//!
+//! It behaves like a hardware page table without hardware: it has its own page sizes and
+//! aperture (those of upstream's default mock: 2 KiB pages, smaller than the CPU's, and the
+//! aperture `[MOCK_APERTURE_START, MOCK_APERTURE_LAST]`) and a page table that tests read back through `IOMMU_TEST_OP_MD_CHECK_MAP`, so
+//! they can check that the engine mapped exactly the memory it should, where it should.
+//!
+//! The table is a sparse radix of leaves, each holding 512 entries of the smallest page size;
+//! a larger page fills the entries it covers and records its size in each.
+
+use crate::{
+    domain::{
+        page_size_for,
+        Domain, //
+    },
+    io_pagetable::Prot,
+    range_map::Range, //
+};
+use kernel::{
+    bindings, //
+    new_mutex,
+    prelude::*,
+    rbtree::RBTree,
+    sync::{
+        Arc,
+        Mutex, //
+    },
+};
+
+const LEAF_ENTRIES: usize = 512;
+const VALID: u64 = 1;
+const READ: u64 = 2;
+const WRITE: u64 = 4;
+/// Bits 3..9 hold log2 of the size of the page an entry belongs to.
+const SIZE_SHIFT: u32 = 3;
+const SIZE_MASK: u64 = 0x3f << SIZE_SHIFT;
+
+type Leaf = [u64; LEAF_ENTRIES];
+
+/// A mock IOMMU domain.
+#[pin_data]
+pub(crate) struct MockDomain {
+    pgsize_bitmap: u64,
+    /// log2 of the smallest page size: the size of one entry.
+    shift: u32,
+    aperture: Range,
+    #[pin]
+    table: Mutex<RBTree<u64, KBox<Leaf>>>,
+}
+
+impl MockDomain {
+    /// A domain like upstream's default mock: 2 KiB pages and every larger power of two up to
+    /// 1 GiB, within the mock aperture.
+    pub(crate) fn new_default() -> Result<Arc<Self>> {
+        let page = u64::from(bindings::MOCK_PAGE_SIZE);
+        Self::new(
+            ((1u64 << 31) - 1) & !(page - 1),
+            Range {
+                start: u64::from(bindings::MOCK_APERTURE_START),
+                last: u64::from(bindings::MOCK_APERTURE_LAST),
+            },
+        )
+    }
+
+    fn new(pgsize_bitmap: u64, aperture: Range) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                pgsize_bitmap,
+                shift: pgsize_bitmap.trailing_zeros(),
+                aperture,
+                table <- new_mutex!(RBTree::new()),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )
+    }
+
+    fn locate(&self, iova: u64) -> (u64, usize) {
+        let entry = iova >> self.shift;
+        (
+            entry / LEAF_ENTRIES as u64,
+            (entry % LEAF_ENTRIES as u64) as usize,
+        )
+    }
+
+    /// Sets the entries of `[iova, iova + length)`, allocating leaves as needed; `EADDRINUSE`,
+    /// with nothing changed, if one is already set.
+    fn set(&self, iova: u64, length: u64, mut value: impl FnMut(u64) -> u64) -> Result {
+        let step = 1u64 << self.shift;
+        let end = iova + length;
+        let mut table = self.table.lock();
+        let mut at = iova;
+        while at < end {
+            let (key, index) = self.locate(at);
+            let Some(leaf) = table.get(&key) else {
+                at = ((key + 1) * LEAF_ENTRIES as u64) << self.shift;
+                continue;
+            };
+            for entry in &leaf[index..] {
+                if at >= end {
+                    break;
+                }
+                if *entry & VALID != 0 {
+                    return Err(EADDRINUSE);
+                }
+                at += step;
+            }
+        }
+        let mut at = iova;
+        while at < end {
+            let (key, index) = self.locate(at);
+            if table.get(&key).is_none() {
+                let added = KBox::new([0u64; LEAF_ENTRIES], GFP_KERNEL_ACCOUNT)
+                    .map_err(Error::from)
+                    .and_then(|leaf| {
+                        table
+                            .try_create_and_insert(key, leaf, GFP_KERNEL_ACCOUNT)
+                            .map(|_| ())
+                    });
+                if let Err(e) = added {
+                    drop(table);
+                    self.clear(iova, at - iova);
+                    return Err(e);
+                }
+            }
+            let Some(leaf) = table.get_mut(&key) else {
+                return Err(ENOMEM);
+            };
+            for entry in &mut leaf[index..] {
+                if at >= end {
+                    break;
+                }
+                *entry = value(at);
+                at += step;
+            }
+        }
+        Ok(())
+    }
+
+    /// Clears the entries of `[iova, iova + length)`; returns how many bytes were mapped.
+    fn clear(&self, iova: u64, length: u64) -> u64 {
+        let step = 1u64 << self.shift;
+        let mut table = self.table.lock();
+        let mut cleared = 0;
+        let mut at = iova;
+        while at < iova + length {
+            let (key, index) = self.locate(at);
+            let Some(leaf) = table.get_mut(&key) else {
+                at = ((key + 1) * LEAF_ENTRIES as u64) << self.shift;
+                continue;
+            };
+            for entry in &mut leaf[index..] {
+                if at >= iova + length {
+                    break;
+                }
+                if *entry & VALID != 0 {
+                    cleared += step;
+                }
+                *entry = 0;
+                at += step;
+            }
+        }
+        cleared
+    }
+
+    /// The physical address `iova` translates to, and the size of the page holding it.
+    pub(crate) fn translate(&self, iova: u64) -> Option<(u64, u64)> {
+        let (key, index) = self.locate(iova);
+        let table = self.table.lock();
+        let entry = table.get(&key)?[index];
+        if entry & VALID == 0 {
+            return None;
+        }
+        let base = entry & !((1u64 << self.shift) - 1);
+        let size = 1u64 << ((entry & SIZE_MASK) >> SIZE_SHIFT);
+        Some((base + (iova & ((1u64 << self.shift) - 1)), size))
+    }
+}
+
+impl Domain for MockDomain {
+    fn pgsize_bitmap(&self) -> u64 {
+        self.pgsize_bitmap
+    }
+
+    fn aperture(&self) -> Range {
+        self.aperture
+    }
+
+    fn map(&self, iova: u64, phys: u64, length: u64, prot: Prot) -> Result {
+        let perm = VALID | if prot.read { READ } else { 0 } | if prot.write { WRITE } else { 0 };
+        let in_aperture = iova >= self.aperture.start
+            && iova
+                .checked_add(length - 1)
+                .is_some_and(|last| last <= self.aperture.last);
+        if length == 0 || !in_aperture {
+            return Err(EINVAL);
+        }
+        let mut done = 0;
+        while done < length {
+            let (at, pa) = (iova + done, phys + done);
+            let res = page_size_for(self.pgsize_bitmap, at, pa, length - done)
+                .ok_or(EINVAL)
+                .and_then(|size| {
+                    let bits = perm | (u64::from(size.trailing_zeros()) << SIZE_SHIFT);
+                    self.set(at, size, |a| (pa + (a - at)) | bits)
+                        .map(|()| size)
+                });
+            match res {
+                Ok(size) => done += size,
+                Err(e) => {
+                    self.clear(iova, done);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn unmap(&self, iova: u64, length: u64) {
+        self.clear(iova, length);
+    }
+}

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `IOMMU_TEST_CMD`: the test ABI of `CONFIG_IOMMUFD_TEST`.
+//!
+//! The kernel's own iommufd selftests (tools/testing/selftests/iommu) drive the subsystem
+//! through this ioctl: they make mock devices with mock IOMMU domains, reserve IOVA, and read
+//! back what the engine did to the domains and to the pages. It speaks the ABI of
+//! drivers/iommu/iommufd/iommufd_test.h exactly, so those tests build and run unmodified.
+//!
+//! The command is one struct with a union of per-operation arguments. It is handled here as
+//! bytes, with every field located by `offset_of!` on the bindgen types of that header, so
+//! there is no union access and no `unsafe`.
+
+use crate::{
+    context::Iommufd,
+    device::{
+        AllocatedDomain,
+        Device,
+        DomainSource, //
+    },
+    hw_pagetable::HwptPaging,
+    mock_domain::MockDomain,
+    object::Object,
+    range_map::Range,
+    ucmd::UserCmd, //
+};
+use core::mem::{
+    offset_of,
+    size_of, //
+};
+use kernel::{
+    bindings,
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::{
+        atomic::{
+            ordering::Relaxed,
+            Atomic, //
+        },
+        Arc,
+    },
+    user_pin::inspect_user_page,
+};
+
+/// The command as bytes.
+pub(crate) type TestCmd = [u8; size_of::<bindings::iommu_test_cmd>()];
+
+/// Where the mandatory part of the command ends.
+pub(crate) const MIN_SIZE: usize = offset_of!(bindings::iommu_test_cmd, last) + size_of::<u32>();
+
+/// Where the per-operation union starts.
+const ARGS: usize = offset_of!(bindings::iommu_test_cmd, __bindgen_anon_1);
+
+type AddReserved = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_1;
+type MockDomainOut = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_2;
+type MockDomainFlags = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_3;
+type CheckMap = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_5;
+type CheckRefs = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_6;
+type MemoryLimit = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_11;
+
+/// Reads the `u32` at byte `at` of the command.
+fn u32_at(cmd: &TestCmd, at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&cmd[at..at + 4]);
+    u32::from_ne_bytes(b)
+}
+
+/// Reads the `u64` at byte `at` of the command.
+fn u64_at(cmd: &TestCmd, at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&cmd[at..at + 8]);
+    u64::from_ne_bytes(b)
+}
+
+/// Writes the `u32` at byte `at` of the command.
+fn set_u32(cmd: &mut TestCmd, at: usize, v: u32) {
+    cmd[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+}
+
+/// The byte offset of field `$f` of union member type `$t`.
+macro_rules! arg {
+    ($t:ty, $f:ident) => {
+        ARGS + offset_of!($t, $f)
+    };
+}
+
+/// The limit upstream's engine puts on its temporary batch memory in tests; recorded for
+/// `IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT`. This engine needs no temporary batch memory that
+/// grows with a mapping, so nothing reads it.
+static TEMP_MEMORY_LIMIT: Atomic<u32> = Atomic::new(0);
+
+/// The domain source of mock devices.
+struct MockSource {
+    #[expect(dead_code, reason = "dirty tracking and PASIDs read the device flags")]
+    flags: u32,
+}
+
+impl DomainSource for MockSource {
+    fn alloc_domain(&self) -> Result<AllocatedDomain> {
+        let mock = MockDomain::new_default()?;
+        Ok(AllocatedDomain {
+            domain: mock.clone(),
+            mock: Some(mock),
+        })
+    }
+
+    fn check_domain(&self, hwpt: &HwptPaging) -> Result {
+        match hwpt.mock {
+            Some(_) => Ok(()),
+            None => Err(EINVAL),
+        }
+    }
+}
+
+/// A mock device made by `IOMMU_TEST_OP_MOCK_DOMAIN`: the test's handle (a selftest object)
+/// on a device bound to the iommufd.
+pub(crate) struct MockDevice {
+    pub(crate) dev: Arc<Device>,
+}
+
+/// What destroying a mock device's selftest object releases: the device's binding.
+pub(crate) fn release(ictx: &Iommufd, mock: &MockDevice) {
+    mock.dev.unbind(ictx);
+}
+
+/// `IOMMU_TEST_CMD`.
+pub(crate) fn test_cmd(ictx: &Iommufd, mut ucmd: UserCmd<TestCmd>) -> Result<isize> {
+    let op = u32_at(&ucmd.cmd, offset_of!(bindings::iommu_test_cmd, op));
+    let id = u32_at(&ucmd.cmd, offset_of!(bindings::iommu_test_cmd, id));
+    let cmd = &ucmd.cmd;
+    match op {
+        bindings::IOMMU_TEST_OP_ADD_RESERVED => {
+            let start = u64_at(cmd, arg!(AddReserved, start));
+            let length = u64_at(cmd, arg!(AddReserved, length));
+            let last = start
+                .checked_add(length.checked_sub(1).ok_or(EINVAL)?)
+                .ok_or(EOVERFLOW)?;
+            let ioas = ictx.objects.get_ioas(id)?;
+            // Reserved by the test itself, as upstream (no owner that could release it).
+            ioas.iopt.reserve(Range { start, last }, 0)?;
+            Ok(0)
+        }
+        bindings::IOMMU_TEST_OP_MOCK_DOMAIN | bindings::IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS => {
+            let flags = if op == bindings::IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS {
+                u32_at(cmd, arg!(MockDomainFlags, dev_flags))
+            } else {
+                0
+            };
+            mock_domain(ictx, &mut ucmd, id, flags)
+        }
+        bindings::IOMMU_TEST_OP_MD_CHECK_MAP => check_map(
+            ictx,
+            id,
+            u64_at(cmd, arg!(CheckMap, iova)),
+            u64_at(cmd, arg!(CheckMap, length)),
+            u64_at(cmd, arg!(CheckMap, uptr)),
+        ),
+        bindings::IOMMU_TEST_OP_MD_CHECK_REFS => check_refs(
+            u64_at(cmd, arg!(CheckRefs, uptr)),
+            u64_at(cmd, arg!(CheckRefs, length)),
+            u32_at(cmd, arg!(CheckRefs, refs)),
+        ),
+        bindings::IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT => {
+            TEMP_MEMORY_LIMIT.store(u32_at(cmd, arg!(MemoryLimit, limit)), Relaxed);
+            Ok(0)
+        }
+        _ => Err(EOPNOTSUPP),
+    }
+}
+
+/// `IOMMU_TEST_OP_MOCK_DOMAIN(_FLAGS)`: makes a mock device, binds it and attaches it to `pt_id`;
+/// answers with the ids of the selftest object, the HWPT and the device, in that order of
+/// creation (as upstream, which tests may rely on).
+fn mock_domain(
+    ictx: &Iommufd,
+    ucmd: &mut UserCmd<TestCmd>,
+    pt_id: u32,
+    flags: u32,
+) -> Result<isize> {
+    let valid = bindings::MOCK_FLAGS_DEVICE_NO_DIRTY | bindings::MOCK_FLAGS_DEVICE_PASID;
+    if flags & !valid != 0 {
+        return Err(EINVAL);
+    }
+    let new = ictx.objects.reserve()?;
+    let source: Arc<dyn DomainSource> = Arc::new(MockSource { flags }, GFP_KERNEL_ACCOUNT)?;
+    let dev = Device::bind(ictx, source)?;
+    let hwpt_id = match dev.attach(ictx, pt_id) {
+        Ok(id) => id,
+        Err(e) => {
+            dev.unbind(ictx);
+            return Err(e);
+        }
+    };
+    set_u32(&mut ucmd.cmd, arg!(MockDomainOut, out_stdev_id), new.id());
+    set_u32(&mut ucmd.cmd, arg!(MockDomainOut, out_hwpt_id), hwpt_id);
+    set_u32(&mut ucmd.cmd, arg!(MockDomainOut, out_idev_id), dev.id);
+    if let Err(e) = ucmd.respond() {
+        dev.unbind(ictx);
+        return Err(e);
+    }
+    let mock = Arc::new(MockDevice { dev }, GFP_KERNEL_ACCOUNT)?;
+    new.publish(Object::Selftest(mock));
+    Ok(0)
+}
+
+/// The mock domain of HWPT `id`: `ENOENT` if `id` is not a paging HWPT, `EINVAL` if its domain
+/// is not a mock one.
+fn mock_of(ictx: &Iommufd, id: u32) -> Result<Arc<MockDomain>> {
+    ictx.objects.get_hwpt_paging(id)?.mock.clone().ok_or(EINVAL)
+}
+
+/// `IOMMU_TEST_OP_MD_CHECK_MAP`: checks that `[iova, iova + length)` of mock HWPT `id` maps the
+/// memory at user address `uptr`, page by page of the domain; `EINVAL` if not.
+fn check_map(ictx: &Iommufd, id: u32, iova: u64, length: u64, uptr: u64) -> Result<isize> {
+    let mock = mock_of(ictx, id)?;
+    let step = crate::domain::Domain::min_page_size(&*mock);
+    if iova % step != 0 || length % step != 0 || uptr % step != 0 {
+        return Err(EINVAL);
+    }
+    uptr.checked_add(length).ok_or(EINVAL)?;
+    let mut done = 0;
+    while done < length {
+        let user = uptr + done;
+        let (page, _) = inspect_user_page(user as usize)?;
+        let expected = page + user % PAGE_SIZE as u64;
+        match mock.translate(iova + done) {
+            Some((phys, _)) if phys == expected => {}
+            _ => return Err(EINVAL),
+        }
+        done += step;
+    }
+    Ok(0)
+}
+
+/// `IOMMU_TEST_OP_MD_CHECK_REFS`: checks that each page of `[uptr, uptr + length)` (not of a
+/// large folio) has `refs` long-term pins; `EIO` if not.
+fn check_refs(uptr: u64, length: u64, refs: u32) -> Result<isize> {
+    let page = PAGE_SIZE as u64;
+    if length % page != 0 || uptr % page != 0 {
+        return Err(EINVAL);
+    }
+    uptr.checked_add(length).ok_or(EINVAL)?;
+    let mut done = 0;
+    while done < length {
+        if let (_, Some(pins)) = inspect_user_page((uptr + done) as usize)? {
+            if pins != refs {
+                return Err(EIO);
+            }
+        }
+        done += page;
+    }
+    Ok(0)
+}
