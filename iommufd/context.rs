@@ -9,6 +9,7 @@
 #[cfg(CONFIG_IOMMUFD_TEST)]
 use crate::selftest;
 use crate::{
+    device,
     hw_pagetable,
     ioas,
     object::{
@@ -227,6 +228,9 @@ impl Iommufd {
                 vfio_compat::vfio_ioas_ioctl
             ),
             uapi::IOMMUFD_CMD_OPTION => op!(self, arg, iommu_option, val64, option_ioctl),
+            uapi::IOMMUFD_CMD_GET_HW_INFO => {
+                op!(self, arg, iommu_hw_info, __reserved, device::hw_info_ioctl)
+            }
             #[cfg(CONFIG_IOMMUFD_TEST)]
             TEST_CMD_NR => run(self, arg, selftest::MIN_SIZE, selftest::test_cmd),
             _ => Err(ENOTTY),

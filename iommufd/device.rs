@@ -20,7 +20,8 @@ use crate::{
         self,
         HwptPaging, //
     },
-    object::Object, //
+    object::Object,
+    ucmd::UserCmd, //
 };
 use kernel::{
     new_mutex,
@@ -29,16 +30,44 @@ use kernel::{
         Arc,
         Mutex, //
     },
+    transmute::AsBytes,
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
+    uapi, //
 };
 
-/// Where a device's domains come from.
-pub(crate) trait DomainSource: Send + Sync {
+/// What iommufd needs of the IOMMU (driver) behind a bound device.
+pub(crate) trait DeviceIommu: Send + Sync {
     /// A new paging domain for the device.
     fn alloc_domain(&self) -> Result<AllocatedDomain>;
 
     /// Whether the device can use `hwpt`'s domain; `EINVAL` if not, as an IOMMU driver says of
     /// an incompatible domain.
     fn check_domain(&self, hwpt: &HwptPaging) -> Result;
+
+    /// What `IOMMU_GET_HW_INFO` reports of the IOMMU, for a request of data type `data_type`
+    /// (`IOMMU_HW_INFO_TYPE_DEFAULT` for the driver's own); `EOPNOTSUPP` for a type the driver
+    /// does not have.
+    fn hw_info(&self, data_type: u32) -> Result<HwInfo>;
+
+    /// The mock device behind this, for the test ABI.
+    #[cfg(CONFIG_IOMMUFD_TEST)]
+    fn mock(&self) -> Option<&crate::selftest::MockIommu> {
+        None
+    }
+}
+
+/// An IOMMU's answer to `IOMMU_GET_HW_INFO`.
+pub(crate) struct HwInfo {
+    pub(crate) data_type: u32,
+    /// The driver's data, of `data_type`.
+    pub(crate) data: KVec<u8>,
+    /// `IOMMU_HW_CAP_*`.
+    pub(crate) capabilities: u64,
+    /// log2 of the number of PASIDs the device has enabled, 0 for none.
+    pub(crate) max_pasid_log2: u8,
 }
 
 /// A domain made for a device.
@@ -59,7 +88,7 @@ struct Attachment {
 pub(crate) struct Device {
     /// Its id in the iommufd's table.
     pub(crate) id: u32,
-    source: Arc<dyn DomainSource>,
+    source: Arc<dyn DeviceIommu>,
     #[pin]
     attached: Mutex<Option<Attachment>>,
 }
@@ -67,7 +96,7 @@ pub(crate) struct Device {
 impl Device {
     /// Binds a device whose domains come from `source` to `ictx`: publishes its device object,
     /// which the caller holds until [`Device::unbind`].
-    pub(crate) fn bind(ictx: &Iommufd, source: Arc<dyn DomainSource>) -> Result<Arc<Self>> {
+    pub(crate) fn bind(ictx: &Iommufd, source: Arc<dyn DeviceIommu>) -> Result<Arc<Self>> {
         let new = ictx.objects.reserve()?;
         let id = new.id();
         let dev = Arc::pin_init(
@@ -82,6 +111,11 @@ impl Device {
         // The binder's hold: userspace cannot destroy the object.
         ictx.objects.add_user(id)?;
         Ok(dev)
+    }
+
+    /// What the device's IOMMU is.
+    pub(crate) fn iommu(&self) -> &dyn DeviceIommu {
+        &*self.source
     }
 
     /// Detaches the device and removes its object.
@@ -165,4 +199,45 @@ impl Device {
             }
         }
     }
+}
+
+/// `IOMMU_GET_HW_INFO`: what the IOMMU behind device `dev_id` is. The driver's data goes to
+/// `data_uptr`, truncated to `data_len` or zero-filled up to it; `data_len` comes back as the
+/// driver's full length.
+pub(crate) fn hw_info_ioctl(
+    ictx: &Iommufd,
+    mut ucmd: UserCmd<uapi::iommu_hw_info>,
+) -> Result<isize> {
+    let input_type = uapi::iommufd_hw_info_flags_IOMMU_HW_INFO_FLAG_INPUT_TYPE;
+    let cmd = &mut ucmd.cmd;
+    if cmd.flags & !input_type != 0 || cmd.__reserved != [0; 3] {
+        return Err(EOPNOTSUPP);
+    }
+    // `in_data_type` and `out_data_type` share the union's only four bytes.
+    let requested = if cmd.flags & input_type != 0 {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(cmd.__bindgen_anon_1.as_bytes());
+        u32::from_ne_bytes(b)
+    } else {
+        uapi::iommu_hw_info_type_IOMMU_HW_INFO_TYPE_DEFAULT
+    };
+    let dev = ictx.objects.get_device(cmd.dev_id)?;
+    let info = dev.iommu().hw_info(requested)?;
+    let user_len = cmd.data_len as usize;
+    let copy = user_len.min(info.data.len());
+    let mut writer = UserSlice::new(UserPtr::from_addr(cmd.data_uptr as usize), user_len).writer();
+    writer.write_slice(&info.data[..copy])?;
+    const ZEROES: [u8; 64] = [0; 64];
+    while !writer.is_empty() {
+        let n = writer.len().min(ZEROES.len());
+        writer.write_slice(&ZEROES[..n])?;
+    }
+    cmd.data_len = u32::try_from(info.data.len()).map_err(|_| EOVERFLOW)?;
+    cmd.__bindgen_anon_1
+        .as_bytes_mut()
+        .copy_from_slice(&info.data_type.to_ne_bytes());
+    cmd.out_capabilities = info.capabilities;
+    cmd.out_max_pasid_log2 = info.max_pasid_log2;
+    ucmd.respond()?;
+    Ok(0)
 }

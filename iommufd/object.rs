@@ -44,7 +44,6 @@ const MAX_ID: u32 = i32::MAX as u32;
 pub(crate) enum Object {
     Ioas(Arc<Ioas>),
     HwptPaging(Arc<HwptPaging>),
-    #[expect(dead_code, reason = "the device ioctls look devices up")]
     Device(Arc<Device>),
     /// A mock device of the test ABI.
     #[cfg(CONFIG_IOMMUFD_TEST)]
@@ -161,6 +160,14 @@ impl ObjectTable {
     pub(crate) fn get_ioas(&self, id: u32) -> Result<Arc<Ioas>> {
         match self.get(id)? {
             Object::Ioas(ioas) => Ok(ioas),
+            _ => Err(ENOENT),
+        }
+    }
+
+    /// The device with this id; `ENOENT` if there is none or the id names another kind.
+    pub(crate) fn get_device(&self, id: u32) -> Result<Arc<Device>> {
+        match self.get(id)? {
+            Object::Device(dev) => Ok(dev),
             _ => Err(ENOENT),
         }
     }

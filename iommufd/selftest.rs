@@ -16,7 +16,8 @@ use crate::{
     device::{
         AllocatedDomain,
         Device,
-        DomainSource, //
+        DeviceIommu,
+        HwInfo, //
     },
     hw_pagetable::HwptPaging,
     mock_domain::MockDomain,
@@ -39,6 +40,7 @@ use kernel::{
         },
         Arc,
     },
+    uapi,
     user_pin::inspect_user_page,
 };
 
@@ -57,6 +59,7 @@ type MockDomainFlags = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_3;
 type CheckMap = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_5;
 type CheckRefs = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_6;
 type MemoryLimit = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_11;
+type CheckDevCache = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_16;
 
 /// Reads the `u32` at byte `at` of the command.
 fn u32_at(cmd: &TestCmd, at: usize) -> u32 {
@@ -89,13 +92,50 @@ macro_rules! arg {
 /// grows with a mapping, so nothing reads it.
 static TEMP_MEMORY_LIMIT: Atomic<u32> = Atomic::new(0);
 
-/// The domain source of mock devices.
-struct MockSource {
-    #[expect(dead_code, reason = "dirty tracking and PASIDs read the device flags")]
+/// The mock IOMMU of one mock device.
+pub(crate) struct MockIommu {
+    /// `MOCK_FLAGS_DEVICE_*`.
     flags: u32,
+    /// The device's cache entries, which invalidations through a vIOMMU change.
+    cache: [u32; bindings::MOCK_DEV_CACHE_NUM as usize],
 }
 
-impl DomainSource for MockSource {
+impl DeviceIommu for MockIommu {
+    fn hw_info(&self, data_type: u32) -> Result<HwInfo> {
+        if data_type != uapi::iommu_hw_info_type_IOMMU_HW_INFO_TYPE_DEFAULT
+            && data_type != bindings::IOMMU_HW_INFO_TYPE_SELFTEST
+        {
+            return Err(EOPNOTSUPP);
+        }
+        // struct iommu_test_hw_info: flags, then the register value.
+        let mut data = KVec::with_capacity(8, GFP_KERNEL)?;
+        data.extend_from_slice(&0u32.to_ne_bytes(), GFP_KERNEL)?;
+        data.extend_from_slice(
+            &bindings::IOMMU_HW_INFO_SELFTEST_REGVAL.to_ne_bytes(),
+            GFP_KERNEL,
+        )?;
+        let mut capabilities =
+            u64::from(uapi::iommufd_hw_capabilities_IOMMU_HW_CAP_PCI_ATS_NOT_SUPPORTED);
+        if self.flags & bindings::MOCK_FLAGS_DEVICE_NO_DIRTY == 0 {
+            capabilities |= u64::from(uapi::iommufd_hw_capabilities_IOMMU_HW_CAP_DIRTY_TRACKING);
+        }
+        let max_pasid_log2 = if self.flags & bindings::MOCK_FLAGS_DEVICE_PASID != 0 {
+            bindings::MOCK_PASID_WIDTH as u8
+        } else {
+            0
+        };
+        Ok(HwInfo {
+            data_type: bindings::IOMMU_HW_INFO_TYPE_SELFTEST,
+            data,
+            capabilities,
+            max_pasid_log2,
+        })
+    }
+
+    fn mock(&self) -> Option<&MockIommu> {
+        Some(self)
+    }
+
     fn alloc_domain(&self) -> Result<AllocatedDomain> {
         let mock = MockDomain::new_default()?;
         Ok(AllocatedDomain {
@@ -160,6 +200,16 @@ pub(crate) fn test_cmd(ictx: &Iommufd, mut ucmd: UserCmd<TestCmd>) -> Result<isi
             u64_at(cmd, arg!(CheckRefs, length)),
             u32_at(cmd, arg!(CheckRefs, refs)),
         ),
+        bindings::IOMMU_TEST_OP_DEV_CHECK_CACHE => {
+            let dev = ictx.objects.get_device(id)?;
+            let mock = dev.iommu().mock().ok_or(EINVAL)?;
+            let index = u32_at(cmd, arg!(CheckDevCache, id)) as usize;
+            let expected = u32_at(cmd, arg!(CheckDevCache, cache));
+            match mock.cache.get(index) {
+                Some(&v) if v == expected => Ok(0),
+                _ => Err(EINVAL),
+            }
+        }
         bindings::IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT => {
             TEMP_MEMORY_LIMIT.store(u32_at(cmd, arg!(MemoryLimit, limit)), Relaxed);
             Ok(0)
@@ -182,7 +232,13 @@ fn mock_domain(
         return Err(EINVAL);
     }
     let new = ictx.objects.reserve()?;
-    let source: Arc<dyn DomainSource> = Arc::new(MockSource { flags }, GFP_KERNEL_ACCOUNT)?;
+    let source: Arc<dyn DeviceIommu> = Arc::new(
+        MockIommu {
+            flags,
+            cache: [bindings::IOMMU_TEST_DEV_CACHE_DEFAULT; bindings::MOCK_DEV_CACHE_NUM as usize],
+        },
+        GFP_KERNEL_ACCOUNT,
+    )?;
     let dev = Device::bind(ictx, source)?;
     let hwpt_id = match dev.attach(ictx, pt_id) {
         Ok(id) => id,
