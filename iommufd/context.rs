@@ -42,7 +42,10 @@ use kernel::{
     },
     new_mutex,
     prelude::*,
-    sync::Mutex,
+    sync::{
+        Arc,
+        Mutex, //
+    },
     transmute::{
         AsBytes,
         FromBytes, //
@@ -68,8 +71,8 @@ pub(crate) enum AccountMode {
 /// Lock order: `account_mode` before the object table's lock.
 #[pin_data]
 pub(crate) struct Iommufd {
-    #[pin]
-    pub(crate) objects: ObjectTable,
+    /// Shared with the emulated-device accesses, which may outlive the file.
+    pub(crate) objects: Arc<ObjectTable>,
     #[pin]
     account_mode: Mutex<AccountMode>,
     /// The IOAS the VFIO container ioctls act on.
@@ -245,7 +248,7 @@ impl MiscDevice for Iommufd {
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
         KBox::try_pin_init(
             try_pin_init!(Self {
-                objects <- ObjectTable::new(),
+                objects: Arc::pin_init(ObjectTable::new(), GFP_KERNEL_ACCOUNT)?,
                 account_mode <- new_mutex!(AccountMode::User),
                 compat_ioas <- new_mutex!(None),
             }),

@@ -71,6 +71,18 @@ pub(crate) struct Area {
     /// Offset of the area's first byte in `pages`.
     start: u64,
     prot: Prot,
+    /// Pins emulated devices hold in the area; it cannot be unmapped while there are any.
+    accesses: u32,
+    /// Set while the area is being unmapped: emulated devices may not pin or access it.
+    prevent_access: bool,
+}
+
+/// An emulated device's user of an IOAS (see [`crate::access`]), told when ranges it may
+/// have pinned are about to be unmapped.
+pub(crate) trait AccessUser: Send + Sync {
+    /// `[iova, iova + length)` of `iopt` is being unmapped: every pin inside it must be dropped
+    /// (with [`IoPagetable::access_unpin`]) before this returns.
+    fn unmap(&self, iopt: &IoPagetable, iova: u64, length: u64);
 }
 
 struct Tables {
@@ -80,6 +92,9 @@ struct Tables {
     reserved: KVec<Reserved>,
     large_pages: bool,
     domains: KVec<Arc<dyn Domain>>,
+    /// How many attached emulated devices pin pages; while there are any, mappings must be
+    /// page aligned.
+    pinning_accesses: u32,
 }
 
 /// The largest alignment automatic IOVA allocation aims for: what the CPU can map with one
@@ -209,7 +224,7 @@ impl Tables {
     /// The alignment every mapped IOVA must have: 1 for a table no domain is attached to,
     /// `PAGE_SIZE` when large pages are disabled (so every mapping can be split into pages).
     fn iova_alignment(&self) -> u64 {
-        let base = if self.large_pages {
+        let base = if self.large_pages && self.pinning_accesses == 0 {
             1
         } else {
             PAGE_SIZE as u64
@@ -317,6 +332,9 @@ impl AllowedRanges {
 pub(crate) struct IoPagetable {
     #[pin]
     tables: Mutex<Tables>,
+    /// The emulated devices attached, and whether each pins pages.
+    #[pin]
+    access_users: Mutex<KVec<(Arc<dyn AccessUser>, bool)>>,
 }
 
 impl IoPagetable {
@@ -328,7 +346,9 @@ impl IoPagetable {
                 reserved: KVec::new(),
                 large_pages: true,
                 domains: KVec::new(),
+                pinning_accesses: 0,
             }),
+            access_users <- new_mutex!(KVec::new()),
         })
     }
 
@@ -382,11 +402,8 @@ impl IoPagetable {
     /// Reserves `range` for `owner`; `EADDRINUSE` if a mapping or an allowed range intersects
     /// it.
     #[cfg_attr(
-        not(CONFIG_KUNIT = "y"),
-        expect(
-            dead_code,
-            reason = "devices and domains, which reserve ranges, come next"
-        )
+        not(any(CONFIG_KUNIT = "y", CONFIG_IOMMUFD_TEST)),
+        expect(dead_code, reason = "devices with reserved regions come with VFIO")
     )]
     pub(crate) fn reserve(&self, range: Range, owner: usize) -> Result {
         let mut t = self.tables.lock();
@@ -488,6 +505,8 @@ impl IoPagetable {
                 pages: s.pages,
                 start: s.start,
                 prot,
+                accesses: 0,
+                prevent_access: false,
             };
             // Cannot overlap: the whole range was checked free above, under the same lock.
             res = t.areas.insert(range, area, mem);
@@ -570,23 +589,216 @@ impl IoPagetable {
     /// [`IoPagetable::unmap`], adding the bytes unmapped to `unmapped` even when it fails part
     /// way (VFIO reports that count).
     pub(crate) fn unmap_counting(&self, start: u64, last: u64, unmapped: &mut u64) -> Result {
+        let mut tries = 0;
+        'again: loop {
+            let mut t = self.tables.lock();
+            let mut from = start;
+            while let Some(area) = t.areas.first_overlap(Range { start: from, last }) {
+                if area.start < start || area.last > last {
+                    return Err(ENOENT);
+                }
+                if let Some(pinned) = t.areas.get_mut(area.start).filter(|a| a.accesses != 0) {
+                    // Emulated devices hold pins here: stop new ones, ask them to let go
+                    // (without our lock, as they call back to unpin), then look again.
+                    pinned.prevent_access = true;
+                    drop(t);
+                    self.notify_unmap(area.start, area.last - area.start + 1);
+                    tries += 1;
+                    if tries > 100 {
+                        kernel::pr_warn_once!("iommufd: an emulated device does not unpin\n");
+                        return Err(EDEADLK);
+                    }
+                    continue 'again;
+                }
+                if let Some((range, removed)) = t.areas.remove(area.start) {
+                    t.empty_area(range, &removed, None);
+                }
+                // Areas covering all 2^64 bytes sum to 0, as upstream's unsigned long does.
+                *unmapped = unmapped.wrapping_add(area.last - area.start + 1);
+                match area.last.checked_add(1) {
+                    Some(next) if next <= last => from = next,
+                    _ => break,
+                }
+            }
+            return Ok(());
+        }
+    }
+
+    /// Tells every attached emulated device that `[iova, iova + length)` is being unmapped.
+    fn notify_unmap(&self, iova: u64, length: u64) {
+        let mut users = KVec::new();
+        for (user, _) in self.access_users.lock().iter() {
+            if users.push(user.clone(), GFP_KERNEL).is_err() {
+                break;
+            }
+        }
+        for user in users {
+            user.unmap(self, iova, length);
+        }
+    }
+
+    /// Attaches an emulated device's `user`. One that `pins` pages raises the IOVA alignment to
+    /// `PAGE_SIZE`: `EADDRINUSE` if an existing mapping breaks it.
+    pub(crate) fn add_access(&self, user: Arc<dyn AccessUser>, pins: bool) -> Result {
+        let mut users = self.access_users.lock();
+        users.reserve(1, GFP_KERNEL_ACCOUNT)?;
         let mut t = self.tables.lock();
-        let mut from = start;
-        while let Some(area) = t.areas.first_overlap(Range { start: from, last }) {
-            if area.start < start || area.last > last {
-                return Err(ENOENT);
+        if pins {
+            let mask = PAGE_SIZE as u64 - 1;
+            let misaligned = t.areas.iter().any(|(r, area)| {
+                r.start & mask != 0 || (r.last - r.start + 1) & mask != 0 || area.start & mask != 0
+            });
+            if misaligned {
+                return Err(EADDRINUSE);
             }
-            if let Some((range, removed)) = t.areas.remove(area.start) {
-                t.empty_area(range, &removed, None);
+            t.pinning_accesses += 1;
+        }
+        drop(t);
+        users.push((user, pins), GFP_KERNEL_ACCOUNT)?;
+        Ok(())
+    }
+
+    /// Detaches `user`, which must hold no pins.
+    pub(crate) fn remove_access(&self, user: &Arc<dyn AccessUser>) {
+        let mut users = self.access_users.lock();
+        let Some(i) = users.iter().position(|(u, _)| Arc::ptr_eq(u, user)) else {
+            return;
+        };
+        if let Ok((_, true)) = users.remove(i) {
+            let mut t = self.tables.lock();
+            t.pinning_accesses = t.pinning_accesses.saturating_sub(1);
+        }
+    }
+
+    /// Calls `f` on each area over `[iova, iova + length)` with the part of it inside the
+    /// range: its IOVA range and the byte offset in the area's pages where that starts.
+    /// `ENOENT` at the first gap; `EINVAL` for an area being unmapped; `EOVERFLOW` for a range
+    /// that wraps.
+    fn for_each_area_in(
+        &self,
+        iova: u64,
+        length: u64,
+        mut f: impl FnMut(&mut Area, Range, u64) -> Result,
+    ) -> Result {
+        if length == 0 {
+            return Err(EINVAL);
+        }
+        let last = iova.checked_add(length - 1).ok_or(EOVERFLOW)?;
+        let mut t = self.tables.lock();
+        let mut cur = iova;
+        loop {
+            let range = t
+                .areas
+                .first_overlap(Range {
+                    start: cur,
+                    last: cur,
+                })
+                .ok_or(ENOENT)?;
+            let area = t.areas.get_mut(range.start).ok_or(ENOENT)?;
+            if area.prevent_access {
+                return Err(EINVAL);
             }
-            // Areas covering all 2^64 bytes sum to 0, as upstream's unsigned long does.
-            *unmapped = unmapped.wrapping_add(area.last - area.start + 1);
-            match area.last.checked_add(1) {
-                Some(next) if next <= last => from = next,
+            let end = last.min(range.last);
+            let offset = area.start + (cur - range.start);
+            f(
+                area,
+                Range {
+                    start: cur,
+                    last: end,
+                },
+                offset,
+            )?;
+            if end == last {
+                return Ok(());
+            }
+            cur = end + 1;
+        }
+    }
+
+    /// Pins the pages behind `[iova, iova + length)` for an emulated device and returns
+    /// their physical addresses, one per page touched. `EPERM` if an area does not allow the
+    /// access (`write` or read); on failure nothing stays pinned.
+    pub(crate) fn access_pin(&self, iova: u64, length: u64, write: bool) -> Result<KVec<u64>> {
+        let mut phys = KVec::new();
+        let mut done = 0u64;
+        let res = self.for_each_area_in(iova, length, |area, r, offset| {
+            if (write && !area.prot.write) || (!write && !area.prot.read) {
+                return Err(EPERM);
+            }
+            let (first, last) = (
+                Pages::index(offset),
+                Pages::index(offset + (r.last - r.start)),
+            );
+            area.pages.pin(first, last)?;
+            area.accesses += 1;
+            done += r.last - r.start + 1;
+            area.pages
+                .for_each_phys(first, last, |_, p| Ok(phys.push(p, GFP_KERNEL)?))
+        });
+        if let Err(e) = res {
+            if done != 0 {
+                self.access_unpin(iova, done);
+            }
+            return Err(e);
+        }
+        Ok(phys)
+    }
+
+    /// Drops the pins [`IoPagetable::access_pin`] took for `[iova, iova + length)`.
+    pub(crate) fn access_unpin(&self, iova: u64, length: u64) {
+        let Some(last) = length.checked_sub(1).and_then(|l| iova.checked_add(l)) else {
+            return;
+        };
+        let mut t = self.tables.lock();
+        let mut cur = iova;
+        while let Some(range) = t.areas.first_overlap(Range { start: cur, last }) {
+            let Some(area) = t.areas.get_mut(range.start) else {
+                break;
+            };
+            let from = cur.max(range.start);
+            let end = last.min(range.last);
+            let offset = area.start + (from - range.start);
+            area.pages
+                .unpin(Pages::index(offset), Pages::index(offset + (end - from)));
+            area.accesses = area.accesses.saturating_sub(1);
+            match end.checked_add(1) {
+                Some(next) if end < last => cur = next,
                 _ => break,
             }
         }
-        Ok(())
+    }
+
+    /// Copies between `buf` and the memory behind `[iova, iova + buf.len())`: into the memory
+    /// when `write`. Pages not pinned already are pinned just for the copy.
+    pub(crate) fn access_rw(&self, iova: u64, buf: &mut [u8], write: bool) -> Result {
+        let page = PAGE_SIZE as u64;
+        let mut pos = 0usize;
+        self.for_each_area_in(iova, buf.len() as u64, |area, r, offset| {
+            if (write && !area.prot.write) || (!write && !area.prot.read) {
+                return Err(EPERM);
+            }
+            let mut at = offset;
+            let end = offset + (r.last - r.start) + 1;
+            while at < end {
+                let index = Pages::index(at);
+                let in_page = (at % page) as usize;
+                let n = ((page - at % page).min(end - at)) as usize;
+                let chunk = &mut buf[pos..pos + n];
+                area.pages.pin(index, index)?;
+                let res = area.pages.with_page(index, |p| {
+                    if write {
+                        p.write(in_page, chunk)
+                    } else {
+                        p.read(in_page, chunk)
+                    }
+                });
+                area.pages.unpin(index, index);
+                res??;
+                pos += n;
+                at += n as u64;
+            }
+            Ok(())
+        })
     }
 
     /// Splits the areas containing each of `iovas` so that the IOVA ends an area, as VFIO type1
@@ -627,10 +839,16 @@ impl IoPagetable {
                 let i = Pages::index(rhs_start);
                 area.pages.pin(i, i)?;
             }
+            // Pins of emulated devices cannot be split with the area.
+            if area.accesses != 0 {
+                return Err(EINVAL);
+            }
             let rhs = Area {
                 pages: area.pages.clone(),
                 start: rhs_start,
                 prot: area.prot,
+                accesses: 0,
+                prevent_access: false,
             };
             t.areas.shrink(range.start, iova);
             t.areas.insert(

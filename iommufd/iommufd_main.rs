@@ -15,6 +15,7 @@ use kernel::{
     prelude::*,
 };
 
+mod access;
 mod context;
 mod device;
 mod domain;

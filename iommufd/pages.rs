@@ -245,10 +245,6 @@ impl Pages {
     }
 
     /// Calls `f` with pinned page `index`; `EFAULT` if it has no use.
-    #[expect(
-        dead_code,
-        reason = "emulated-device access reads and writes pinned pages"
-    )]
     pub(crate) fn with_page<R>(&self, index: usize, f: impl FnOnce(&PinnedPage) -> R) -> Result<R> {
         let p = self.pins.lock();
         let page = p.pages.get(index).and_then(Option::as_ref).ok_or(EFAULT)?;

@@ -74,12 +74,13 @@ impl<V> RangeMap<V> {
     }
 
     /// The value of the range that starts at `start`.
-    #[cfg_attr(
-        not(CONFIG_KUNIT = "y"),
-        expect(dead_code, reason = "areas, which carry values, come next")
-    )]
     pub(crate) fn get(&self, start: u64) -> Option<&V> {
         self.tree.get(&start).map(|(_, v)| v)
+    }
+
+    /// The value of the range that starts at `start`, to change.
+    pub(crate) fn get_mut(&mut self, start: u64) -> Option<&mut V> {
+        self.tree.get_mut(&start).map(|(_, v)| v)
     }
 
     /// Inserts `r` with `value`; `EINVAL` if it is not a valid range or overlaps a range already

@@ -12,6 +12,7 @@
 //! there is no union access and no `unsafe`.
 
 use crate::{
+    access::Access,
     context::Iommufd,
     device::{
         AllocatedDomain,
@@ -20,6 +21,10 @@ use crate::{
         HwInfo, //
     },
     hw_pagetable::HwptPaging,
+    io_pagetable::{
+        AccessUser,
+        IoPagetable, //
+    },
     mock_domain::MockDomain,
     object::Object,
     range_map::Range,
@@ -30,7 +35,11 @@ use core::mem::{
     size_of, //
 };
 use kernel::{
+    alloc::KVVec,
+    anon_file::AnonFile,
     bindings,
+    fs::file::FileDescriptorReservation,
+    new_mutex,
     page::PAGE_SIZE,
     prelude::*,
     sync::{
@@ -38,7 +47,11 @@ use kernel::{
             ordering::Relaxed,
             Atomic, //
         },
-        Arc,
+        Arc, Mutex,
+    },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
     },
     uapi,
     user_pin::inspect_user_page,
@@ -60,6 +73,11 @@ type CheckMap = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_5;
 type CheckRefs = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_6;
 type MemoryLimit = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_11;
 type CheckDevCache = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_16;
+type CreateAccess = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_7;
+type DestroyAccessPages = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_8;
+type AccessPagesArgs = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_9;
+type AccessRwArgs = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_10;
+type AccessReplaceIoas = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_12;
 
 /// Reads the `u32` at byte `at` of the command.
 fn u32_at(cmd: &TestCmd, at: usize) -> u32 {
@@ -210,6 +228,18 @@ pub(crate) fn test_cmd(ictx: &Iommufd, mut ucmd: UserCmd<TestCmd>) -> Result<isi
                 _ => Err(EINVAL),
             }
         }
+        bindings::IOMMU_TEST_OP_CREATE_ACCESS => create_access(ictx, &mut ucmd, id),
+        bindings::IOMMU_TEST_OP_ACCESS_PAGES => access_pages(&mut ucmd, id),
+        bindings::IOMMU_TEST_OP_DESTROY_ACCESS_PAGES => {
+            destroy_access_pages(id, u32_at(cmd, arg!(DestroyAccessPages, access_pages_id)))
+        }
+        bindings::IOMMU_TEST_OP_ACCESS_RW => access_rw(cmd, id),
+        bindings::IOMMU_TEST_OP_ACCESS_REPLACE_IOAS => {
+            let test = AnonFile::get::<TestAccess>(id)?;
+            test.access
+                .set_ioas(u32_at(cmd, arg!(AccessReplaceIoas, ioas_id)))?;
+            Ok(0)
+        }
         bindings::IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT => {
             TEMP_MEMORY_LIMIT.store(u32_at(cmd, arg!(MemoryLimit, limit)), Relaxed);
             Ok(0)
@@ -304,6 +334,184 @@ fn check_refs(uptr: u64, length: u64, refs: u32) -> Result<isize> {
             }
         }
         done += page;
+    }
+    Ok(0)
+}
+
+/// A pin an access object holds for the test.
+struct AccessItem {
+    id: u32,
+    iova: u64,
+    length: u64,
+}
+
+/// The pins of one test access object; it drops those an unmap reaches, as a driver must.
+#[pin_data]
+struct AccessPins {
+    /// The pins, and the id the next one gets.
+    #[pin]
+    items: Mutex<(KVec<AccessItem>, u32)>,
+}
+
+impl AccessUser for AccessPins {
+    fn unmap(&self, iopt: &IoPagetable, iova: u64, length: u64) {
+        let last = iova.saturating_add(length - 1);
+        let mut guard = self.items.lock();
+        guard.0.retain(|item| {
+            let item_last = item.iova + (item.length - 1);
+            if iova > item_last || last < item.iova {
+                return true;
+            }
+            iopt.access_unpin(item.iova, item.length);
+            false
+        });
+    }
+}
+
+/// A test access object: what its file descriptor stands for.
+struct TestAccess {
+    access: Arc<Access>,
+    pins: Arc<AccessPins>,
+}
+
+impl Drop for TestAccess {
+    fn drop(&mut self) {
+        let mut guard = self.pins.items.lock();
+        for item in guard.0.drain_all() {
+            self.access.unpin_pages(item.iova, item.length);
+        }
+        drop(guard);
+        self.access.detach();
+    }
+}
+
+/// `IOMMU_TEST_OP_CREATE_ACCESS`: an access object on IOAS `ioas_id`, as a file descriptor.
+fn create_access(ictx: &Iommufd, ucmd: &mut UserCmd<TestCmd>, ioas_id: u32) -> Result<isize> {
+    let flags = u32_at(&ucmd.cmd, arg!(CreateAccess, flags));
+    let needs_pin = bindings::MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES;
+    if flags & !needs_pin != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    let fd = FileDescriptorReservation::get_unused_fd_flags(bindings::O_CLOEXEC)?;
+    let pins = Arc::pin_init(
+        pin_init!(AccessPins {
+            items <- new_mutex!((KVec::new(), 0)),
+        }),
+        GFP_KERNEL_ACCOUNT,
+    )?;
+    let user: Arc<dyn AccessUser> = pins.clone();
+    let access = Access::attach(&ictx.objects, ioas_id, user, flags & needs_pin != 0)?;
+    let test = Arc::new(TestAccess { access, pins }, GFP_KERNEL_ACCOUNT)?;
+    let file = AnonFile::create(c"[iommufd_test_staccess]", test, bindings::O_RDWR)?;
+    set_u32(
+        &mut ucmd.cmd,
+        arg!(CreateAccess, out_access_fd),
+        fd.reserved_fd(),
+    );
+    // On failure the file, and with it the access, goes away.
+    ucmd.respond()?;
+    fd.fd_install(file);
+    Ok(0)
+}
+
+/// `IOMMU_TEST_OP_ACCESS_PAGES`: pins `[iova, iova + length)` through access object `fd`,
+/// checks that the pages are those at user address `uptr` (`EBADE` if not; no check for a
+/// zero `uptr`) and answers with the pin's id.
+fn access_pages(ucmd: &mut UserCmd<TestCmd>, fd: u32) -> Result<isize> {
+    let cmd = &ucmd.cmd;
+    let flags = u32_at(cmd, arg!(AccessPagesArgs, flags));
+    let iova = u64_at(cmd, arg!(AccessPagesArgs, iova));
+    let length = u64_at(cmd, arg!(AccessPagesArgs, length));
+    let uptr = u64_at(cmd, arg!(AccessPagesArgs, uptr));
+    if length > 16 * 1024 * 1024 {
+        return Err(ENOMEM);
+    }
+    if flags & !(bindings::MOCK_FLAGS_ACCESS_WRITE | bindings::MOCK_FLAGS_ACCESS_SYZ) != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    let test = AnonFile::get::<TestAccess>(fd)?;
+    if !test.access.pins() {
+        return Err(EOPNOTSUPP);
+    }
+    let mut guard = test.pins.items.lock();
+    guard.0.reserve(1, GFP_KERNEL_ACCOUNT)?;
+    let write = flags & bindings::MOCK_FLAGS_ACCESS_WRITE != 0;
+    let phys = test.access.pin_pages(iova, length, write)?;
+    let id = guard.1;
+    let res = check_pages(uptr, iova, &phys).and_then(|()| {
+        set_u32(
+            &mut ucmd.cmd,
+            arg!(AccessPagesArgs, out_access_pages_id),
+            id,
+        );
+        ucmd.respond()
+    });
+    if let Err(e) = res {
+        test.access.unpin_pages(iova, length);
+        return Err(e);
+    }
+    guard.1 = id.wrapping_add(1);
+    guard
+        .0
+        .push(AccessItem { id, iova, length }, GFP_KERNEL_ACCOUNT)?;
+    Ok(0)
+}
+
+/// Checks that `phys` are the pages of the user memory at `uptr`, which corresponds to `iova`
+/// (`EBADE` if not); a zero `uptr` skips the check.
+fn check_pages(uptr: u64, iova: u64, phys: &[u64]) -> Result {
+    if uptr == 0 {
+        return Ok(());
+    }
+    let page = PAGE_SIZE as u64;
+    let mut user = uptr.checked_sub(iova & (page - 1)).ok_or(EFAULT)?;
+    for &p in phys {
+        if inspect_user_page(user as usize)?.0 != p {
+            return Err(EBADE);
+        }
+        user = user.wrapping_add(page);
+    }
+    Ok(())
+}
+
+/// `IOMMU_TEST_OP_DESTROY_ACCESS_PAGES`: drops pin `item` of access object `fd`.
+fn destroy_access_pages(fd: u32, item: u32) -> Result<isize> {
+    let test = AnonFile::get::<TestAccess>(fd)?;
+    let mut guard = test.pins.items.lock();
+    let i = guard.0.iter().position(|it| it.id == item).ok_or(ENOENT)?;
+    let it = guard.0.remove(i).map_err(|_| ENOENT)?;
+    test.access.unpin_pages(it.iova, it.length);
+    Ok(0)
+}
+
+/// `IOMMU_TEST_OP_ACCESS_RW`: copies between the user buffer at `uptr` and the IOAS memory at
+/// `iova` through access object `fd`.
+fn access_rw(cmd: &TestCmd, fd: u32) -> Result<isize> {
+    let iova = u64_at(cmd, arg!(AccessRwArgs, iova));
+    let length = u64_at(cmd, arg!(AccessRwArgs, length));
+    let uptr = u64_at(cmd, arg!(AccessRwArgs, uptr));
+    let flags = u32_at(cmd, arg!(AccessRwArgs, flags));
+    if length > 16 * 1024 * 1024 {
+        return Err(ENOMEM);
+    }
+    let known = bindings::MOCK_ACCESS_RW_WRITE
+        | bindings::MOCK_ACCESS_RW_SLOW_PATH
+        | bindings::MOCK_FLAGS_ACCESS_SYZ;
+    if flags & !known != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    let test = AnonFile::get::<TestAccess>(fd)?;
+    let write = flags & bindings::MOCK_ACCESS_RW_WRITE != 0;
+    let len = length as usize;
+    let mut buf = KVVec::with_capacity(len, GFP_KERNEL_ACCOUNT)?;
+    buf.resize(len, 0u8, GFP_KERNEL_ACCOUNT)?;
+    let user = UserSlice::new(UserPtr::from_addr(uptr as usize), len);
+    if write {
+        user.reader().read_slice(&mut buf)?;
+        test.access.rw(iova, &mut buf, true)?;
+    } else {
+        test.access.rw(iova, &mut buf, false)?;
+        user.writer().write_slice(&buf)?;
     }
     Ok(0)
 }
