@@ -27,6 +27,9 @@
 #include <linux/capability.h>
 #include <linux/iommufd.h>
 
+/* IOMMU_TEST_CMD: our copy of drivers/iommu/iommufd/iommufd_test.h */
+#include "../../../../iommufd/iommufd_test.h"
+
 #include "kselftest_harness.h"
 
 #define IOMMU_DEV "/dev/iommu"
@@ -492,6 +495,145 @@ static inline bool have_cap(int cap)
 		if (geteuid() != 0 || !have_cap(CAP_SYS_RESOURCE) ||      \
 		    !have_cap(CAP_SETUID))                                \
 			SKIP(return, "needs root with CAP_SYS_RESOURCE"); \
+	} while (0)
+
+/* ------------------------------------------------------------------------
+ * /proc/self/status
+ */
+
+/*
+ * A "Key:" line of /proc/self/status in kB (VmPin is mm->pinned_vm, VmLck
+ * mm->locked_vm); -1 when it is missing.
+ */
+static inline long proc_status_kb(const char *key)
+{
+	char line[256];
+	size_t n = strlen(key);
+	long val = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, key, n) && line[n] == ':') {
+			val = strtol(line + n + 1, NULL, 10);
+			break;
+		}
+	}
+	fclose(f);
+	return val;
+}
+
+#define vm_pinned_kb() proc_status_kb("VmPin")
+#define vm_locked_kb() proc_status_kb("VmLck")
+
+/* @npages pages in the kB of /proc/self/status */
+#define PAGES_KB(npages) ((long)((npages) * page_size / 1024))
+
+/* ------------------------------------------------------------------------
+ * IOMMU_TEST_CMD (CONFIG_IOMMUFD_TEST): the mock IOMMU
+ *
+ * MOCK_DOMAIN creates a mock device, binds it and attaches it to an IOAS
+ * (or HWPT), which gives the IOAS a mock domain (aperture
+ * [MOCK_APERTURE_START, MOCK_APERTURE_LAST], 2 KiB pages): from then on
+ * IOAS_MAP pins the user pages. The device goes away only when its
+ * selftest object (stdev id) is destroyed.
+ */
+
+/* The first IOVA the mock domain can map */
+#define MOCK_IOVA ((__u64)MOCK_APERTURE_START)
+
+static inline int _test_cmd(int fd, struct iommu_test_cmd *cmd)
+{
+	cmd->size = sizeof(*cmd);
+	return ioctl(fd, IOMMU_TEST_CMD, cmd);
+}
+
+/* MOCK_DOMAIN_FLAGS (MOCK_DOMAIN when @dev_flags is 0); ids may be NULL */
+static inline int _mock_domain_flags(int fd, __u32 pt_id, __u32 dev_flags,
+				     __u32 *stdev_id, __u32 *hwpt_id,
+				     __u32 *idev_id)
+{
+	struct iommu_test_cmd cmd = {
+		.op = dev_flags ? IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS :
+				  IOMMU_TEST_OP_MOCK_DOMAIN,
+		.id = pt_id,
+		.mock_domain_flags = {
+			.out_stdev_id = POISON_ID,
+			.out_hwpt_id = POISON_ID,
+			.out_idev_id = POISON_ID,
+			.dev_flags = dev_flags,
+		},
+	};
+	int ret;
+
+	ret = _test_cmd(fd, &cmd);
+	if (ret)
+		return ret;
+	if (stdev_id)
+		*stdev_id = cmd.mock_domain_flags.out_stdev_id;
+	if (hwpt_id)
+		*hwpt_id = cmd.mock_domain_flags.out_hwpt_id;
+	if (idev_id)
+		*idev_id = cmd.mock_domain_flags.out_idev_id;
+	return 0;
+}
+
+#define _mock_domain(fd, pt_id, stdev_id, hwpt_id, idev_id) \
+	_mock_domain_flags(fd, pt_id, 0, stdev_id, hwpt_id, idev_id)
+
+/*
+ * MD_CHECK_REFS: every page of [@ptr, @ptr + @length) is pinned exactly
+ * @refs times (compound pages are not checked). 0 or -1 with errno (EIO:
+ * a count differs).
+ */
+static inline int _check_refs(int fd, const void *ptr, __u64 length,
+			      __u32 refs)
+{
+	struct iommu_test_cmd cmd = {
+		.op = IOMMU_TEST_OP_MD_CHECK_REFS,
+		.check_refs = {
+			.length = length,
+			.uptr = (uintptr_t)ptr,
+			.refs = refs,
+		},
+	};
+
+	return _test_cmd(fd, &cmd);
+}
+
+/*
+ * MD_CHECK_MAP: the mock domain @hwpt_id translates each page of
+ * [@iova, @iova + @length) to the physical page now behind the same offset
+ * of @ptr in the caller's address space. 0 or -1 with errno (EINVAL: a
+ * page differs, or bad arguments).
+ */
+static inline int _check_map(int fd, __u32 hwpt_id, __u64 iova, __u64 length,
+			     const void *ptr)
+{
+	struct iommu_test_cmd cmd = {
+		.op = IOMMU_TEST_OP_MD_CHECK_MAP,
+		.id = hwpt_id,
+		.check_map = {
+			.iova = iova,
+			.length = length,
+			.uptr = (uintptr_t)ptr,
+		},
+	};
+
+	return _test_cmd(fd, &cmd);
+}
+
+#define ASSERT_REFS(fd, ptr, length, refs) \
+	ASSERT_EQ(0, _check_refs(fd, ptr, length, refs))
+#define ASSERT_CHECK_MAP(fd, hwpt_id, iova, length, ptr) \
+	ASSERT_EQ(0, _check_map(fd, hwpt_id, iova, length, ptr))
+
+/* Skips when the kernel has no IOMMU_TEST_CMD (CONFIG_IOMMUFD_TEST=n) */
+#define SKIP_IF_NO_TEST_CMD(fd)                                              \
+	do {                                                                 \
+		if (_check_refs(fd, NULL, 0, 0) && errno == ENOTTY)          \
+			SKIP(return, "no IOMMU_TEST_CMD (CONFIG_IOMMUFD_TEST)"); \
 	} while (0)
 
 /* ------------------------------------------------------------------------
