@@ -217,6 +217,9 @@ impl Iommufd {
                 ioas::allow_iovas_ioctl
             ),
             uapi::IOMMUFD_CMD_IOAS_MAP => op!(self, arg, iommu_ioas_map, iova, ioas::map_ioctl),
+            uapi::IOMMUFD_CMD_IOAS_MAP_FILE => {
+                op!(self, arg, iommu_ioas_map_file, iova, ioas::map_file_ioctl)
+            }
             uapi::IOMMUFD_CMD_IOAS_COPY => {
                 op!(self, arg, iommu_ioas_copy, src_iova, ioas::copy_ioctl)
             }

@@ -35,10 +35,12 @@ use crate::{
     }, //
 };
 use kernel::{
+    fs::File,
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
     sync::{
+        aref::ARef,
         Arc,
         Mutex, //
     },
@@ -439,6 +441,35 @@ impl IoPagetable {
         account: AccountMode,
     ) -> Result<u64> {
         let (pages, start) = Pages::user(uptr, length, prot.write, account)?;
+        self.map_one(iova, pages, start, length, prot)
+    }
+
+    /// Maps `length` bytes of memfd `file` from byte `start` to `iova`, or to an IOVA the table
+    /// picks; returns the IOVA.
+    pub(crate) fn map_file(
+        &self,
+        iova: Option<u64>,
+        file: ARef<File>,
+        start: u64,
+        length: u64,
+        prot: Prot,
+        account: AccountMode,
+    ) -> Result<u64> {
+        start
+            .checked_add(length.checked_sub(1).ok_or(EINVAL)?)
+            .ok_or(EOVERFLOW)?;
+        let (pages, offset) = Pages::file(file, start, length, prot.write, account)?;
+        self.map_one(iova, pages, offset, length, prot)
+    }
+
+    fn map_one(
+        &self,
+        iova: Option<u64>,
+        pages: Arc<Pages>,
+        start: u64,
+        length: u64,
+        prot: Prot,
+    ) -> Result<u64> {
         let mut slices = KVec::new();
         slices.push(
             PagesSlice {
@@ -467,7 +498,7 @@ impl IoPagetable {
     ) -> Result<u64> {
         let page = PAGE_SIZE as u64;
         let first = slices.first().ok_or(EINVAL)?;
-        let first_address = first.pages.user_address(first.start);
+        let first_address = first.pages.address(first.start);
         let mut mem = KVec::with_capacity(slices.len(), GFP_KERNEL)?;
         for _ in 0..slices.len() {
             mem.push(RangeReservation::new(GFP_KERNEL_ACCOUNT)?, GFP_KERNEL)?;
@@ -972,7 +1003,7 @@ impl IoPagetable {
         })?;
         t.areas
             .get(area.start)
-            .map(|a| a.pages.user_address(a.start + (iova - area.start)))
+            .map(|a| a.pages.address(a.start + (iova - area.start)))
     }
 
     /// The alignment every mapped IOVA must have.

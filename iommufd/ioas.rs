@@ -28,7 +28,8 @@ use kernel::{
         UserPtr,
         UserSlice, //
     },
-    uapi, //
+    uapi,
+    user_pin::fget_for_pin, //
 };
 
 /// An I/O address space.
@@ -132,6 +133,41 @@ pub(crate) fn allow_iovas_ioctl(
 const MAP_FIXED_IOVA: u32 = uapi::iommufd_ioas_map_flags_IOMMU_IOAS_MAP_FIXED_IOVA;
 const MAP_WRITEABLE: u32 = uapi::iommufd_ioas_map_flags_IOMMU_IOAS_MAP_WRITEABLE;
 const MAP_READABLE: u32 = uapi::iommufd_ioas_map_flags_IOMMU_IOAS_MAP_READABLE;
+
+/// `IOMMU_IOAS_MAP_FILE`: maps part of a memfd into the IOAS at a fixed or a kernel-chosen
+/// IOVA and returns the IOVA. The pages are pinned a folio at a time, when a domain or an
+/// emulated device needs them.
+pub(crate) fn map_file_ioctl(
+    ictx: &Iommufd,
+    mut ucmd: UserCmd<uapi::iommu_ioas_map_file>,
+) -> Result<isize> {
+    let cmd = &ucmd.cmd;
+    if cmd.flags & !(MAP_FIXED_IOVA | MAP_WRITEABLE | MAP_READABLE) != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    if cmd.iova == u64::MAX || cmd.length == u64::MAX {
+        return Err(EOVERFLOW);
+    }
+    let prot = map_prot(cmd.flags)?;
+    let ioas = ictx.objects.get_ioas(cmd.ioas_id)?;
+    if cmd.length == 0 {
+        return Err(EINVAL);
+    }
+    cmd.start.checked_add(cmd.length - 1).ok_or(EOVERFLOW)?;
+    let file = fget_for_pin(u32::try_from(cmd.fd).map_err(|_| EBADF)?)?;
+    let fixed = (cmd.flags & MAP_FIXED_IOVA != 0).then_some(cmd.iova);
+    let iova = ioas.iopt.map_file(
+        fixed,
+        file,
+        cmd.start,
+        cmd.length,
+        prot,
+        ictx.account_mode(),
+    )?;
+    ucmd.cmd.iova = iova;
+    ucmd.respond()?;
+    Ok(0)
+}
 
 /// `IOMMU_IOAS_MAP`: maps user memory into the IOAS at a fixed or a kernel-chosen IOVA and
 /// returns the IOVA.

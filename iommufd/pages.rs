@@ -28,14 +28,17 @@ use kernel::{
         capable,
         Capability, //
     },
+    fs::File,
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
+    sync::aref::ARef,
     sync::{
         Arc,
         Mutex, //
     },
     user_pin::{
+        pin_file_pages,
         unpin_pages,
         PinOwner,
         PinnedPage, //
@@ -65,11 +68,18 @@ struct Pins {
     charge: Charge,
 }
 
+/// Where the memory is.
+enum Source {
+    /// Process memory: the user address of the first page.
+    User(u64),
+    /// A memfd (`IOMMU_IOAS_MAP_FILE`): the file, and the offset of the first page in it.
+    File(ARef<File>, u64),
+}
+
 /// A page-aligned range of user memory.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Pages {
-    /// User address of the first page.
-    uptr: u64,
+    source: Source,
     /// Number of pages.
     npages: usize,
     /// Whether devices may write to the memory.
@@ -87,12 +97,41 @@ impl Pages {
         writable: bool,
         mode: AccountMode,
     ) -> Result<(Arc<Self>, u64)> {
-        let page = PAGE_SIZE as u64;
         uptr.checked_add(length).ok_or(EOVERFLOW)?;
+        let offset = uptr % PAGE_SIZE as u64;
+        Self::new(Source::User(uptr - offset), offset, length, writable, mode)
+    }
+
+    /// The pages holding `length` bytes from byte `start` of memfd `file`, and the offset of
+    /// `start` in the first of them.
+    pub(crate) fn file(
+        file: ARef<File>,
+        start: u64,
+        length: u64,
+        writable: bool,
+        mode: AccountMode,
+    ) -> Result<(Arc<Self>, u64)> {
+        let offset = start % PAGE_SIZE as u64;
+        Self::new(
+            Source::File(file, start - offset),
+            offset,
+            length,
+            writable,
+            mode,
+        )
+    }
+
+    fn new(
+        source: Source,
+        offset: u64,
+        length: u64,
+        writable: bool,
+        mode: AccountMode,
+    ) -> Result<(Arc<Self>, u64)> {
+        let page = PAGE_SIZE as u64;
         if length == 0 || length > u64::MAX - page {
             return Err(EINVAL);
         }
-        let offset = uptr % page;
         let npages = usize::try_from((offset + length).div_ceil(page)).map_err(|_| EINVAL)?;
         let charge = if capable(Capability::IPC_LOCK) {
             Charge::Nobody
@@ -104,7 +143,7 @@ impl Pages {
         };
         let pages = Arc::pin_init(
             pin_init!(Self {
-                uptr: uptr - offset,
+                source,
                 npages,
                 writable,
                 pins <- new_mutex!(Pins {
@@ -124,9 +163,13 @@ impl Pages {
         self.writable
     }
 
-    /// The user address `offset` bytes into these pages.
-    pub(crate) fn user_address(&self, offset: u64) -> u64 {
-        self.uptr + offset
+    /// The address `offset` bytes into these pages: a user address, or an offset in the file.
+    /// Automatic IOVAs are aligned like it, so that large pages can map the memory.
+    pub(crate) fn address(&self, offset: u64) -> u64 {
+        match &self.source {
+            Source::User(uptr) => uptr + offset,
+            Source::File(_, start) => start + offset,
+        }
     }
 
     /// The page index holding byte `offset` of these pages.
@@ -190,8 +233,15 @@ impl Pages {
             while end < last && uses[end + 1] == 0 {
                 end += 1;
             }
-            let uaddr = self.uptr as usize + i * PAGE_SIZE;
-            i += owner.pin(uaddr, self.writable, &mut pages[i..=end])?;
+            let at = i * PAGE_SIZE;
+            i += match &self.source {
+                Source::User(uptr) => {
+                    owner.pin(*uptr as usize + at, self.writable, &mut pages[i..=end])?
+                }
+                Source::File(file, start) => {
+                    pin_file_pages(file, start + at as u64, &mut pages[i..=end])?
+                }
+            };
         }
         Ok(())
     }

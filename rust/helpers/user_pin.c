@@ -48,3 +48,13 @@ __rust_helper void rust_helper_put_page(struct page *page)
 {
 	put_page(page);
 }
+
+__rust_helper long rust_helper_folio_nr_pages(const struct folio *folio)
+{
+	return folio_nr_pages(folio);
+}
+
+__rust_helper struct page *rust_helper_folio_page(struct folio *folio, unsigned long n)
+{
+	return folio_page(folio, n);
+}

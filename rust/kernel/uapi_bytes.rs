@@ -39,6 +39,7 @@ impl_uapi_bytes!(
     iommu_ioas_allow_iovas,
     iommu_ioas_iova_ranges,
     iommu_ioas_map,
+    iommu_ioas_map_file,
     iommu_ioas_unmap,
     iommu_iova_range,
     iommu_option,

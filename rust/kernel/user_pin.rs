@@ -311,3 +311,92 @@ pub fn inspect_user_page(uaddr: usize) -> Result<(u64, Option<u32>)> {
     };
     Ok((phys, pins))
 }
+
+/// The file behind descriptor `fd` of the current process, to pin its memory with
+/// [`pin_file_pages`]. `EBADF` if `fd` is not open.
+///
+/// Only for ioctl handlers (on another file), which is where a file descriptor naming memory
+/// arrives; those run with no `fdget_pos` of this thread active.
+pub fn fget_for_pin(fd: u32) -> Result<ARef<crate::fs::File>> {
+    let file = crate::fs::file::LocalFile::fget(fd).map_err(|_| EBADF)?;
+    // SAFETY: called from an ioctl handler (see above): the ioctl path takes no file position
+    // lock, so no `fdget_pos` is active on this thread.
+    Ok(unsafe { crate::fs::file::LocalFile::assume_no_fdget_pos(file) })
+}
+
+/// Pins `out.len()` pages of memfd `file` (shmem or hugetlbfs) from byte `offset`, a multiple
+/// of `PAGE_SIZE`, into `out`, whose elements must be `None`; returns how many were pinned
+/// (at least one). Each page holds its own pin on its folio, so pages unpin one by one like
+/// pages of process memory. `EINVAL` for a file that is not a memfd.
+pub fn pin_file_pages(
+    file: &crate::fs::File,
+    offset: u64,
+    out: &mut [Option<PinnedPage>],
+) -> Result<usize> {
+    /// Folios asked for per call.
+    const BATCH: usize = 64;
+    if out.iter().any(Option::is_some) || out.is_empty() || offset % PAGE_SIZE as u64 != 0 {
+        return Err(EINVAL);
+    }
+    let end = (out.len() as u64)
+        .checked_mul(PAGE_SIZE as u64)
+        .and_then(|len| offset.checked_add(len - 1))
+        .and_then(|end| i64::try_from(end).ok())
+        .ok_or(EOVERFLOW)?;
+    let start = i64::try_from(offset).map_err(|_| EOVERFLOW)?;
+    let mut folios = [core::ptr::null_mut::<bindings::folio>(); BATCH];
+    let mut first_offset: crate::ffi::c_ulong = 0;
+    // SAFETY: `folios` has room for `BATCH` folio pointers; `file` is a counted reference.
+    let n = unsafe {
+        bindings::memfd_pin_folios(
+            file.as_ptr(),
+            start,
+            end,
+            folios.as_mut_ptr(),
+            BATCH as u32,
+            &mut first_offset,
+        )
+    };
+    if n < 0 {
+        return Err(Error::from_errno(n as i32));
+    }
+    let n = (n as usize).min(BATCH);
+    if n == 0 {
+        return Err(EFAULT);
+    }
+    let mut filled = 0;
+    let mut used = 0;
+    let mut page_in_folio = first_offset as usize / PAGE_SIZE;
+    for (i, &folio) in folios[..n].iter().enumerate() {
+        used = i + 1;
+        // SAFETY: `folio` is pinned, so valid.
+        let nr = unsafe { bindings::folio_nr_pages(folio) } as usize;
+        let take = nr.saturating_sub(page_in_folio).min(out.len() - filled);
+        let first = core::mem::replace(&mut page_in_folio, 0);
+        if take == 0 {
+            // SAFETY: the pin `memfd_pin_folios` took, unused.
+            unsafe { bindings::unpin_folio(folio) };
+            continue;
+        }
+        // SAFETY: one pin per page taken from this folio: `memfd_pin_folios` took the first.
+        if unsafe { bindings::folio_add_pins(folio, (take - 1) as u32) } != 0 {
+            // SAFETY: give back the pin we could not share out.
+            unsafe { bindings::unpin_folio(folio) };
+            break;
+        }
+        for j in 0..take {
+            // SAFETY: `first + j < nr`: a page of the pinned folio.
+            let page = unsafe { bindings::folio_page(folio, first + j) };
+            out[filled + j] = NonNull::new(page).map(PinnedPage);
+        }
+        filled += take;
+    }
+    for &folio in &folios[used..n] {
+        // SAFETY: pins `memfd_pin_folios` took that were not used.
+        unsafe { bindings::unpin_folio(folio) };
+    }
+    if filled == 0 {
+        return Err(ENOMEM);
+    }
+    Ok(filled)
+}
