@@ -234,6 +234,15 @@ impl Iommufd {
                 vfio_compat::vfio_ioas_ioctl
             ),
             uapi::IOMMUFD_CMD_OPTION => op!(self, arg, iommu_option, val64, option_ioctl),
+            uapi::IOMMUFD_CMD_HWPT_ALLOC => {
+                op!(
+                    self,
+                    arg,
+                    iommu_hwpt_alloc,
+                    __reserved,
+                    hw_pagetable::alloc_ioctl
+                )
+            }
             uapi::IOMMUFD_CMD_GET_HW_INFO => {
                 op!(self, arg, iommu_hw_info, __reserved, device::hw_info_ioctl)
             }

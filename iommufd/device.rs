@@ -132,7 +132,34 @@ impl Device {
         if attached.is_some() {
             return Err(EINVAL);
         }
-        let new = match ictx.objects.get(pt_id)? {
+        let new = self.get_hwpt(ictx, pt_id)?;
+        let id = new.hwpt_id;
+        *attached = Some(new);
+        Ok(id)
+    }
+
+    /// Moves the attached device to `pt_id` (an IOAS or a paging HWPT) in one step, and
+    /// returns the id of the HWPT it now uses; its old automatic HWPT goes if it has no other
+    /// device. `EINVAL` if the device is not attached; on failure it stays where it was.
+    pub(crate) fn replace(&self, ictx: &Iommufd, pt_id: u32) -> Result<u32> {
+        let mut attached = self.attached.lock();
+        if attached.is_none() {
+            return Err(EINVAL);
+        }
+        let new = self.get_hwpt(ictx, pt_id)?;
+        let id = new.hwpt_id;
+        let old = attached.replace(new);
+        drop(attached);
+        if let Some(old) = old {
+            release_attachment(ictx, old);
+        }
+        Ok(id)
+    }
+
+    /// The HWPT the device would use for `pt_id`, counted as one more user of it: that HWPT,
+    /// or for an IOAS an automatic HWPT the device accepts, made if there is none.
+    fn get_hwpt(&self, ictx: &Iommufd, pt_id: u32) -> Result<Attachment> {
+        Ok(match ictx.objects.get(pt_id)? {
             Object::HwptPaging(hwpt) => {
                 self.source.check_domain(&hwpt)?;
                 ictx.objects.add_user(pt_id)?;
@@ -143,7 +170,6 @@ impl Device {
             }
             Object::Ioas(ioas) => {
                 let mut autos = ioas.auto_hwpts.lock();
-                let mut found = None;
                 for &id in autos.iter() {
                     let Ok(hwpt) = ictx.objects.get_hwpt_paging(id) else {
                         continue;
@@ -151,52 +177,41 @@ impl Device {
                     match self.source.check_domain(&hwpt) {
                         Ok(()) => {
                             ictx.objects.add_user(id)?;
-                            found = Some(Attachment { hwpt_id: id, hwpt });
-                            break;
+                            return Ok(Attachment { hwpt_id: id, hwpt });
                         }
                         Err(e) if e == EINVAL => continue,
                         Err(e) => return Err(e),
                     }
                 }
-                match found {
-                    Some(a) => a,
-                    None => {
-                        autos.reserve(1, GFP_KERNEL_ACCOUNT)?;
-                        let d = self.source.alloc_domain()?;
-                        let (id, hwpt) = HwptPaging::create(
-                            ictx,
-                            pt_id,
-                            d.domain,
-                            true,
-                            #[cfg(CONFIG_IOMMUFD_TEST)]
-                            d.mock,
-                        )?;
-                        ictx.objects.add_user(id)?;
-                        autos.push(id, GFP_KERNEL_ACCOUNT)?;
-                        Attachment { hwpt_id: id, hwpt }
-                    }
-                }
+                autos.reserve(1, GFP_KERNEL_ACCOUNT)?;
+                let (id, hwpt) =
+                    HwptPaging::create(ictx, pt_id, self.source.alloc_domain()?, true)?;
+                ictx.objects.add_user(id)?;
+                autos.push(id, GFP_KERNEL_ACCOUNT)?;
+                Attachment { hwpt_id: id, hwpt }
             }
             _ => return Err(EINVAL),
-        };
-        let id = new.hwpt_id;
-        *attached = Some(new);
-        Ok(id)
+        })
     }
 
     /// Detaches the device, if attached; an automatic HWPT left without devices is destroyed.
     pub(crate) fn detach(&self, ictx: &Iommufd) {
-        let Some(old) = self.attached.lock().take() else {
-            return;
-        };
-        ictx.objects.remove_user(old.hwpt_id);
-        if old.hwpt.auto_domain {
-            let mut autos = old.hwpt.ioas.auto_hwpts.lock();
-            if let Ok(Object::HwptPaging(hwpt)) = ictx.objects.destroy(old.hwpt_id) {
-                autos.retain(|id| *id != old.hwpt_id);
-                drop(autos);
-                hw_pagetable::release(ictx, &hwpt);
-            }
+        let old = self.attached.lock().take();
+        if let Some(old) = old {
+            release_attachment(ictx, old);
+        }
+    }
+}
+
+/// Drops a device's hold on a HWPT; an automatic HWPT left without devices is destroyed.
+fn release_attachment(ictx: &Iommufd, old: Attachment) {
+    ictx.objects.remove_user(old.hwpt_id);
+    if old.hwpt.auto_domain {
+        let mut autos = old.hwpt.ioas.auto_hwpts.lock();
+        if let Ok(Object::HwptPaging(hwpt)) = ictx.objects.destroy(old.hwpt_id) {
+            autos.retain(|id| *id != old.hwpt_id);
+            drop(autos);
+            hw_pagetable::release(ictx, &hwpt);
         }
     }
 }

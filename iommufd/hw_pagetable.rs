@@ -13,13 +13,16 @@
 
 use crate::{
     context::Iommufd,
+    device::AllocatedDomain,
     domain::Domain,
     ioas::Ioas,
-    object::Object, //
+    object::Object,
+    ucmd::UserCmd, //
 };
 use kernel::{
     prelude::*,
-    sync::Arc, //
+    sync::Arc,
+    uapi, //
 };
 
 /// A paging HWPT.
@@ -40,10 +43,10 @@ impl HwptPaging {
     pub(crate) fn create(
         ictx: &Iommufd,
         ioas_id: u32,
-        domain: Arc<dyn Domain>,
+        allocated: AllocatedDomain,
         auto_domain: bool,
-        #[cfg(CONFIG_IOMMUFD_TEST)] mock: Option<Arc<crate::mock_domain::MockDomain>>,
     ) -> Result<(u32, Arc<Self>)> {
+        let domain = allocated.domain;
         let new = ictx.objects.reserve()?;
         let Object::Ioas(ioas) = ictx.objects.add_user(ioas_id)? else {
             ictx.objects.remove_user(ioas_id);
@@ -60,7 +63,7 @@ impl HwptPaging {
                         domain: domain.clone(),
                         auto_domain,
                         #[cfg(CONFIG_IOMMUFD_TEST)]
-                        mock,
+                        mock: allocated.mock,
                     },
                     GFP_KERNEL_ACCOUNT,
                 )
@@ -83,4 +86,52 @@ impl Drop for HwptPaging {
 /// What destroying HWPT `hwpt` (already out of the table) releases: its hold on the IOAS.
 pub(crate) fn release(ictx: &Iommufd, hwpt: &HwptPaging) {
     ictx.objects.remove_user(hwpt.ioas_id);
+}
+
+/// `IOMMU_HWPT_ALLOC`: a paging HWPT over IOAS `pt_id` with a domain made for device `dev_id`,
+/// not attached to anything yet. Nested HWPTs (over a HWPT or a vIOMMU) are not supported yet
+/// (`EOPNOTSUPP`), nor is dirty tracking; a fault queue must exist (`ENOENT`: none can yet).
+pub(crate) fn alloc_ioctl(
+    ictx: &Iommufd,
+    mut ucmd: UserCmd<uapi::iommu_hwpt_alloc>,
+) -> Result<isize> {
+    let cmd = &ucmd.cmd;
+    let none = uapi::iommu_hwpt_data_type_IOMMU_HWPT_DATA_NONE;
+    if cmd.__reserved != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    if (cmd.data_type == none) != (cmd.data_len == 0) {
+        return Err(EINVAL);
+    }
+    let dev = ictx.objects.get_device(cmd.dev_id)?;
+    let pt = ictx.objects.get(cmd.pt_id).map_err(|_| EINVAL)?;
+    let Object::Ioas(_) = pt else {
+        return match pt {
+            Object::HwptPaging(_) => Err(EOPNOTSUPP),
+            _ => Err(EINVAL),
+        };
+    };
+    let valid = uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_NEST_PARENT
+        | uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_DIRTY_TRACKING
+        | uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_FAULT_ID_VALID
+        | uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_PASID;
+    if cmd.flags & !valid != 0
+        || cmd.flags & uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_DIRTY_TRACKING != 0
+        || cmd.data_type != none
+    {
+        return Err(EOPNOTSUPP);
+    }
+    if cmd.flags & uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_FAULT_ID_VALID != 0 {
+        // Fault queues (IOMMU_FAULT_QUEUE_ALLOC) do not exist yet, so no id names one.
+        return Err(ENOENT);
+    }
+    let (id, _hwpt) = HwptPaging::create(ictx, cmd.pt_id, dev.iommu().alloc_domain()?, false)?;
+    ucmd.cmd.out_hwpt_id = id;
+    if let Err(e) = ucmd.respond() {
+        if let Ok(Object::HwptPaging(hwpt)) = ictx.objects.destroy(id) {
+            release(ictx, &hwpt);
+        }
+        return Err(e);
+    }
+    Ok(0)
 }

@@ -69,6 +69,7 @@ const ARGS: usize = offset_of!(bindings::iommu_test_cmd, __bindgen_anon_1);
 type AddReserved = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_1;
 type MockDomainOut = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_2;
 type MockDomainFlags = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_3;
+type MockDomainReplace = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_4;
 type CheckMap = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_5;
 type CheckRefs = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_6;
 type MemoryLimit = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_11;
@@ -227,6 +228,17 @@ pub(crate) fn test_cmd(ictx: &Iommufd, mut ucmd: UserCmd<TestCmd>) -> Result<isi
                 Some(&v) if v == expected => Ok(0),
                 _ => Err(EINVAL),
             }
+        }
+        bindings::IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE => {
+            let Object::Selftest(mock) = ictx.objects.get(id)? else {
+                return Err(ENOENT);
+            };
+            let hwpt_id = mock
+                .dev
+                .replace(ictx, u32_at(cmd, arg!(MockDomainReplace, pt_id)))?;
+            set_u32(&mut ucmd.cmd, arg!(MockDomainReplace, pt_id), hwpt_id);
+            ucmd.respond()?;
+            Ok(0)
         }
         bindings::IOMMU_TEST_OP_CREATE_ACCESS => create_access(ictx, &mut ucmd, id),
         bindings::IOMMU_TEST_OP_ACCESS_PAGES => access_pages(&mut ucmd, id),

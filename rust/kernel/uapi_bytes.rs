@@ -33,6 +33,7 @@ macro_rules! impl_uapi_bytes {
 impl_uapi_bytes!(
     iommu_destroy,
     iommu_hw_info,
+    iommu_hwpt_alloc,
     iommu_hw_info__bindgen_ty_1,
     iommu_ioas_alloc,
     iommu_ioas_copy,
