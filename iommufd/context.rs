@@ -16,11 +16,12 @@ use crate::{
         Object,
         ObjectTable, //
     },
-    ucmd::UserCmd, //
+    ucmd::UserCmd,
     vfio_compat::{
         self,
         CompatIoas, //
     },
+    viommu, //
 };
 use core::mem::{
     offset_of,
@@ -243,6 +244,36 @@ impl Iommufd {
                     hw_pagetable::alloc_ioctl
                 )
             }
+            uapi::IOMMUFD_CMD_HWPT_INVALIDATE => op!(
+                self,
+                arg,
+                iommu_hwpt_invalidate,
+                __reserved,
+                hw_pagetable::invalidate_ioctl
+            ),
+            uapi::IOMMUFD_CMD_IOAS_CHANGE_PROCESS => op!(
+                self,
+                arg,
+                iommu_ioas_change_process,
+                __reserved,
+                ioas::change_process_ioctl
+            ),
+            uapi::IOMMUFD_CMD_VIOMMU_ALLOC => {
+                op!(
+                    self,
+                    arg,
+                    iommu_viommu_alloc,
+                    out_viommu_id,
+                    viommu::alloc_ioctl
+                )
+            }
+            uapi::IOMMUFD_CMD_VDEVICE_ALLOC => op!(
+                self,
+                arg,
+                iommu_vdevice_alloc,
+                virt_id,
+                viommu::vdevice_alloc_ioctl
+            ),
             uapi::IOMMUFD_CMD_GET_HW_INFO => {
                 op!(self, arg, iommu_hw_info, __reserved, device::hw_info_ioctl)
             }

@@ -990,6 +990,20 @@ impl IoPagetable {
         t.reserved.retain(|r| r.owner != owner);
     }
 
+    /// Adds the pages of every area to `out`, once each; `EINVAL` if one is not a file's.
+    pub(crate) fn file_pages(&self, out: &mut KVec<Arc<Pages>>) -> Result {
+        let t = self.tables.lock();
+        for (_, area) in t.areas.iter() {
+            if !area.pages.is_file() {
+                return Err(EINVAL);
+            }
+            if !out.iter().any(|p| Arc::ptr_eq(p, &area.pages)) {
+                out.push(area.pages.clone(), GFP_KERNEL)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The user address mapped at `iova`, if any.
     #[cfg_attr(
         not(CONFIG_KUNIT = "y"),

@@ -270,3 +270,35 @@ pub(crate) fn huge_pages_option(ictx: &Iommufd, ucmd: &mut UserCmd<uapi::iommu_o
         _ => Err(EOPNOTSUPP),
     }
 }
+
+/// `IOMMU_IOAS_CHANGE_PROCESS`: makes the calling process the owner of all memory mapped in
+/// the context's IOASes (which must all be memfd mappings: `EINVAL` otherwise), so that the
+/// pinned pages are charged to it from now on; all or nothing (`ENOMEM` if it cannot take
+/// the charge).
+pub(crate) fn change_process_ioctl(
+    ictx: &Iommufd,
+    ucmd: UserCmd<uapi::iommu_ioas_change_process>,
+) -> Result<isize> {
+    if ucmd.cmd.__reserved != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    let mut pages = KVec::new();
+    for ioas in ictx.objects.ioases()?.iter() {
+        ioas.iopt.file_pages(&mut pages)?;
+    }
+    let mut moved = KVec::with_capacity(pages.len(), GFP_KERNEL)?;
+    for p in pages.iter() {
+        match p.move_to_current() {
+            Ok(old) => moved.push((p.clone(), old), GFP_KERNEL)?,
+            Err(e) => {
+                for (p, old) in moved {
+                    if let Some(old) = old {
+                        p.restore_owner(old);
+                    }
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(0)
+}

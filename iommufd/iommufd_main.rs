@@ -31,6 +31,7 @@ mod range_map;
 mod selftest;
 mod ucmd;
 mod vfio_compat;
+mod viommu;
 
 module! {
     type: IommufdModule,

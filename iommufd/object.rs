@@ -164,6 +164,17 @@ impl ObjectTable {
         }
     }
 
+    /// Every IOAS in the table.
+    pub(crate) fn ioases(&self) -> Result<KVec<Arc<Ioas>>> {
+        let mut out = KVec::new();
+        for entry in self.entries.lock().values() {
+            if let Some(Object::Ioas(ioas)) = &entry.object {
+                out.push(ioas.clone(), GFP_KERNEL)?;
+            }
+        }
+        Ok(out)
+    }
+
     /// The device with this id; `ENOENT` if there is none or the id names another kind.
     pub(crate) fn get_device(&self, id: u32) -> Result<Arc<Device>> {
         match self.get(id)? {

@@ -302,6 +302,50 @@ impl Pages {
     }
 }
 
+impl Pages {
+    /// Whether the memory is a file's, which does not depend on the process that mapped it.
+    pub(crate) fn is_file(&self) -> bool {
+        matches!(self.source, Source::File(..))
+    }
+
+    /// Makes the current process the owner of these pages (`IOMMU_IOAS_CHANGE_PROCESS`): it
+    /// is charged for what is pinned and the old owner refunded. Returns the old owner, to
+    /// give back with [`Pages::restore_owner`] if the caller must undo; `None` if the current
+    /// process owned them already. `ENOMEM` if it cannot take the charge: nothing changes.
+    pub(crate) fn move_to_current(&self) -> Result<Option<PinOwner>> {
+        let mut p = self.pins.lock();
+        if p.owner.as_ref().is_some_and(PinOwner::is_current) {
+            return Ok(None);
+        }
+        let new = PinOwner::current()?;
+        p.switch_owner(Some(new))
+    }
+
+    /// Gives the pages back to `old`, undoing [`Pages::move_to_current`].
+    pub(crate) fn restore_owner(&self, old: PinOwner) {
+        let _ = self.pins.lock().switch_owner(Some(old));
+    }
+}
+
+impl Pins {
+    /// Moves the pinned pages' charge to `new` and returns the previous owner; `ENOMEM`,
+    /// with nothing changed, if `new` cannot take it.
+    fn switch_owner(&mut self, new: Option<PinOwner>) -> Result<Option<PinOwner>> {
+        let n = self.npinned;
+        let old = core::mem::replace(&mut self.owner, new);
+        if n == 0 {
+            return Ok(old);
+        }
+        if let Err(e) = self.charge(n) {
+            self.owner = old;
+            return Err(e);
+        }
+        let new = core::mem::replace(&mut self.owner, old);
+        self.refund(n);
+        Ok(core::mem::replace(&mut self.owner, new))
+    }
+}
+
 impl Pins {
     fn charge(&self, npages: usize) -> Result {
         let owner = self.owner.as_ref().ok_or(EFAULT)?;

@@ -152,6 +152,19 @@ impl PinOwner {
         })
     }
 
+    /// Whether the current process is this owner: same memory map, thread group and user.
+    pub fn is_current(&self) -> bool {
+        let current = kernel_task_current();
+        // SAFETY: as in `current`: a counted reference to the current task's user, dropped below.
+        let user = unsafe { bindings::get_current_user() };
+        let same_user = user == self.user.as_ptr();
+        // SAFETY: drops the reference taken above.
+        unsafe { bindings::free_uid(user) };
+        same_user
+            && self.is_current_mm()
+            && core::ptr::eq(current.group_leader().as_ptr(), self.task.as_ptr())
+    }
+
     /// Whether the current task runs in this owner's memory map.
     pub fn is_current_mm(&self) -> bool {
         kernel_task_current()
