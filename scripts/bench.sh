@@ -1,29 +1,39 @@
 #!/usr/bin/env bash
 # bench.sh (make bench): IOMMU_IOAS_MAP/UNMAP of 1 GiB (4K anonymous, THP,
-# hugetlb memfd; no domain and mock domain) on our kernel and on the stock C
-# Linux 7.3, in one run; prints each case's time on both and the ratio.
+# a hugetlb memfd through IOMMU_IOAS_MAP_FILE and through its user VA; no
+# domain and mock domain) on our kernel and on the stock C Linux 7.3, in one
+# run; prints each case's time on both and the ratio.
 #
 #   1. builds the stock kernel from the pristine source (the tree
 #      get-kernel-source.sh prints) with scripts/kernel.config plus the C
-#      iommufd's mock domain (IOMMUFD_TEST) into out/build-stock;
+#      iommufd's mock domain (IOMMUFD_TEST) into out/build-stock (unless
+#      STOCK_KERNEL names a bzImage to use);
 #   2. expects our kernel in out/build (`make bench` runs `make kernel` first);
 #   3. builds tools/bench/iommufd_map_bench and one initramfs with it;
-#   4. boots each kernel (4 GiB of RAM) with the VM task `bench` and collects
+#   4. boots each kernel (BENCH_MEM of RAM) with the VM task `bench` and collects
 #      the `BENCH <case> <ns>` lines of both consoles;
 #   5. prints case, stock ns, ours ns, stock/ours (>1: ours is faster).
 #
-# Not part of `make test`.  Everything of its own goes to out/bench (logs in
-# out/bench/logs) and out/build-stock.  Environment:
-#   BENCH_ARGS    arguments of iommufd_map_bench, default "-b 5" (see its -h)
+# Not part of `make test`.  Everything of its own goes to $BENCH_OUT (logs in
+# $BENCH_OUT/logs) and out/build-stock.  Environment:
+#   BENCH_ARGS    arguments of iommufd_map_bench, default "-b 5" (see its
+#                 header comment: -r rounds, -k kinds, -n 0 for no 4K cases)
 #   VM_TIMEOUT    per VM, default 1500 seconds
 #   STOCK_BUILD   stock kernel build directory, default out/build-stock
+#   STOCK_KERNEL  a stock bzImage to use as it is: no stock build at all
+#                 (default: build $STOCK_BUILD and use its bzImage)
 #   OURS_KERNEL   our bzImage, default out/build/arch/x86/boot/bzImage
+#   BENCH_OUT     where the program, initramfs, logs and results go, default
+#                 out/bench
+#   BENCH_MEM     the VMs' RAM, default 4G (1 GiB of it hugetlb pages)
 #   BENCH_KERNELS which kernels to run, default "stock ours"
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-BOUT=$OUT/bench
+BOUT=${BENCH_OUT:-$OUT/bench}
 STOCK_BUILD=${STOCK_BUILD:-$OUT/build-stock}
+STOCK_KERNEL=${STOCK_KERNEL:-}
+BENCH_MEM=${BENCH_MEM:-4G}
 OURS_KERNEL=${OURS_KERNEL:-$OUT/build/arch/x86/boot/bzImage}
 BENCH_ARGS=${BENCH_ARGS:--b 5}
 VM_TIMEOUT=${VM_TIMEOUT:-1500}
@@ -39,7 +49,10 @@ else
 fi
 [ -f "$pristine/drivers/iommu/iommufd/main.c" ] ||
 	{ echo "$pristine is not a pristine 7.3 tree (no C iommufd)" >&2; exit 1; }
-[ -f "$OURS_KERNEL" ] || { echo "no kernel at $OURS_KERNEL (make kernel)" >&2; exit 1; }
+case " $BENCH_KERNELS " in *" ours "*)
+	[ -f "$OURS_KERNEL" ] || { echo "no kernel at $OURS_KERNEL (make kernel)" >&2; exit 1; } ;;
+esac
+[ -z "$STOCK_KERNEL" ] || [ -f "$STOCK_KERNEL" ] || { echo "no kernel at STOCK_KERNEL=$STOCK_KERNEL" >&2; exit 1; }
 
 # 1. The stock kernel: our fragment, plus the C iommufd's mock domain (its
 # IOMMUFD_TEST needs the AMDv1 page table format, which VT-d does not select).
@@ -50,14 +63,19 @@ fragment=$BOUT/stock.config
 	printf 'CONFIG_IOMMU_PT_AMDV1=y\nCONFIG_IOMMUFD_TEST=y\n'
 } >"$fragment.new"
 if cmp -s "$fragment.new" "$fragment"; then rm "$fragment.new"; else mv "$fragment.new" "$fragment"; fi
-case " $BENCH_KERNELS " in *" stock "*)
-	step "the stock C kernel ($pristine into $STOCK_BUILD)"
-	OUT=$BOUT TREE=$pristine BUILD=$STOCK_BUILD FRAGMENT=$fragment "$ROOT/scripts/build-kernel.sh" ;;
-esac
-stock_kernel=$STOCK_BUILD/arch/x86/boot/bzImage
+if [ -n "$STOCK_KERNEL" ]; then
+	stock_kernel=$STOCK_KERNEL
+else
+	case " $BENCH_KERNELS " in *" stock "*)
+		step "the stock C kernel ($pristine into $STOCK_BUILD)"
+		OUT=$BOUT TREE=$pristine BUILD=$STOCK_BUILD FRAGMENT=$fragment "$ROOT/scripts/build-kernel.sh" ;;
+	esac
+	stock_kernel=$STOCK_BUILD/arch/x86/boot/bzImage
+fi
 
 # 2./3. The program, against the pristine uAPI headers (ours are the same
-# bytes; the uAPI layout test checks that), and one initramfs for both.
+# bytes; the uAPI layout test checks that) and our iommufd/iommufd_test.h
+# (upstream's ABI), and one initramfs for both.
 step "building tools/bench"
 run_logged bench-headers make -C "$pristine" O="$BOUT/hdr-obj" ARCH=x86_64 LLVM=-19 \
 	headers_install INSTALL_HDR_PATH="$BOUT/headers"
@@ -76,7 +94,7 @@ for which in $BENCH_KERNELS; do
 	step "benchmark on the $which kernel ($kernel)"
 	rc=0
 	OUT=$BOUT "$ROOT/scripts/run-vm.sh" --task bench --timeout "$VM_TIMEOUT" \
-		--qemu-arg -m --qemu-arg 4G --append "vmkmemleak=0${benchargs:+ benchargs=$benchargs}" \
+		--qemu-arg -m --qemu-arg "$BENCH_MEM" --append "vmkmemleak=0${benchargs:+ benchargs=$benchargs}" \
 		--log "$BOUT/logs/vm-bench-$which.log" "$BOUT/initramfs.cpio.gz" "$kernel" \
 		>"$BOUT/logs/run-vm-$which.out" 2>&1 &
 	pid=$!
@@ -162,6 +180,10 @@ cat <<'EOF'
 
     ns: median time of one operation (map1G/unmap1G: one ioctl on the whole 1 GiB;
     map4K.nN/unmap4K.nN: one of N separate 4 KiB mappings at kernel-allocated IOVAs).
+    Memory: anon4k (4K pages), thp (2M THPs), hugetlb (a 2M-page memfd through
+    IOMMU_IOAS_MAP_FILE), hugetlb-va (the same pages through IOMMU_IOAS_MAP of their
+    mmap()); all touched before the first map.  Domain "mock": the pages are pinned and
+    mapped into the mock domain's page table.
     stock/ours > 1 means ours is faster.
     Caveats: domain "none" is an IOAS without a domain, where both kernels only record
     the mapping (no pinning, no page table): it measures the bookkeeping path.  Both

@@ -1,8 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * iommufd_map_bench: times IOMMU_IOAS_MAP and IOMMU_IOAS_UNMAP of 1 GiB of
- * user memory on /dev/iommu, for three kinds of memory (4K anonymous pages,
- * THP, a hugetlb memfd) and two kinds of IOAS: one with no domain attached
+ * user memory on /dev/iommu, for four kinds of memory and two kinds of IOAS.
+ *
+ * Memory (each 1 GiB, touched first so that both kernels pin the same
+ * resident pages):
+ *   anon4k      anonymous memory in 4K pages (MADV_NOHUGEPAGE, and THP off
+ *               for the process with PR_SET_THP_DISABLE)
+ *   thp         anonymous memory, 2M aligned, in THPs (MADV_HUGEPAGE)
+ *   hugetlb     a memfd_create(MFD_HUGETLB) file of 2M pages, mapped with
+ *               IOMMU_IOAS_MAP_FILE (fd + offset)
+ *   hugetlb-va  the same file's mmap(), mapped with IOMMU_IOAS_MAP (user VA)
+ *
+ * IOAS: one with no domain attached
  * (where both the C and the Rust iommufd record the mapping without pinning
  * anything, so this measures the bookkeeping path), and one with the mock
  * domain of IOMMU_TEST_CMD (where pages are pinned and mapped into the mock
@@ -22,12 +32,13 @@
  * total divided by N).  `BENCH-NA <domain>[.<kind>] <reason>` says a case
  * could not run.  Lines starting with '#' are commentary.
  *
- * usage: iommufd_map_bench [-r ROUNDS] [-b BUDGET_S] [-n MAX_SMALL] [-T]
+ * usage: iommufd_map_bench [-r ROUNDS] [-b BUDGET_S] [-n MAX_SMALL] [-k KINDS] [-T]
  *   -r  rounds of the 1 GiB case (default 5)
  *   -b  time budget per case in seconds (default 15): rounds stop once it is
  *       spent (at least one round runs), the 4K ladder stops climbing when
  *       the next step would not fit
- *   -n  largest number of 4K mappings (default 262144)
+ *   -n  largest number of 4K mappings (default 262144; 0: no 4K cases)
+ *   -k  the memory kinds to run, comma separated (default all four)
  *   -T  do not touch (fault in) the memory before mapping it
  */
 #define _GNU_SOURCE
@@ -62,6 +73,16 @@ static int rounds = 5;
 static double budget_s = 15;
 static unsigned long max_small = SZ_1G / SZ_4K;
 static bool touch = true;
+static const char *only_kinds;
+
+/* 1 GiB of one kind of memory, as the benchmark maps it. */
+struct mem {
+	const char *kind;	/* "anon4k", "thp", "hugetlb", "hugetlb-va" */
+	char *va;		/* the 1 GiB (2M aligned for thp) */
+	int fd;			/* >= 0: map the memfd with IOMMU_IOAS_MAP_FILE */
+	void *map_base;		/* for munmap() */
+	size_t map_len;
+};
 
 static uint64_t now_ns(void)
 {
@@ -111,19 +132,38 @@ static int ioas_alloc(int fd, __u32 *id)
 	return 0;
 }
 
-static int map(struct target *t, void *va, size_t len, __u64 *iova)
+/* Maps len bytes at offset off of the memory at an IOVA the kernel picks. */
+static int map(struct target *t, const struct mem *mem, size_t off, size_t len,
+	       __u64 *iova)
 {
-	struct iommu_ioas_map cmd = {
-		.size = sizeof(cmd),
-		.flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE,
-		.ioas_id = t->ioas_id,
-		.user_va = (uintptr_t)va,
-		.length = len,
-	};
+	const __u32 flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
 
-	if (ioctl(t->fd, IOMMU_IOAS_MAP, &cmd))
-		return -1;
-	*iova = cmd.iova;
+	if (mem->fd >= 0) {
+		struct iommu_ioas_map_file cmd = {
+			.size = sizeof(cmd),
+			.flags = flags,
+			.ioas_id = t->ioas_id,
+			.fd = mem->fd,
+			.start = off,
+			.length = len,
+		};
+
+		if (ioctl(t->fd, IOMMU_IOAS_MAP_FILE, &cmd))
+			return -1;
+		*iova = cmd.iova;
+	} else {
+		struct iommu_ioas_map cmd = {
+			.size = sizeof(cmd),
+			.flags = flags,
+			.ioas_id = t->ioas_id,
+			.user_va = (uintptr_t)(mem->va + off),
+			.length = len,
+		};
+
+		if (ioctl(t->fd, IOMMU_IOAS_MAP, &cmd))
+			return -1;
+		*iova = cmd.iova;
+	}
 	return 0;
 }
 
@@ -178,8 +218,9 @@ static void setup(struct target *t, const char *name, bool mock)
 }
 
 /* 1 GiB at once: rounds of map + unmap. */
-static int bench_1g(struct target *t, const char *kind, void *buf)
+static int bench_1g(struct target *t, const struct mem *mem)
 {
+	const char *kind = mem->kind;
 	uint64_t m[MAX_ROUNDS], u[MAX_ROUNDS], start = now_ns();
 	int n;
 
@@ -190,8 +231,9 @@ static int bench_1g(struct target *t, const char *kind, void *buf)
 		if (n > 0 && now_ns() - start > budget_s * 1e9)
 			break;
 		t0 = now_ns();
-		if (map(t, buf, SZ_1G, &iova)) {
-			printf("# %s.%s.map1G: IOMMU_IOAS_MAP failed: %s\n", t->name, kind, strerror(errno));
+		if (map(t, mem, 0, SZ_1G, &iova)) {
+			printf("# %s.%s.map1G: %s failed: %s\n", t->name, kind,
+			       mem->fd >= 0 ? "IOMMU_IOAS_MAP_FILE" : "IOMMU_IOAS_MAP", strerror(errno));
 			printf("BENCH-NA %s.%s.map1G map failed: %s\n", t->name, kind, strerror(errno));
 			return -1;
 		}
@@ -205,23 +247,30 @@ static int bench_1g(struct target *t, const char *kind, void *buf)
 		m[n] = t1 - t0;
 		u[n] = t2 - t1;
 	}
-	printf("# %s.%s 1G: %d rounds\n", t->name, kind, n);
+	printf("# %s.%s 1G: %d rounds; map ms:", t->name, kind, n);
+	for (int i = 0; i < n; i++)
+		printf(" %.2f", m[i] / 1e6);
+	printf("; unmap ms:");
+	for (int i = 0; i < n; i++)
+		printf(" %.2f", u[i] / 1e6);
+	printf("\n");
 	report(t->name, kind, "map1G", m, n);
 	report(t->name, kind, "unmap1G", u, n);
 	return 0;
 }
 
 /* One round of count separate 4K maps then count unmaps; the totals in ns. */
-static int small_round(struct target *t, const char *kind, char *buf,
+static int small_round(struct target *t, const struct mem *mem,
 		       unsigned long count, __u64 *iovas, uint64_t *map_ns,
 		       uint64_t *unmap_ns)
 {
+	const char *kind = mem->kind;
 	unsigned long i;
 	uint64_t t0, t1, t2;
 
 	t0 = now_ns();
 	for (i = 0; i < count; i++) {
-		if (map(t, buf + i * SZ_4K, SZ_4K, &iovas[i])) {
+		if (map(t, mem, i * SZ_4K, SZ_4K, &iovas[i])) {
 			printf("BENCH-NA %s.%s.map4K.n%lu map %lu failed: %s\n",
 			       t->name, kind, count, i, strerror(errno));
 			unmap_all(t);
@@ -243,8 +292,9 @@ static int small_round(struct target *t, const char *kind, char *buf,
 	return 0;
 }
 
-static int bench_small(struct target *t, const char *kind, void *buf)
+static int bench_small(struct target *t, const struct mem *mem)
 {
+	const char *kind = mem->kind;
 	__u64 *iovas = calloc(max_small, sizeof(*iovas));
 	double prev_per_op = 0;
 	unsigned long count;
@@ -259,7 +309,7 @@ static int bench_small(struct target *t, const char *kind, void *buf)
 		for (n = 0; n < 3; n++) {
 			if (n > 0 && now_ns() - start > budget_s * 1e9 / 3)
 				break;
-			if (small_round(t, kind, buf, count, iovas, &m[n], &u[n])) {
+			if (small_round(t, mem, count, iovas, &m[n], &u[n])) {
 				free(iovas);
 				return -1;
 			}
@@ -338,11 +388,34 @@ static bool hugetlb_ready(void)
 enum kind { ANON4K, THP, HUGETLB };
 static const char *const kind_names[] = { "anon4k", "thp", "hugetlb" };
 
-/* 1 GiB of the kind, or NULL (with a BENCH-NA line). *unmap_len for munmap. */
-static char *alloc_kind(enum kind k, void **map_base, size_t *map_len)
+/* Whether -k asked for the kind (all when -k was not given). */
+static bool wanted(const char *kind)
+{
+	const char *p = only_kinds;
+	size_t len = strlen(kind);
+
+	if (!p)
+		return true;
+	while (*p) {
+		if (!strncmp(p, kind, len) && (p[len] == ',' || !p[len]))
+			return true;
+		p = strchr(p, ',');
+		if (!p)
+			break;
+		p++;
+	}
+	return false;
+}
+
+/*
+ * 1 GiB of the kind into *mem, or false (with a BENCH-NA line).  The hugetlb
+ * kind keeps its memfd open (mem->fd), for IOMMU_IOAS_MAP_FILE.
+ */
+static bool alloc_kind(enum kind k, struct mem *mem)
 {
 	char *p;
 
+	*mem = (struct mem){ .kind = kind_names[k], .fd = -1 };
 	/*
 	 * A kernel without madvise() (ADVISE_SYSCALLS=n, as in our tinyconfig
 	 * based test kernels) only has THP for everything or nothing
@@ -357,49 +430,67 @@ static char *alloc_kind(enum kind k, void **map_base, size_t *map_len)
 			break;
 		if (madvise(p, SZ_1G, MADV_NOHUGEPAGE) && errno != ENOSYS)
 			printf("# anon4k: MADV_NOHUGEPAGE: %s\n", strerror(errno));
-		*map_base = p;
-		*map_len = SZ_1G;
-		return p;
+		mem->va = mem->map_base = p;
+		mem->map_len = SZ_1G;
+		return true;
 	case THP:
 		p = mmap(NULL, SZ_1G + SZ_2M, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED)
 			break;
-		*map_base = p;
-		*map_len = SZ_1G + SZ_2M;
-		p = (char *)(((uintptr_t)p + SZ_2M - 1) & ~(SZ_2M - 1));
-		if (madvise(p, SZ_1G, MADV_HUGEPAGE) && errno != ENOSYS)
+		mem->map_base = p;
+		mem->map_len = SZ_1G + SZ_2M;
+		mem->va = (char *)(((uintptr_t)p + SZ_2M - 1) & ~(SZ_2M - 1));
+		if (madvise(mem->va, SZ_1G, MADV_HUGEPAGE) && errno != ENOSYS)
 			printf("# thp: MADV_HUGEPAGE: %s\n", strerror(errno));
-		return p;
+		return true;
 	case HUGETLB: {
 		int fd;
 
 		if (!hugetlb_ready()) {
 			printf("BENCH-NA *.hugetlb not enough free 2M hugetlb pages\n");
-			return NULL;
+			printf("BENCH-NA *.hugetlb-va not enough free 2M hugetlb pages\n");
+			return false;
 		}
 		fd = memfd_create("bench", MFD_HUGETLB);
 		if (fd < 0) {
 			printf("BENCH-NA *.hugetlb memfd_create(MFD_HUGETLB): %s\n", strerror(errno));
-			return NULL;
+			return false;
 		}
 		if (ftruncate(fd, SZ_1G)) {
 			printf("BENCH-NA *.hugetlb ftruncate: %s\n", strerror(errno));
 			close(fd);
-			return NULL;
+			return false;
 		}
+		/* The mmap() is for touching the pages (and for hugetlb-va). */
 		p = mmap(NULL, SZ_1G, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		close(fd);
 		if (p == MAP_FAILED) {
 			printf("BENCH-NA *.hugetlb mmap: %s\n", strerror(errno));
-			return NULL;
+			close(fd);
+			return false;
 		}
-		*map_base = p;
-		*map_len = SZ_1G;
-		return p;
+		mem->va = mem->map_base = p;
+		mem->map_len = SZ_1G;
+		mem->fd = fd;
+		return true;
 	}
 	}
 	printf("BENCH-NA *.%s mmap: %s\n", kind_names[k], strerror(errno));
-	return NULL;
+	return false;
+}
+
+/* Every case of one memory kind on both IOASes. */
+static void bench_mem(struct target *targets, int ntargets, const struct mem *mem)
+{
+	if (!wanted(mem->kind))
+		return;
+	for (int i = 0; i < ntargets; i++) {
+		if (!targets[i].ok)
+			continue;
+		if (bench_1g(&targets[i], mem))
+			continue;
+		if (max_small)
+			bench_small(&targets[i], mem);
+	}
 }
 
 int main(int argc, char **argv)
@@ -408,14 +499,16 @@ int main(int argc, char **argv)
 	struct utsname u;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "r:b:n:T")) != -1) {
+	while ((opt = getopt(argc, argv, "r:b:n:k:T")) != -1) {
 		switch (opt) {
 		case 'r': rounds = atoi(optarg); break;
 		case 'b': budget_s = atof(optarg); break;
 		case 'n': max_small = strtoul(optarg, NULL, 0); break;
+		case 'k': only_kinds = optarg; break;
 		case 'T': touch = false; break;
 		default:
-			fprintf(stderr, "usage: %s [-r ROUNDS] [-b BUDGET_S] [-n MAX_SMALL] [-T]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-r ROUNDS] [-b BUDGET_S] [-n MAX_SMALL] [-k KINDS] [-T]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -442,29 +535,35 @@ int main(int argc, char **argv)
 		printf("BENCH-NA mock %s\n", targets[1].why);
 
 	for (enum kind k = ANON4K; k <= HUGETLB; k++) {
-		void *base;
-		size_t len;
-		char *buf = alloc_kind(k, &base, &len);
+		struct mem mem;
 		uint64_t t0;
 
-		if (!buf)
+		if (!wanted(kind_names[k]) && !(k == HUGETLB && wanted("hugetlb-va")))
+			continue;
+		if (!alloc_kind(k, &mem))
 			continue;
 		if (touch) {
 			t0 = now_ns();
-			touch_mem(buf, SZ_1G);
-			printf("# %s: touched 1 GiB in %.2fs\n", kind_names[k], (now_ns() - t0) / 1e9);
+			touch_mem(mem.va, SZ_1G);
+			printf("# %s: touched 1 GiB in %.2fs\n", mem.kind, (now_ns() - t0) / 1e9);
 		}
 		if (k != HUGETLB)
-			printf("# %s: AnonHugePages %lu kB after touching\n", kind_names[k],
+			printf("# %s: AnonHugePages %lu kB after touching\n", mem.kind,
 			       meminfo("/proc/meminfo", "AnonHugePages"));
-		for (int i = 0; i < 2; i++) {
-			if (!targets[i].ok)
-				continue;
-			if (bench_1g(&targets[i], kind_names[k], buf))
-				continue;
-			bench_small(&targets[i], kind_names[k], buf);
+		else
+			printf("# hugetlb: HugePages_Free %lu after touching\n",
+			       meminfo("/proc/meminfo", "HugePages_Free"));
+		bench_mem(targets, 2, &mem);
+		if (k == HUGETLB) {
+			/* The same pages again, through their user VA. */
+			struct mem va = mem;
+
+			va.kind = "hugetlb-va";
+			va.fd = -1;
+			bench_mem(targets, 2, &va);
+			close(mem.fd);
 		}
-		munmap(base, len);
+		munmap(mem.map_base, mem.map_len);
 	}
 	printf("# done\n");
 	return 0;
