@@ -470,16 +470,12 @@ impl IoPagetable {
         length: u64,
         prot: Prot,
     ) -> Result<u64> {
-        let mut slices = KVec::new();
-        slices.push(
-            PagesSlice {
-                pages,
-                start,
-                length,
-            },
-            GFP_KERNEL,
-        )?;
-        self.map_pages(iova, slices, length, prot)
+        let slice = PagesSlice {
+            pages,
+            start,
+            length,
+        };
+        self.map_pages(iova, core::slice::from_ref(&slice), length, prot)
     }
 
     /// Maps `slices`, `length` bytes in all, one after the other from `iova` (or from an IOVA
@@ -492,17 +488,13 @@ impl IoPagetable {
     pub(crate) fn map_pages(
         &self,
         iova: Option<u64>,
-        slices: KVec<PagesSlice>,
+        slices: &[PagesSlice],
         length: u64,
         prot: Prot,
     ) -> Result<u64> {
         let page = PAGE_SIZE as u64;
         let first = slices.first().ok_or(EINVAL)?;
         let first_address = first.pages.address(first.start);
-        let mut mem = KVec::with_capacity(slices.len(), GFP_KERNEL)?;
-        for _ in 0..slices.len() {
-            mem.push(RangeReservation::new(GFP_KERNEL_ACCOUNT)?, GFP_KERNEL)?;
-        }
         let mut t = self.tables.lock();
         let align = t.iova_alignment();
         if length == 0 || length & (align - 1) != 0 {
@@ -527,13 +519,21 @@ impl IoPagetable {
         let mut at = iova;
         let mut res = Ok(());
         let mut inserted = 0;
-        for (s, mem) in slices.into_iter().zip(mem) {
+        for s in slices {
+            // Allocated under the lock: one allocation per area, and none kept around.
+            let mem = match RangeReservation::new(GFP_KERNEL_ACCOUNT) {
+                Ok(mem) => mem,
+                Err(e) => {
+                    res = Err(e);
+                    break;
+                }
+            };
             let range = Range {
                 start: at,
                 last: at + (s.length - 1),
             };
             let area = Area {
-                pages: s.pages,
+                pages: s.pages.clone(),
                 start: s.start,
                 prot,
                 accesses: 0,
@@ -1261,7 +1261,7 @@ mod tests {
         let slices = src.get_pages(0x1800, 0x2000).expect("contiguous");
         assert_eq!(slices.len(), 2);
         assert_eq!(
-            dst.map_pages(Some(0x10000), slices, 0x2000, ro),
+            dst.map_pages(Some(0x10000), &slices, 0x2000, ro),
             Ok(0x10000)
         );
         assert_eq!(dst.user_address(0x10000), Some(0x7000_0800));
@@ -1271,7 +1271,7 @@ mod tests {
         assert_eq!(src.get_pages(0x7000, 1).err(), Some(ENOENT));
         assert_eq!(src.get_pages(0x1000, 0).err(), Some(EINVAL));
         let slices = src.get_pages(0x3000, 0x1000).expect("mapped");
-        assert_eq!(dst.map_pages(None, slices, 0x1000, RW), Err(EPERM));
+        assert_eq!(dst.map_pages(None, &slices, 0x1000, RW), Err(EPERM));
         // The source can go away; the copy keeps the pages.
         assert_eq!(src.unmap(0, u64::MAX), Ok(0x4000));
         assert_eq!(dst.user_address(0x10fff), Some(0x7000_17ff));

@@ -208,7 +208,7 @@ pub(crate) fn copy_ioctl(
     let slices = src.iopt.get_pages(cmd.src_iova, cmd.length)?;
     let dst = ictx.objects.get_ioas(cmd.dst_ioas_id)?;
     let fixed = (cmd.flags & MAP_FIXED_IOVA != 0).then_some(cmd.dst_iova);
-    let iova = dst.iopt.map_pages(fixed, slices, cmd.length, prot)?;
+    let iova = dst.iopt.map_pages(fixed, &slices, cmd.length, prot)?;
     ucmd.cmd.dst_iova = iova;
     ucmd.respond()?;
     Ok(0)

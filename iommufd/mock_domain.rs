@@ -189,11 +189,12 @@ impl Domain for MockDomain {
 
     fn map(&self, iova: u64, phys: u64, length: u64, prot: Prot) -> Result {
         let perm = VALID | if prot.read { READ } else { 0 } | if prot.write { WRITE } else { 0 };
-        let in_aperture = iova >= self.aperture.start
+        let in_aperture = length != 0
+            && iova >= self.aperture.start
             && iova
                 .checked_add(length - 1)
                 .is_some_and(|last| last <= self.aperture.last);
-        if length == 0 || !in_aperture {
+        if !in_aperture {
             return Err(EINVAL);
         }
         let mut done = 0;
@@ -219,5 +220,65 @@ impl Domain for MockDomain {
 
     fn unmap(&self, iova: u64, length: u64) {
         self.clear(iova, length);
+    }
+}
+
+#[kunit_tests(rust_iommufd_mock_domain)]
+mod tests {
+    use super::*;
+
+    const RW: Prot = Prot {
+        read: true,
+        write: true,
+    };
+    const START: u64 = bindings::MOCK_APERTURE_START as u64;
+
+    #[test]
+    fn maps_with_the_largest_pages_that_fit() {
+        let d = MockDomain::new_default().expect("memory");
+        // 1 MiB + 2 KiB, aligned to 1 MiB: one 1 MiB page and one 2 KiB page.
+        let len = (1 << 20) + 0x800;
+        assert_eq!(d.map(START, 0x4000_0000, len, RW), Ok(()));
+        assert_eq!(d.translate(START), Some((0x4000_0000, 1 << 20)));
+        assert_eq!(d.translate(START + 0x1234), Some((0x4000_1234, 1 << 20)));
+        assert_eq!(
+            d.translate(START + (1 << 20) + 0x10),
+            Some((0x4010_0010, 0x800))
+        );
+        assert_eq!(d.translate(START + len), None);
+        // Misaligned physical memory: small pages only.
+        assert_eq!(d.map(START + (4 << 20), 0x800, 0x2000, RW), Ok(()));
+        assert_eq!(
+            d.translate(START + (4 << 20) + 0x1000),
+            Some((0x1800, 0x800))
+        );
+    }
+
+    #[test]
+    fn a_failed_map_changes_nothing() {
+        let d = MockDomain::new_default().expect("memory");
+        assert_eq!(d.map(START + 0x1000, 0x10_0000, 0x800, RW), Ok(()));
+        // Overlaps the page at START + 0x1000: refused, and the pages before it stay unmapped.
+        assert_eq!(d.map(START, 0x20_0000, 0x2000, RW), Err(EADDRINUSE));
+        assert_eq!(d.translate(START), None);
+        assert_eq!(d.translate(START + 0x1000), Some((0x10_0000, 0x800)));
+        // Outside the aperture, or empty.
+        assert_eq!(d.map(START - 0x800, 0, 0x800, RW), Err(EINVAL));
+        assert_eq!(d.map(START, 0, 0, RW), Err(EINVAL));
+        let last = u64::from(bindings::MOCK_APERTURE_LAST);
+        assert_eq!(d.map(last - 0x7ff, 0, 0x1000, RW), Err(EINVAL));
+    }
+
+    #[test]
+    fn unmap_clears_only_its_range() {
+        let d = MockDomain::new_default().expect("memory");
+        // One 16 KiB page; clearing part of it leaves the rest translating.
+        assert_eq!(d.map(START, 0x10_0000, 0x4000, RW), Ok(()));
+        assert_eq!(d.clear(START + 0x1000, 0x1000), 0x1000);
+        assert_eq!(d.translate(START + 0x800), Some((0x10_0800, 0x4000)));
+        assert_eq!(d.translate(START + 0x1000), None);
+        assert_eq!(d.translate(START + 0x2000), Some((0x10_2000, 0x4000)));
+        // Clearing what is not mapped counts nothing, across missing leaves too.
+        assert_eq!(d.clear(START + (64 << 20), 4 << 20), 0);
     }
 }

@@ -38,6 +38,7 @@ use kernel::{
         Mutex, //
     },
     user_pin::{
+        empty_slots,
         pin_file_pages,
         unpin_pages,
         PinOwner,
@@ -187,11 +188,8 @@ impl Pages {
         }
         let mut p = self.pins.lock();
         if p.pages.is_empty() {
-            let mut pages = KVVec::with_capacity(self.npages, GFP_KERNEL_ACCOUNT)?;
+            let pages = empty_slots(self.npages, GFP_KERNEL_ACCOUNT)?;
             let mut uses = KVVec::with_capacity(self.npages, GFP_KERNEL_ACCOUNT)?;
-            for _ in 0..self.npages {
-                pages.push(None, GFP_KERNEL_ACCOUNT)?;
-            }
             uses.resize(self.npages, 0, GFP_KERNEL_ACCOUNT)?;
             p.pages = pages;
             p.uses = uses;

@@ -367,7 +367,7 @@ struct AccessPins {
 
 impl AccessUser for AccessPins {
     fn unmap(&self, iopt: &IoPagetable, iova: u64, length: u64) {
-        let last = iova.saturating_add(length - 1);
+        let last = iova.saturating_add(length.saturating_sub(1));
         let mut guard = self.items.lock();
         guard.0.retain(|item| {
             let item_last = item.iova + (item.length - 1);

@@ -72,7 +72,11 @@ mkdir -p "$(dirname "$log")"
 # No oops=panic: an oops kills the offending process only, the task goes on
 # and reports, and the splat check below fails the run anyway.  panic=-1 with
 # -no-reboot makes a panic end QEMU at once instead of waiting for the timeout.
-cmdline="console=ttyS0 panic=-1 intel_iommu=on${task:+ vmtask=$task}${append:+ $append}"
+# no5lvl: with -cpu max TCG offers LA57, and a KASAN kernel (stock C and ours
+# alike) then sometimes reports a wild access in an interrupt that lands while
+# the boot CPU is being identified, 4 ms in, before any driver runs: 4-level
+# paging avoids that flake.
+cmdline="console=ttyS0 panic=-1 intel_iommu=on no5lvl${task:+ vmtask=$task}${append:+ $append}"
 # intel-iommu comes first: QEMU wants it before the PCI devices it translates.
 # -nic none: no NIC, so no option ROM to load and nothing on the network.
 # shellcheck disable=SC2054 # (commas inside QEMU options)

@@ -18,6 +18,7 @@
 //! [`include/linux/sched/user.h`](srctree/include/linux/sched/user.h).
 
 use crate::{
+    alloc::KVVec,
     bindings,
     error::to_result,
     mm::Mm,
@@ -94,6 +95,15 @@ impl Drop for PinnedPage {
         // SAFETY: `self` holds one pin on the page, given back here exactly once.
         unsafe { bindings::unpin_user_page(self.0.as_ptr()) }
     }
+}
+
+/// `n` empty slots for pinned pages, allocated zeroed in one go rather than filled one by one
+/// (an all-zero `Option<PinnedPage>` is `None`).
+pub fn empty_slots(n: usize, flags: crate::alloc::Flags) -> Result<KVVec<Option<PinnedPage>>> {
+    let mut slots = KVVec::with_capacity(n, flags | crate::alloc::flags::__GFP_ZERO)?;
+    // SAFETY: the capacity is at least `n` and the memory is zeroed: `n` valid `None`s.
+    unsafe { slots.inc_len(n) };
+    Ok(slots)
 }
 
 /// Unpins every page in `pages`, leaving `None` behind, and marks the pages dirty first when
