@@ -237,6 +237,19 @@ impl Tables {
             .fold(base, u64::max)
     }
 
+    /// `EADDRINUSE` unless every area's IOVA, length and offset in its pages are multiples of
+    /// `align` (a power of two): what raising the IOVA alignment to `align` needs.
+    fn check_areas_aligned(&self, align: u64) -> Result {
+        let mask = align - 1;
+        let misaligned = self.areas.iter().any(|(r, area)| {
+            r.start & mask != 0 || (r.last - r.start + 1) & mask != 0 || area.start & mask != 0
+        });
+        if misaligned {
+            return Err(EADDRINUSE);
+        }
+        Ok(())
+    }
+
     /// Pins the pages of the area at `range` and maps it into every domain, or into
     /// `domains[only]` alone (whose pages are already pinned when others exist). On failure
     /// nothing of the area is left mapped or pinned by this call.
@@ -575,36 +588,16 @@ impl IoPagetable {
     /// The slices of pages behind `[iova, iova + length)`, which areas must cover without a
     /// gap (`ENOENT` otherwise).
     pub(crate) fn get_pages(&self, iova: u64, length: u64) -> Result<KVec<PagesSlice>> {
-        if length == 0 {
-            return Err(EINVAL);
-        }
-        let last = iova.checked_add(length - 1).ok_or(EOVERFLOW)?;
         let mut slices = KVec::new();
-        let t = self.tables.lock();
-        let mut cur = iova;
-        loop {
-            let range = t
-                .areas
-                .first_overlap(Range {
-                    start: cur,
-                    last: cur,
-                })
-                .ok_or(ENOENT)?;
-            let area = t.areas.get(range.start).ok_or(ENOENT)?;
-            let end = last.min(range.last);
-            slices.push(
-                PagesSlice {
-                    pages: area.pages.clone(),
-                    start: area.start + (cur - range.start),
-                    length: end - cur + 1,
-                },
-                GFP_KERNEL,
-            )?;
-            if end == last {
-                return Ok(slices);
-            }
-            cur = end + 1;
-        }
+        self.for_each_area_in(iova, length, |area, r, offset| {
+            let slice = PagesSlice {
+                pages: area.pages.clone(),
+                start: offset,
+                length: r.last - r.start + 1,
+            };
+            Ok(slices.push(slice, GFP_KERNEL)?)
+        })?;
+        Ok(slices)
     }
 
     /// Unmaps every area inside `[start, last]` and returns how many bytes that was.
@@ -675,13 +668,7 @@ impl IoPagetable {
         users.reserve(1, GFP_KERNEL_ACCOUNT)?;
         let mut t = self.tables.lock();
         if pins {
-            let mask = PAGE_SIZE as u64 - 1;
-            let misaligned = t.areas.iter().any(|(r, area)| {
-                r.start & mask != 0 || (r.last - r.start + 1) & mask != 0 || area.start & mask != 0
-            });
-            if misaligned {
-                return Err(EADDRINUSE);
-            }
+            t.check_areas_aligned(PAGE_SIZE as u64)?;
             t.pinning_accesses += 1;
         }
         drop(t);
@@ -904,13 +891,7 @@ impl IoPagetable {
         if align > PAGE_SIZE as u64 {
             return Err(EINVAL);
         }
-        let mask = align - 1;
-        let misaligned = t.areas.iter().any(|(r, area)| {
-            r.start & mask != 0 || (r.last - r.start + 1) & mask != 0 || area.start & mask != 0
-        });
-        if misaligned {
-            return Err(EADDRINUSE);
-        }
+        t.check_areas_aligned(align)?;
         t.domains.reserve(1, GFP_KERNEL_ACCOUNT)?;
         t.reserved.reserve(2, GFP_KERNEL_ACCOUNT)?;
         let aperture = domain.aperture();
@@ -1043,13 +1024,7 @@ impl IoPagetable {
             return Err(EINVAL);
         }
         if !enable {
-            let mask = PAGE_SIZE as u64 - 1;
-            let misaligned = t.areas.iter().any(|(r, area)| {
-                r.start & mask != 0 || (r.last - r.start + 1) & mask != 0 || area.start & mask != 0
-            });
-            if misaligned {
-                return Err(EADDRINUSE);
-            }
+            t.check_areas_aligned(PAGE_SIZE as u64)?;
         }
         t.large_pages = enable;
         Ok(())
@@ -1063,6 +1038,11 @@ mod tests {
 
     fn iopt() -> Pin<KBox<IoPagetable>> {
         KBox::pin_init(IoPagetable::new(), GFP_KERNEL).expect("memory")
+    }
+
+    /// Maps user memory (never pinned here: KUnit has no user memory) as the current user.
+    fn map(t: &IoPagetable, iova: Option<u64>, uptr: u64, length: u64, prot: Prot) -> Result<u64> {
+        t.map_user(iova, uptr, length, prot, AccountMode::User)
     }
 
     fn r(start: u64, last: u64) -> Range {
@@ -1138,39 +1118,15 @@ mod tests {
     #[test]
     fn fixed_maps_refuse_overlaps_and_reserved_ranges() {
         let t = iopt();
-        assert_eq!(
-            t.map_user(Some(0x10000), 0x7000_0000, 0x2000, RW, AccountMode::User),
-            Ok(0x10000)
-        );
-        assert_eq!(
-            t.map_user(Some(0x11000), 0x7000_0000, 0x2000, RW, AccountMode::User),
-            Err(EEXIST)
-        );
-        assert_eq!(
-            t.map_user(Some(0xf000), 0x7000_0000, 0x1001, RW, AccountMode::User),
-            Err(EEXIST)
-        );
-        assert_eq!(
-            t.map_user(Some(0x12000), 0x7000_0000, 0x1000, RW, AccountMode::User),
-            Ok(0x12000)
-        );
+        assert_eq!(map(&t, Some(0x10000), 0x7000_0000, 0x2000, RW), Ok(0x10000));
+        assert_eq!(map(&t, Some(0x11000), 0x7000_0000, 0x2000, RW), Err(EEXIST));
+        assert_eq!(map(&t, Some(0xf000), 0x7000_0000, 0x1001, RW), Err(EEXIST));
+        assert_eq!(map(&t, Some(0x12000), 0x7000_0000, 0x1000, RW), Ok(0x12000));
         assert_eq!(t.reserve(r(0x100000, 0x1fffff), 1), Ok(()));
-        assert_eq!(
-            t.map_user(Some(0xff000), 0x7000_0000, 0x2000, RW, AccountMode::User),
-            Err(EINVAL)
-        );
-        assert_eq!(
-            t.map_user(Some(u64::MAX), 0, 2, RW, AccountMode::User),
-            Err(EOVERFLOW)
-        );
-        assert_eq!(
-            t.map_user(Some(0), u64::MAX, 2, RW, AccountMode::User),
-            Err(EOVERFLOW)
-        );
-        assert_eq!(
-            t.map_user(Some(0), 0, 0, RW, AccountMode::User),
-            Err(EINVAL)
-        );
+        assert_eq!(map(&t, Some(0xff000), 0x7000_0000, 0x2000, RW), Err(EINVAL));
+        assert_eq!(map(&t, Some(u64::MAX), 0, 2, RW), Err(EOVERFLOW));
+        assert_eq!(map(&t, Some(0), u64::MAX, 2, RW), Err(EOVERFLOW));
+        assert_eq!(map(&t, Some(0), 0, 0, RW), Err(EINVAL));
         assert_eq!(t.user_address(0x10fff), Some(0x7000_0fff));
         assert_eq!(t.user_address(0x12000), Some(0x7000_0000));
         assert_eq!(t.user_address(0x14000), None);
@@ -1180,10 +1136,7 @@ mod tests {
     fn unmap_takes_whole_areas_only() {
         let t = iopt();
         for iova in [0x1000, 0x3000, 0x5000] {
-            assert_eq!(
-                t.map_user(Some(iova), 0x7000_0000, 0x2000, RW, AccountMode::User),
-                Ok(iova)
-            );
+            assert_eq!(map(&t, Some(iova), 0x7000_0000, 0x2000, RW), Ok(iova));
         }
         assert_eq!(t.unmap(0x8000, 0x9fff), Ok(0));
         assert_eq!(t.unmap(0x1000, 0x1fff), Err(ENOENT));
@@ -1198,43 +1151,19 @@ mod tests {
     fn allocated_iovas_follow_upstream_placement() {
         let t = iopt();
         // Never the first page; aligned like the user address.
-        assert_eq!(
-            t.map_user(None, 0x7f00_0000_1000, 0x1000, RW, AccountMode::User),
-            Ok(0x1000)
-        );
-        assert_eq!(
-            t.map_user(None, 0x7f00_0000_1000, 0x1000, RW, AccountMode::User),
-            Ok(0x2000)
-        );
+        assert_eq!(map(&t, None, 0x7f00_0000_1000, 0x1000, RW), Ok(0x1000));
+        assert_eq!(map(&t, None, 0x7f00_0000_1000, 0x1000, RW), Ok(0x2000));
         // The page offset of the user address is kept.
-        assert_eq!(
-            t.map_user(None, 0x1000_0234, 0x100, RW, AccountMode::User),
-            Ok(0x3234)
-        );
+        assert_eq!(map(&t, None, 0x1000_0234, 0x100, RW), Ok(0x3234));
         // A 2 MiB-aligned buffer gets a 2 MiB-aligned IOVA.
-        assert_eq!(
-            t.map_user(None, 0x4000_0000, 0x20_0000, RW, AccountMode::User),
-            Ok(0x20_0000)
-        );
+        assert_eq!(map(&t, None, 0x4000_0000, 0x20_0000, RW), Ok(0x20_0000));
         // Allowed ranges are honoured, and ENOSPC when nothing fits.
         let t = iopt();
         assert_eq!(t.set_allowed(allowed(&[(0x10_0000, 0x10_1fff)])), Ok(()));
-        assert_eq!(
-            t.map_user(None, 0x7000_0000, 0x1000, RW, AccountMode::User),
-            Ok(0x10_0000)
-        );
-        assert_eq!(
-            t.map_user(None, 0x7000_0000, 0x1000, RW, AccountMode::User),
-            Ok(0x10_1000)
-        );
-        assert_eq!(
-            t.map_user(None, 0x7000_0000, 0x1000, RW, AccountMode::User),
-            Err(ENOSPC)
-        );
-        assert_eq!(
-            t.map_user(None, 0x7000_0000, u64::MAX / 2, RW, AccountMode::User),
-            Err(EOVERFLOW)
-        );
+        assert_eq!(map(&t, None, 0x7000_0000, 0x1000, RW), Ok(0x10_0000));
+        assert_eq!(map(&t, None, 0x7000_0000, 0x1000, RW), Ok(0x10_1000));
+        assert_eq!(map(&t, None, 0x7000_0000, 0x1000, RW), Err(ENOSPC));
+        assert_eq!(map(&t, None, 0x7000_0000, u64::MAX / 2, RW), Err(EOVERFLOW));
     }
 
     #[test]
@@ -1245,18 +1174,9 @@ mod tests {
             read: true,
             write: false,
         };
-        assert_eq!(
-            src.map_user(Some(0x1000), 0x7000_0000, 0x2000, RW, AccountMode::User),
-            Ok(0x1000)
-        );
-        assert_eq!(
-            src.map_user(Some(0x3000), 0x9000_0000, 0x1000, ro, AccountMode::User),
-            Ok(0x3000)
-        );
-        assert_eq!(
-            src.map_user(Some(0x5000), 0xa000_0000, 0x1000, RW, AccountMode::User),
-            Ok(0x5000)
-        );
+        assert_eq!(map(&src, Some(0x1000), 0x7000_0000, 0x2000, RW), Ok(0x1000));
+        assert_eq!(map(&src, Some(0x3000), 0x9000_0000, 0x1000, ro), Ok(0x3000));
+        assert_eq!(map(&src, Some(0x5000), 0xa000_0000, 0x1000, RW), Ok(0x5000));
         // Two areas, starting inside the first: two slices, one per area.
         let slices = src.get_pages(0x1800, 0x2000).expect("contiguous");
         assert_eq!(slices.len(), 2);
@@ -1281,15 +1201,9 @@ mod tests {
     fn mappings_reach_the_top_of_the_address_space() {
         let t = iopt();
         let half = 1u64 << 63;
-        assert_eq!(t.map_user(Some(0), 0, half, RW, AccountMode::User), Ok(0));
-        assert_eq!(
-            t.map_user(Some(half), 0, half, RW, AccountMode::User),
-            Ok(half)
-        );
-        assert_eq!(
-            t.map_user(Some(u64::MAX), 0, 1, RW, AccountMode::User),
-            Err(EEXIST)
-        );
+        assert_eq!(map(&t, Some(0), 0, half, RW), Ok(0));
+        assert_eq!(map(&t, Some(half), 0, half, RW), Ok(half));
+        assert_eq!(map(&t, Some(u64::MAX), 0, 1, RW), Err(EEXIST));
         assert_eq!(t.user_address(u64::MAX), Some(half - 1));
         assert_eq!(t.unmap(half, u64::MAX), Ok(half));
         assert_eq!(t.unmap(0, u64::MAX), Ok(half));
@@ -1298,27 +1212,18 @@ mod tests {
     #[test]
     fn disabling_large_pages_needs_aligned_mappings() {
         let t = iopt();
-        assert_eq!(
-            t.map_user(Some(0x1000), 0x7000_0010, 0x1000, RW, AccountMode::User),
-            Ok(0x1000)
-        );
+        assert_eq!(map(&t, Some(0x1000), 0x7000_0010, 0x1000, RW), Ok(0x1000));
         assert_eq!(t.set_large_pages(false), Err(EADDRINUSE));
         assert!(t.large_pages());
         assert_eq!(t.unmap(0, u64::MAX), Ok(0x1000));
-        assert_eq!(
-            t.map_user(Some(0x1000), 0x7000_0000, 0x1000, RW, AccountMode::User),
-            Ok(0x1000)
-        );
+        assert_eq!(map(&t, Some(0x1000), 0x7000_0000, 0x1000, RW), Ok(0x1000));
         assert_eq!(t.set_large_pages(false), Ok(()));
     }
 
     #[test]
     fn cut_splits_areas_that_keep_sharing_pages() {
         let t = iopt();
-        assert_eq!(
-            t.map_user(Some(0x10000), 0x7000_0000, 0x4000, RW, AccountMode::User),
-            Ok(0x10000)
-        );
+        assert_eq!(map(&t, Some(0x10000), 0x7000_0000, 0x4000, RW), Ok(0x10000));
         assert_eq!(t.set_large_pages(false), Ok(()));
         assert_eq!(t.cut(&[0x10800]), Err(EINVAL));
         // Ends of areas and unmapped IOVAs need no cut.
@@ -1335,22 +1240,10 @@ mod tests {
     fn disabled_large_pages_demand_page_alignment() {
         let t = iopt();
         assert_eq!(t.set_large_pages(false), Ok(()));
-        assert_eq!(
-            t.map_user(Some(0x1000), 0x7000_0000, 0x800, RW, AccountMode::User),
-            Err(EINVAL)
-        );
-        assert_eq!(
-            t.map_user(Some(0x1800), 0x7000_0000, 0x1000, RW, AccountMode::User),
-            Err(EINVAL)
-        );
-        assert_eq!(
-            t.map_user(Some(0x1000), 0x7000_0800, 0x1000, RW, AccountMode::User),
-            Err(EINVAL)
-        );
-        assert_eq!(
-            t.map_user(Some(0x1000), 0x7000_0000, 0x1000, RW, AccountMode::User),
-            Ok(0x1000)
-        );
+        assert_eq!(map(&t, Some(0x1000), 0x7000_0000, 0x800, RW), Err(EINVAL));
+        assert_eq!(map(&t, Some(0x1800), 0x7000_0000, 0x1000, RW), Err(EINVAL));
+        assert_eq!(map(&t, Some(0x1000), 0x7000_0800, 0x1000, RW), Err(EINVAL));
+        assert_eq!(map(&t, Some(0x1000), 0x7000_0000, 0x1000, RW), Ok(0x1000));
     }
 
     #[test]

@@ -142,13 +142,7 @@ pub(crate) fn map_file_ioctl(
     mut ucmd: UserCmd<uapi::iommu_ioas_map_file>,
 ) -> Result<isize> {
     let cmd = &ucmd.cmd;
-    if cmd.flags & !(MAP_FIXED_IOVA | MAP_WRITEABLE | MAP_READABLE) != 0 {
-        return Err(EOPNOTSUPP);
-    }
-    if cmd.iova == u64::MAX || cmd.length == u64::MAX {
-        return Err(EOVERFLOW);
-    }
-    let prot = map_prot(cmd.flags)?;
+    let prot = map_args(cmd.flags, &[cmd.iova, cmd.length])?;
     let ioas = ictx.objects.get_ioas(cmd.ioas_id)?;
     if cmd.length == 0 {
         return Err(EINVAL);
@@ -173,13 +167,10 @@ pub(crate) fn map_file_ioctl(
 /// returns the IOVA.
 pub(crate) fn map_ioctl(ictx: &Iommufd, mut ucmd: UserCmd<uapi::iommu_ioas_map>) -> Result<isize> {
     let cmd = &ucmd.cmd;
-    if cmd.flags & !(MAP_FIXED_IOVA | MAP_WRITEABLE | MAP_READABLE) != 0 || cmd.__reserved != 0 {
+    if cmd.__reserved != 0 {
         return Err(EOPNOTSUPP);
     }
-    if cmd.iova == u64::MAX || cmd.length == u64::MAX {
-        return Err(EOVERFLOW);
-    }
-    let prot = map_prot(cmd.flags)?;
+    let prot = map_args(cmd.flags, &[cmd.iova, cmd.length])?;
     let ioas = ictx.objects.get_ioas(cmd.ioas_id)?;
     let fixed = (cmd.flags & MAP_FIXED_IOVA != 0).then_some(cmd.iova);
     let iova = ioas
@@ -197,13 +188,7 @@ pub(crate) fn copy_ioctl(
     mut ucmd: UserCmd<uapi::iommu_ioas_copy>,
 ) -> Result<isize> {
     let cmd = &ucmd.cmd;
-    if cmd.flags & !(MAP_FIXED_IOVA | MAP_WRITEABLE | MAP_READABLE) != 0 {
-        return Err(EOPNOTSUPP);
-    }
-    if cmd.length == u64::MAX || cmd.src_iova == u64::MAX || cmd.dst_iova == u64::MAX {
-        return Err(EOVERFLOW);
-    }
-    let prot = map_prot(cmd.flags)?;
+    let prot = map_args(cmd.flags, &[cmd.length, cmd.src_iova, cmd.dst_iova])?;
     let src = ictx.objects.get_ioas(cmd.src_ioas_id)?;
     let slices = src.iopt.get_pages(cmd.src_iova, cmd.length)?;
     let dst = ictx.objects.get_ioas(cmd.dst_ioas_id)?;
@@ -214,8 +199,16 @@ pub(crate) fn copy_ioctl(
     Ok(0)
 }
 
-/// The access a map or copy asks for; `EINVAL` if neither read nor write.
-fn map_prot(flags: u32) -> Result<Prot> {
+/// The checks every map and copy makes first, in upstream's order: only known flags
+/// (`EOPNOTSUPP`), no IOVA or length of `u64::MAX` among `values` (`EOVERFLOW`), and some access
+/// asked for; returns that access.
+fn map_args(flags: u32, values: &[u64]) -> Result<Prot> {
+    if flags & !(MAP_FIXED_IOVA | MAP_WRITEABLE | MAP_READABLE) != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    if values.contains(&u64::MAX) {
+        return Err(EOVERFLOW);
+    }
     if flags & (MAP_WRITEABLE | MAP_READABLE) == 0 {
         return Err(EINVAL);
     }

@@ -99,26 +99,6 @@ static int drop_to_nobody(rlim_t limit)
 	return 0;
 }
 
-/* A "Vm...:" line of /proc/self/status in kB; -1 when it is missing */
-static long status_kb(const char *key)
-{
-	char line[256];
-	size_t n = strlen(key);
-	long val = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, key, n) && line[n] == ':') {
-			val = strtol(line + n + 1, NULL, 10);
-			break;
-		}
-	}
-	fclose(f);
-	return val;
-}
-
 /* ------------------------------------------------------------------------
  * Fixtures
  */
@@ -1505,7 +1485,7 @@ TEST_F(ioas, no_pin_accounting_as_root)
 	size_t len = 16UL << 20;
 	char *big = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	long pin0 = status_kb("VmPin"), lck0 = status_kb("VmLck");
+	long pin0 = proc_status_kb("VmPin"), lck0 = proc_status_kb("VmLck");
 	__u64 iova;
 
 	ASSERT_NE(MAP_FAILED, big);
@@ -1513,10 +1493,10 @@ TEST_F(ioas, no_pin_accounting_as_root)
 	ASSERT_LE(0, lck0);
 	ASSERT_MAP_FIXED(self->fd, self->ioas_id, big, len, IOVA_A);
 	ASSERT_EQ(0, _map_auto(self->fd, self->ioas_id, big, len, &iova));
-	EXPECT_EQ(pin0, status_kb("VmPin"));
-	EXPECT_EQ(lck0, status_kb("VmLck"));
+	EXPECT_EQ(pin0, proc_status_kb("VmPin"));
+	EXPECT_EQ(lck0, proc_status_kb("VmLck"));
 	ASSERT_UNMAP_ALL(self->fd, self->ioas_id, 2 * len);
-	EXPECT_EQ(pin0, status_kb("VmPin"));
+	EXPECT_EQ(pin0, proc_status_kb("VmPin"));
 	munmap(big, len);
 }
 
@@ -1534,23 +1514,23 @@ static void map_beyond_memlock(struct __test_metadata *_metadata, int fd,
 	ASSERT_NE(MAP_FAILED, big);
 	ASSERT_EQ(0, drop_to_nobody(64 << 10));
 	ASSERT_FALSE(have_cap(CAP_IPC_LOCK));
-	pin0 = status_kb("VmPin");
-	lck0 = status_kb("VmLck");
+	pin0 = proc_status_kb("VmPin");
+	lck0 = proc_status_kb("VmLck");
 	ASSERT_EQ(0, pin0);
 	ASSERT_EQ(0, lck0);
 
 	ASSERT_MAP_FIXED(fd, ioas_id, big, len, IOVA_A);
 	ASSERT_EQ(0, _map_auto(fd, ioas_id, big, len, &iova));
-	EXPECT_EQ(0, status_kb("VmPin"));
-	EXPECT_EQ(0, status_kb("VmLck"));
+	EXPECT_EQ(0, proc_status_kb("VmPin"));
+	EXPECT_EQ(0, proc_status_kb("VmLck"));
 	/* Repeatedly, beyond any budget */
 	for (i = 0; i != 16; i++) {
 		ASSERT_MAP_FIXED(fd, ioas_id, big, len, 1ULL << 40);
 		ASSERT_UNMAP(fd, ioas_id, 1ULL << 40, len, len);
 	}
 	ASSERT_UNMAP_ALL(fd, ioas_id, 2 * len);
-	EXPECT_EQ(0, status_kb("VmPin"));
-	EXPECT_EQ(0, status_kb("VmLck"));
+	EXPECT_EQ(0, proc_status_kb("VmPin"));
+	EXPECT_EQ(0, proc_status_kb("VmLck"));
 	munmap(big, len);
 }
 
@@ -1580,7 +1560,7 @@ TEST_F(ioas, no_pin_accounting_memlock_0)
 	ASSERT_EQ(0, _map_auto(self->fd, self->ioas_id, self->buf,
 			       BUF_PAGES * page_size, &iova));
 	ASSERT_MAP_FIXED(self->fd, self->ioas_id, self->buf, page_size, 0);
-	EXPECT_EQ(0, status_kb("VmPin"));
+	EXPECT_EQ(0, proc_status_kb("VmPin"));
 	ASSERT_UNMAP_ALL(self->fd, self->ioas_id, (BUF_PAGES + 1) * page_size);
 }
 
