@@ -117,11 +117,11 @@ macro_rules! op {
 /// Reads the command struct `T` (mandatory fields ending at `min_size`) and runs `f` on it.
 fn run<T: FromBytes + AsBytes>(
     ictx: &Iommufd,
-    arg: usize,
+    (arg, user_size): (usize, usize),
     min_size: usize,
     f: fn(&Iommufd, UserCmd<T>) -> Result<isize>,
 ) -> Result<isize> {
-    f(ictx, UserCmd::read(arg, min_size)?)
+    f(ictx, UserCmd::read(arg, user_size, min_size)?)
 }
 
 /// `IOMMU_OPTION`: reads or sets an option of the context or of one object; answers in
@@ -191,13 +191,14 @@ impl Iommufd {
             return vfio_compat::ioctl(self, cmd, arg);
         }
         // As upstream: the size word is read before the number is validated further, so a
-        // bad pointer is EFAULT for any number in iommufd's range.
-        UserSlice::new(UserPtr::from_addr(arg), size_of::<u32>())
+        // bad pointer is EFAULT for any number in iommufd's range. It is read once.
+        let user_size = UserSlice::new(UserPtr::from_addr(arg), size_of::<u32>())
             .reader()
-            .read::<u32>()?;
+            .read::<u32>()? as usize;
         if cmd != iommufd_cmd(nr) {
             return Err(ENOTTY);
         }
+        let arg = (arg, user_size);
         match nr {
             uapi::IOMMUFD_CMD_DESTROY => op!(self, arg, iommu_destroy, id, destroy_ioctl),
             uapi::IOMMUFD_CMD_IOAS_ALLOC => {

@@ -107,9 +107,8 @@ impl Device {
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
-        new.publish(Object::Device(dev.clone()));
         // The binder's hold: userspace cannot destroy the object.
-        ictx.objects.add_user(id)?;
+        new.publish_in_use(Object::Device(dev.clone()));
         Ok(dev)
     }
 
@@ -186,7 +185,6 @@ impl Device {
                 autos.reserve(1, GFP_KERNEL_ACCOUNT)?;
                 let (id, hwpt) =
                     HwptPaging::create(ictx, pt_id, self.source.alloc_domain()?, true)?;
-                ictx.objects.add_user(id)?;
                 autos.push(id, GFP_KERNEL_ACCOUNT)?;
                 Attachment { hwpt_id: id, hwpt }
             }

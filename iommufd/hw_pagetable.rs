@@ -39,7 +39,8 @@ pub(crate) struct HwptPaging {
 
 impl HwptPaging {
     /// Makes a HWPT for `domain` over the IOAS `ioas_id` and publishes it: the IOAS fills the
-    /// domain with its areas first, and the IOAS counts the HWPT as a user. Returns its id.
+    /// domain with its areas first, and the IOAS counts the HWPT as a user. An automatic HWPT
+    /// is published in use by the device it is made for. Returns its id.
     pub(crate) fn create(
         ictx: &Iommufd,
         ioas_id: u32,
@@ -72,7 +73,12 @@ impl HwptPaging {
             })
             .inspect_err(|_| ictx.objects.remove_user(ioas_id))?;
         let id = new.id();
-        new.publish(Object::HwptPaging(hwpt.clone()));
+        if auto_domain {
+            // Made for the device attaching: in use by it from the start.
+            new.publish_in_use(Object::HwptPaging(hwpt.clone()));
+        } else {
+            new.publish(Object::HwptPaging(hwpt.clone()));
+        }
         Ok((id, hwpt))
     }
 }

@@ -78,9 +78,20 @@ impl NewObject<'_> {
     }
 
     /// Makes `object` visible under the reserved id.
-    pub(crate) fn publish(mut self, object: Object) {
+    pub(crate) fn publish(self, object: Object) {
+        self.publish_with_users(object, 0);
+    }
+
+    /// Makes `object` visible under the reserved id, already in use by its creator (which must
+    /// drop that use with [`ObjectTable::remove_user`]): userspace can never destroy it first.
+    pub(crate) fn publish_in_use(self, object: Object) {
+        self.publish_with_users(object, 1);
+    }
+
+    fn publish_with_users(mut self, object: Object, users: u32) {
         if let Some(entry) = self.table.entries.lock().get_mut(&self.id) {
             entry.object = Some(object);
+            entry.users = users;
             self.published = true;
         }
     }

@@ -43,14 +43,12 @@ pub(crate) struct UserCmd<T> {
 }
 
 impl<T: FromBytes + AsBytes> UserCmd<T> {
-    /// Reads the command at `arg`, whose mandatory fields end at byte `min_size`.
+    /// Reads the command at `arg`, of `user_size` bytes as its first word (already read by
+    /// the caller) says, whose mandatory fields end at byte `min_size`.
     ///
     /// Errors: `EFAULT` for unreadable memory, `EINVAL` if the caller's struct is shorter than
     /// `min_size`, `E2BIG` if it is longer than `T` and the extra bytes are not zero.
-    pub(crate) fn read(arg: usize, min_size: usize) -> Result<Self> {
-        let user_size = UserSlice::new(UserPtr::from_addr(arg), size_of::<u32>())
-            .reader()
-            .read::<u32>()? as usize;
+    pub(crate) fn read(arg: usize, user_size: usize, min_size: usize) -> Result<Self> {
         if user_size < min_size {
             return Err(EINVAL);
         }
