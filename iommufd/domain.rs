@@ -22,6 +22,17 @@ use kernel::{
     prelude::*, //
 };
 
+/// Physically contiguous memory to map: `length` bytes at `phys` to `iova`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Run {
+    pub(crate) iova: u64,
+    pub(crate) phys: u64,
+    pub(crate) length: u64,
+}
+
+/// How many runs the engine hands a domain at once.
+const RUN_BATCH: usize = 32;
+
 /// What the engine needs of an IOMMU domain.
 pub(crate) trait Domain: Send + Sync {
     /// The page sizes the domain can map, as a bitmap of powers of two.
@@ -34,6 +45,21 @@ pub(crate) trait Domain: Send + Sync {
     /// multiples of the domain's smallest page size. On failure nothing of the range is left
     /// mapped.
     fn map(&self, iova: u64, phys: u64, length: u64, prot: Prot) -> Result;
+
+    /// Maps `runs`, each following the one before in IOVA. On failure nothing of them is left
+    /// mapped. A domain whose every call has a fixed cost (a lock, a walk to the right table)
+    /// can take them in one go; by default each is one [`Domain::map`].
+    fn map_runs(&self, runs: &[Run], prot: Prot) -> Result {
+        for (n, r) in runs.iter().enumerate() {
+            if let Err(e) = self.map(r.iova, r.phys, r.length, prot) {
+                for done in &runs[..n] {
+                    self.unmap(done.iova, done.length);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
 
     /// Unmaps `[iova, iova + length)`, which was mapped by earlier calls to [`Domain::map`].
     fn unmap(&self, iova: u64, length: u64);
@@ -60,7 +86,8 @@ pub(crate) fn page_size_for(bitmap: u64, iova: u64, phys: u64, length: u64) -> O
 }
 
 /// Maps bytes `start..start + length` of `pages` (which must be pinned) to `iova` in `domain`,
-/// in runs of physically contiguous memory. On failure what this call mapped is unmapped.
+/// in runs of physically contiguous memory, handed over [`RUN_BATCH`] at a time. On failure
+/// what this call mapped is unmapped.
 pub(crate) fn map_pages(
     domain: &dyn Domain,
     pages: &Pages,
@@ -71,35 +98,41 @@ pub(crate) fn map_pages(
 ) -> Result {
     let page = PAGE_SIZE as u64;
     let end = start + length;
-    // The run being gathered: IOVA, physical address, length.
-    let mut run: Option<(u64, u64, u64)> = None;
+    let empty = Run {
+        iova: 0,
+        phys: 0,
+        length: 0,
+    };
+    // The runs gathered and not yet mapped; the last one may still grow.
+    let mut batch = [empty; RUN_BATCH];
+    let mut n = 0;
     let mut mapped = 0u64;
     let res = pages.for_each_phys(Pages::index(start), Pages::index(end - 1), |i, phys| {
         let page_start = i as u64 * page;
         let from = start.max(page_start);
         let to = end.min(page_start + page);
-        let chunk_phys = phys + (from - page_start);
-        let chunk_iova = iova + (from - start);
-        match run.as_mut() {
-            Some((r_iova, r_phys, r_len))
-                if *r_phys + *r_len == chunk_phys && *r_iova + *r_len == chunk_iova =>
-            {
-                *r_len += to - from;
-            }
-            _ => {
-                if let Some((r_iova, r_phys, r_len)) = run.take() {
-                    domain.map(r_iova, r_phys, r_len, prot)?;
-                    mapped += r_len;
-                }
-                run = Some((chunk_iova, chunk_phys, to - from));
+        let chunk = Run {
+            iova: iova + (from - start),
+            phys: phys + (from - page_start),
+            length: to - from,
+        };
+        if n > 0 {
+            let last = &mut batch[n - 1];
+            if last.phys + last.length == chunk.phys && last.iova + last.length == chunk.iova {
+                last.length += chunk.length;
+                return Ok(());
             }
         }
+        if n == RUN_BATCH {
+            domain.map_runs(&batch, prot)?;
+            mapped += batch.iter().map(|r| r.length).sum::<u64>();
+            n = 0;
+        }
+        batch[n] = chunk;
+        n += 1;
         Ok(())
     });
-    let res = res.and_then(|()| match run {
-        Some((r_iova, r_phys, r_len)) => domain.map(r_iova, r_phys, r_len, prot),
-        None => Ok(()),
-    });
+    let res = res.and_then(|()| domain.map_runs(&batch[..n], prot));
     if res.is_err() && mapped != 0 {
         domain.unmap(iova, mapped);
     }

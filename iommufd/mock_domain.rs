@@ -13,7 +13,8 @@
 use crate::{
     domain::{
         page_size_for,
-        Domain, //
+        Domain,
+        Run, //
     },
     io_pagetable::Prot,
     range_map::Range, //
@@ -84,9 +85,11 @@ impl MockDomain {
         )
     }
 
-    /// Sets the entries of `[iova, iova + length)`, allocating leaves as needed; `EADDRINUSE`,
-    /// with nothing changed, if one is already set.
-    fn set(&self, iova: u64, length: u64, mut value: impl FnMut(u64) -> u64) -> Result {
+    /// Sets the entries for `runs`, which follow each other in IOVA from `iova` for `length`
+    /// bytes in all, each with the largest page sizes that fit it, under one lock. Leaves are
+    /// allocated as needed. `EADDRINUSE` if an entry is already set, `EINVAL` for a run no page
+    /// size fits; nothing changes on failure.
+    fn set_runs(&self, runs: &[Run], iova: u64, length: u64, perm: u64) -> Result {
         let step = 1u64 << self.shift;
         let end = iova + length;
         let mut table = self.table.lock();
@@ -107,8 +110,10 @@ impl MockDomain {
                 at += step;
             }
         }
+        let mut values = Entries::new(self, runs, perm);
         let mut at = iova;
-        while at < end {
+        let mut res = Ok(());
+        'fill: while at < end {
             let (key, index) = self.locate(at);
             if table.get(&key).is_none() {
                 let added = KBox::new([0u64; LEAF_ENTRIES], GFP_KERNEL_ACCOUNT)
@@ -119,23 +124,37 @@ impl MockDomain {
                             .map(|_| ())
                     });
                 if let Err(e) = added {
-                    drop(table);
-                    self.clear(iova, at - iova);
-                    return Err(e);
+                    res = Err(e);
+                    break;
                 }
             }
             let Some(leaf) = table.get_mut(&key) else {
-                return Err(ENOMEM);
+                res = Err(ENOMEM);
+                break;
             };
             for entry in &mut leaf[index..] {
                 if at >= end {
                     break;
                 }
-                *entry = value(at);
+                match values.next() {
+                    Some(Ok(v)) => *entry = v,
+                    Some(Err(e)) => {
+                        res = Err(e);
+                        break 'fill;
+                    }
+                    None => {
+                        res = Err(EINVAL);
+                        break 'fill;
+                    }
+                }
                 at += step;
             }
         }
-        Ok(())
+        if res.is_err() {
+            drop(table);
+            self.clear(iova, at - iova);
+        }
+        res
     }
 
     /// Clears the entries of `[iova, iova + length)`; returns how many bytes were mapped.
@@ -178,6 +197,65 @@ impl MockDomain {
     }
 }
 
+/// The page-table entries for runs of memory, one per smallest page, in IOVA order: each run
+/// is cut into the largest pages that fit it, and each entry records its page's size.
+struct Entries<'a> {
+    domain: &'a MockDomain,
+    runs: &'a [Run],
+    perm: u64,
+    /// Bytes of `runs[0]` already produced.
+    done: u64,
+    /// The page being produced: its IOVA, physical address, size and entry bits.
+    page: Option<(u64, u64, u64, u64)>,
+    /// Bytes of that page already produced.
+    in_page: u64,
+}
+
+impl<'a> Entries<'a> {
+    fn new(domain: &'a MockDomain, runs: &'a [Run], perm: u64) -> Self {
+        Self {
+            domain,
+            runs,
+            perm,
+            done: 0,
+            page: None,
+            in_page: 0,
+        }
+    }
+}
+
+impl Iterator for Entries<'_> {
+    type Item = Result<u64>;
+
+    fn next(&mut self) -> Option<Result<u64>> {
+        let step = 1u64 << self.domain.shift;
+        if self.page.is_none() {
+            let run = self.runs.first()?;
+            let (at, pa) = (run.iova + self.done, run.phys + self.done);
+            let Some(size) =
+                page_size_for(self.domain.pgsize_bitmap, at, pa, run.length - self.done)
+            else {
+                return Some(Err(EINVAL));
+            };
+            let bits = self.perm | (u64::from(size.trailing_zeros()) << SIZE_SHIFT);
+            self.page = Some((at, pa, size, bits));
+            self.in_page = 0;
+        }
+        let (_, pa, size, bits) = self.page?;
+        let value = (pa + self.in_page) | bits;
+        self.in_page += step;
+        if self.in_page == size {
+            self.page = None;
+            self.done += size;
+            if self.runs.first().is_some_and(|r| self.done == r.length) {
+                self.runs = &self.runs[1..];
+                self.done = 0;
+            }
+        }
+        Some(Ok(value))
+    }
+}
+
 impl Domain for MockDomain {
     fn pgsize_bitmap(&self) -> u64 {
         self.pgsize_bitmap
@@ -188,34 +266,30 @@ impl Domain for MockDomain {
     }
 
     fn map(&self, iova: u64, phys: u64, length: u64, prot: Prot) -> Result {
-        let perm = VALID | if prot.read { READ } else { 0 } | if prot.write { WRITE } else { 0 };
-        let in_aperture = length != 0
-            && iova >= self.aperture.start
-            && iova
+        self.map_runs(&[Run { iova, phys, length }], prot)
+    }
+
+    fn map_runs(&self, runs: &[Run], prot: Prot) -> Result {
+        let Some(first) = runs.first() else {
+            return Ok(());
+        };
+        let mut length = 0u64;
+        for r in runs {
+            if r.length == 0 || r.iova != first.iova.wrapping_add(length) {
+                return Err(EINVAL);
+            }
+            length = length.checked_add(r.length).ok_or(EINVAL)?;
+        }
+        let in_aperture = first.iova >= self.aperture.start
+            && first
+                .iova
                 .checked_add(length - 1)
                 .is_some_and(|last| last <= self.aperture.last);
         if !in_aperture {
             return Err(EINVAL);
         }
-        let mut done = 0;
-        while done < length {
-            let (at, pa) = (iova + done, phys + done);
-            let res = page_size_for(self.pgsize_bitmap, at, pa, length - done)
-                .ok_or(EINVAL)
-                .and_then(|size| {
-                    let bits = perm | (u64::from(size.trailing_zeros()) << SIZE_SHIFT);
-                    self.set(at, size, |a| (pa + (a - at)) | bits)
-                        .map(|()| size)
-                });
-            match res {
-                Ok(size) => done += size,
-                Err(e) => {
-                    self.clear(iova, done);
-                    return Err(e);
-                }
-            }
-        }
-        Ok(())
+        let perm = VALID | if prot.read { READ } else { 0 } | if prot.write { WRITE } else { 0 };
+        self.set_runs(runs, first.iova, length, perm)
     }
 
     fn unmap(&self, iova: u64, length: u64) {
@@ -267,6 +341,45 @@ mod tests {
         assert_eq!(d.map(START, 0, 0, RW), Err(EINVAL));
         let last = u64::from(bindings::MOCK_APERTURE_LAST);
         assert_eq!(d.map(last - 0x7ff, 0, 0x1000, RW), Err(EINVAL));
+    }
+
+    #[test]
+    fn runs_map_in_one_go_or_not_at_all() {
+        let d = MockDomain::new_default().expect("memory");
+        // Three runs back to back in IOVA, scattered in memory, across a leaf boundary (a leaf
+        // covers 1 MiB of 2 KiB entries).
+        let base = START + (1 << 20) - 0x1000;
+        let runs = [
+            Run {
+                iova: base,
+                phys: 0x70_0000,
+                length: 0x1000,
+            },
+            Run {
+                iova: base + 0x1000,
+                phys: 0x30_0000,
+                length: 0x2000,
+            },
+            Run {
+                iova: base + 0x3000,
+                phys: 0x90_0800,
+                length: 0x800,
+            },
+        ];
+        assert_eq!(d.map_runs(&runs, RW), Ok(()));
+        assert_eq!(d.translate(base + 0x800), Some((0x70_0800, 0x1000)));
+        assert_eq!(d.translate(base + 0x1800), Some((0x30_0800, 0x2000)));
+        assert_eq!(d.translate(base + 0x3000), Some((0x90_0800, 0x800)));
+        // Runs that are not back to back in IOVA are refused.
+        let gap = [runs[0], runs[2]];
+        assert_eq!(d.map_runs(&gap, RW), Err(EINVAL));
+        // A batch that runs into a mapped entry changes nothing.
+        let d2 = MockDomain::new_default().expect("memory");
+        assert_eq!(d2.map(base + 0x3000, 0x1000, 0x800, RW), Ok(()));
+        assert_eq!(d2.map_runs(&runs, RW), Err(EADDRINUSE));
+        assert_eq!(d2.translate(base), None);
+        assert_eq!(d2.translate(base + 0x1000), None);
+        assert_eq!(d2.translate(base + 0x3000), Some((0x1000, 0x800)));
     }
 
     #[test]
