@@ -113,7 +113,7 @@ impl MockDomain {
         let mut values = Entries::new(self, runs, perm);
         let mut at = iova;
         let mut res = Ok(());
-        'fill: while at < end {
+        while at < end {
             let (key, index) = self.locate(at);
             if table.get(&key).is_none() {
                 let added = KBox::new([0u64; LEAF_ENTRIES], GFP_KERNEL_ACCOUNT)
@@ -132,27 +132,17 @@ impl MockDomain {
                 res = Err(ENOMEM);
                 break;
             };
-            for entry in &mut leaf[index..] {
-                if at >= end {
-                    break;
-                }
-                match values.next() {
-                    Some(Ok(v)) => *entry = v,
-                    Some(Err(e)) => {
-                        res = Err(e);
-                        break 'fill;
-                    }
-                    None => {
-                        res = Err(EINVAL);
-                        break 'fill;
-                    }
-                }
-                at += step;
+            let n = (LEAF_ENTRIES - index).min(((end - at) >> self.shift) as usize);
+            if let Err(e) = values.fill(&mut leaf[index..index + n]) {
+                res = Err(e);
+                break;
             }
+            at += (n as u64) << self.shift;
         }
         if res.is_err() {
+            // Every entry of the range was clear before (checked above): clear them all again.
             drop(table);
-            self.clear(iova, at - iova);
+            self.clear(iova, length);
         }
         res
     }
@@ -224,35 +214,41 @@ impl<'a> Entries<'a> {
     }
 }
 
-impl Iterator for Entries<'_> {
-    type Item = Result<u64>;
-
-    fn next(&mut self) -> Option<Result<u64>> {
-        let step = 1u64 << self.domain.shift;
-        if self.page.is_none() {
-            let run = self.runs.first()?;
-            let (at, pa) = (run.iova + self.done, run.phys + self.done);
-            let Some(size) =
-                page_size_for(self.domain.pgsize_bitmap, at, pa, run.length - self.done)
-            else {
-                return Some(Err(EINVAL));
-            };
-            let bits = self.perm | (u64::from(size.trailing_zeros()) << SIZE_SHIFT);
-            self.page = Some((at, pa, size, bits));
-            self.in_page = 0;
-        }
-        let (_, pa, size, bits) = self.page?;
-        let value = (pa + self.in_page) | bits;
-        self.in_page += step;
-        if self.in_page == size {
-            self.page = None;
-            self.done += size;
-            if self.runs.first().is_some_and(|r| self.done == r.length) {
-                self.runs = &self.runs[1..];
-                self.done = 0;
+impl Entries<'_> {
+    /// Fills `out` with the next entries, a page at a time; `EINVAL` if a run fits no page
+    /// size or the runs end first.
+    fn fill(&mut self, out: &mut [u64]) -> Result {
+        let shift = self.domain.shift;
+        let mut i = 0;
+        while i < out.len() {
+            if self.page.is_none() {
+                let run = self.runs.first().ok_or(EINVAL)?;
+                let (at, pa) = (run.iova + self.done, run.phys + self.done);
+                let size = page_size_for(self.domain.pgsize_bitmap, at, pa, run.length - self.done)
+                    .ok_or(EINVAL)?;
+                let bits = self.perm | (u64::from(size.trailing_zeros()) << SIZE_SHIFT);
+                self.page = Some((at, pa, size, bits));
+                self.in_page = 0;
+            }
+            let (_, pa, size, bits) = self.page.ok_or(EINVAL)?;
+            let n = (((size - self.in_page) >> shift) as usize).min(out.len() - i);
+            let mut value = (pa + self.in_page) | bits;
+            for entry in &mut out[i..i + n] {
+                *entry = value;
+                value += 1 << shift;
+            }
+            i += n;
+            self.in_page += (n as u64) << shift;
+            if self.in_page == size {
+                self.page = None;
+                self.done += size;
+                if self.runs.first().is_some_and(|r| self.done == r.length) {
+                    self.runs = &self.runs[1..];
+                    self.done = 0;
+                }
             }
         }
-        Some(Ok(value))
+        Ok(())
     }
 }
 
