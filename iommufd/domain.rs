@@ -107,31 +107,35 @@ pub(crate) fn map_pages(
     let mut batch = [empty; RUN_BATCH];
     let mut n = 0;
     let mut mapped = 0u64;
-    let res = pages.for_each_phys(Pages::index(start), Pages::index(end - 1), |i, phys| {
-        let page_start = i as u64 * page;
-        let from = start.max(page_start);
-        let to = end.min(page_start + page);
-        let chunk = Run {
-            iova: iova + (from - start),
-            phys: phys + (from - page_start),
-            length: to - from,
-        };
-        if n > 0 {
-            let last = &mut batch[n - 1];
-            if last.phys + last.length == chunk.phys && last.iova + last.length == chunk.iova {
-                last.length += chunk.length;
-                return Ok(());
+    let res = pages.for_each_run(
+        Pages::index(start),
+        Pages::index(end - 1),
+        |i, phys, npages| {
+            let run_start = i as u64 * page;
+            let from = start.max(run_start);
+            let to = end.min(run_start + npages as u64 * page);
+            let chunk = Run {
+                iova: iova + (from - start),
+                phys: phys + (from - run_start),
+                length: to - from,
+            };
+            if n > 0 {
+                let last = &mut batch[n - 1];
+                if last.phys + last.length == chunk.phys && last.iova + last.length == chunk.iova {
+                    last.length += chunk.length;
+                    return Ok(());
+                }
             }
-        }
-        if n == RUN_BATCH {
-            domain.map_runs(&batch, prot)?;
-            mapped += batch.iter().map(|r| r.length).sum::<u64>();
-            n = 0;
-        }
-        batch[n] = chunk;
-        n += 1;
-        Ok(())
-    });
+            if n == RUN_BATCH {
+                domain.map_runs(&batch, prot)?;
+                mapped += batch.iter().map(|r| r.length).sum::<u64>();
+                n = 0;
+            }
+            batch[n] = chunk;
+            n += 1;
+            Ok(())
+        },
+    );
     let res = res.and_then(|()| domain.map_runs(&batch[..n], prot));
     if res.is_err() && mapped != 0 {
         domain.unmap(iova, mapped);

@@ -750,8 +750,12 @@ impl IoPagetable {
             area.pages.pin(first, last)?;
             area.accesses += 1;
             done += r.last - r.start + 1;
-            area.pages
-                .for_each_phys(first, last, |_, p| Ok(phys.push(p, GFP_KERNEL)?))
+            area.pages.for_each_run(first, last, |_, p, npages| {
+                for i in 0..npages {
+                    phys.push(p + (i * PAGE_SIZE) as u64, GFP_KERNEL)?;
+                }
+                Ok(())
+            })
         });
         if let Err(e) = res {
             if done != 0 {
@@ -802,16 +806,7 @@ impl IoPagetable {
                 let in_page = (at % page) as usize;
                 let n = ((page - at % page).min(end - at)) as usize;
                 let chunk = &mut buf[pos..pos + n];
-                area.pages.pin(index, index)?;
-                let res = area.pages.with_page(index, |p| {
-                    if write {
-                        p.write(in_page, chunk)
-                    } else {
-                        p.read(in_page, chunk)
-                    }
-                });
-                area.pages.unpin(index, index);
-                res??;
+                area.pages.copy(index, in_page, chunk, write)?;
                 pos += n;
                 at += n as u64;
             }

@@ -12,6 +12,8 @@
 //! with [`Pages::pin`]; a page is pinned once however many uses it has, and unpinned when its
 //! last use goes ([`Pages::unpin`]). So the same memory mapped into two domains, or mapped and
 //! pinned by an emulated device, holds one pin, and tests that count pins see exactly one.
+//! The pins are kept, mapped and given back in runs of physically contiguous pages, a huge
+//! page or more at a time, never a 4 KiB page at a time unless the memory is in 4 KiB pieces.
 //!
 //! Charging: a page is charged to the memory's owner when it is pinned and refunded when it is
 //! unpinned; the charge is taken before pinning, so going over `RLIMIT_MEMLOCK` fails with
@@ -23,7 +25,12 @@
 
 use crate::context::AccountMode;
 use kernel::{
-    alloc::KVVec,
+    alloc::{
+        flags::__GFP_NOFAIL,
+        kvec::InsertError,
+        Flags,
+        KVVec, //
+    },
     capability::{
         capable,
         Capability, //
@@ -38,11 +45,9 @@ use kernel::{
         Mutex, //
     },
     user_pin::{
-        empty_slots,
-        pin_file_pages,
-        unpin_pages,
+        pin_file_runs,
         PinOwner,
-        PinnedPage, //
+        PinnedRun, //
     },
 };
 
@@ -55,12 +60,30 @@ enum Charge {
     Process,
 }
 
+/// Pages `first..first + run.len()` of a [`Pages`], pinned, with `uses` uses each.
+struct Seg {
+    first: usize,
+    run: PinnedRun,
+    uses: u32,
+}
+
+impl Seg {
+    /// The index after the last page.
+    fn end(&self) -> usize {
+        self.first + self.run.len()
+    }
+}
+
 /// The pinned state of a [`Pages`].
+///
+/// Pinned memory is kept in segments of physically contiguous pages that have the same
+/// number of uses: 1 GiB of huge pages mapped into a domain is 512 segments, not 262144
+/// pages, and is pinned, mapped and unpinned as such. A use of part of a segment splits it;
+/// neighbours that end up alike join again.
 struct Pins {
-    /// One slot per page, `None` while that page is not pinned. Empty until the first pin.
-    pages: KVVec<Option<PinnedPage>>,
-    /// How many uses each page has; a page is pinned exactly when its count is not zero.
-    uses: KVVec<u32>,
+    /// The segments, in page order; no two overlap, and a page is pinned exactly when one
+    /// holds it.
+    segs: KVVec<Seg>,
     /// How many pages are pinned (and charged).
     npinned: usize,
     /// The process whose memory this is. `None` for memory mapped by a kernel thread (KUnit),
@@ -148,8 +171,7 @@ impl Pages {
                 npages,
                 writable,
                 pins <- new_mutex!(Pins {
-                    pages: KVVec::new(),
-                    uses: KVVec::new(),
+                    segs: KVVec::new(),
                     npinned: 0,
                     owner: PinOwner::current().ok(),
                     charge,
@@ -187,116 +209,190 @@ impl Pages {
             return Err(EINVAL);
         }
         let mut p = self.pins.lock();
-        if p.pages.is_empty() {
-            let pages = empty_slots(self.npages, GFP_KERNEL_ACCOUNT)?;
-            let mut uses = KVVec::with_capacity(self.npages, GFP_KERNEL_ACCOUNT)?;
-            uses.resize(self.npages, 0, GFP_KERNEL_ACCOUNT)?;
-            p.pages = pages;
-            p.uses = uses;
-        }
-        let wanted = p.uses[first..=last].iter().filter(|&&u| u == 0).count();
+        let wanted = p.unpinned(first, last)?;
         if wanted != 0 {
             p.charge(wanted)?;
-            if let Err(e) = self.pin_unused(&mut p, first, last) {
-                let Pins { pages, uses, .. } = &mut *p;
-                for (slot, &u) in pages[first..=last].iter_mut().zip(&uses[first..=last]) {
-                    if u == 0 {
-                        unpin_pages(core::slice::from_mut(slot), self.writable);
-                    }
-                }
+        }
+        match self.add_use(&mut p, first, last) {
+            Ok(()) => {
+                p.npinned += wanted;
+                Ok(())
+            }
+            Err(e) => {
                 p.refund(wanted);
+                Err(e)
+            }
+        }
+    }
+
+    /// Pins the pages of `first..=last` that no segment holds and adds a use to every page of
+    /// the range. On failure nothing changes (what this call pinned is unpinned).
+    fn add_use(&self, p: &mut Pins, first: usize, last: usize) -> Result {
+        let old_len = p.segs.len();
+        if old_len == 0 {
+            // Nothing pinned yet: pin straight into the (reused) segment list.
+            let Pins { segs, owner, .. } = p;
+            if let Err(e) = self.pin_new(owner.as_ref(), first, last, self.writable, segs) {
+                segs.clear();
                 return Err(e);
             }
-            p.npinned += wanted;
         }
-        for u in &mut p.uses[first..=last] {
-            *u += 1;
+        let mut fresh = KVVec::new();
+        if old_len != 0 {
+            for (from, to) in p.gaps(first, last) {
+                self.pin_new(p.owner.as_ref(), from, to, self.writable, &mut fresh)?;
+            }
         }
+        if !fresh.is_empty() {
+            // Room for the new segments and for splitting the two at the ends of the range.
+            p.segs.reserve(fresh.len() + 2, GFP_KERNEL_ACCOUNT)?;
+            let in_order = p.segs.last().map(Seg::end) <= fresh.first().map(|s| s.first);
+            for seg in fresh.drain_all() {
+                if p.segs.push_within_capacity(seg).is_err() {
+                    p.segs.truncate(old_len);
+                    return Err(ENOMEM);
+                }
+            }
+            if !in_order {
+                p.segs.sort_unstable_by_key(|s| s.first);
+            }
+        }
+        let split = p.split_at(first, GFP_KERNEL_ACCOUNT);
+        if let Err(e) = split.and_then(|()| p.split_at(last + 1, GFP_KERNEL_ACCOUNT)) {
+            // Only the new segments have no use yet.
+            p.segs.retain(|s| s.uses != 0);
+            return Err(e);
+        }
+        let (lo, hi) = p.inside(first, last);
+        for seg in &mut p.segs[lo..hi] {
+            seg.uses += 1;
+        }
+        p.tidy(lo, hi);
         Ok(())
     }
 
-    /// Pins every page of `first..=last` that has no use yet.
-    fn pin_unused(&self, p: &mut Pins, first: usize, last: usize) -> Result {
-        let Pins {
-            pages, uses, owner, ..
-        } = p;
-        let owner = owner.as_ref().ok_or(EFAULT)?;
-        let mut i = first;
-        while i <= last {
-            if uses[i] != 0 {
-                i += 1;
-                continue;
-            }
-            let mut end = i;
-            while end < last && uses[end + 1] == 0 {
-                end += 1;
-            }
-            let at = i * PAGE_SIZE;
-            i += match &self.source {
-                Source::User(uptr) => {
-                    owner.pin(*uptr as usize + at, self.writable, &mut pages[i..=end])?
-                }
-                Source::File(file, start) => {
-                    pin_file_pages(file, start + at as u64, &mut pages[i..=end])?
-                }
-            };
+    /// Pins pages `from..=to`, none of them pinned, for writing if `write`, into new segments
+    /// with no use yet, appended to `out` in order.
+    fn pin_new(
+        &self,
+        owner: Option<&PinOwner>,
+        from: usize,
+        to: usize,
+        write: bool,
+        out: &mut KVVec<Seg>,
+    ) -> Result {
+        let mut next = from;
+        self.pin_runs(owner, from, to, write, |run| {
+            let len = run.len();
+            out.push(
+                Seg {
+                    first: next,
+                    run,
+                    uses: 0,
+                },
+                GFP_KERNEL_ACCOUNT,
+            )?;
+            next += len;
+            Ok(())
+        })
+    }
+
+    /// Pins pages `from..=to` once more, for writing if `write`, and hands them to `f` in runs,
+    /// in order. Whatever `f` does not keep is unpinned when it drops it.
+    fn pin_runs(
+        &self,
+        owner: Option<&PinOwner>,
+        from: usize,
+        to: usize,
+        write: bool,
+        f: impl FnMut(PinnedRun) -> Result,
+    ) -> Result {
+        let owner = owner.ok_or(EFAULT)?;
+        let npages = to - from + 1;
+        let at = from * PAGE_SIZE;
+        match &self.source {
+            Source::User(uptr) => owner.pin_runs(*uptr as usize + at, npages, write, f),
+            Source::File(file, start) => pin_file_runs(file, start + at as u64, npages, write, f),
         }
-        Ok(())
     }
 
     /// Drops a use of pages `first..=last` taken with [`Pages::pin`], unpinning (and refunding)
     /// those left with none.
     pub(crate) fn unpin(&self, first: usize, last: usize) {
-        let mut p = self.pins.lock();
-        if last >= p.uses.len() || first > last {
+        if first > last || last >= self.npages {
             return;
         }
+        let mut p = self.pins.lock();
+        // Splitting needs room for two more segments at most; giving back cannot fail for
+        // want of it. (Were it to fail all the same, a segment crossing an end of the range
+        // keeps its use until the pages go: wrong by a use, never unsafe.)
+        let _ = p.split_at(first, GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
+        let _ = p.split_at(last + 1, GFP_KERNEL_ACCOUNT | __GFP_NOFAIL);
+        let (lo, hi) = p.inside(first, last);
         let mut freed = 0;
-        let Pins { pages, uses, .. } = &mut *p;
-        for (slot, u) in pages[first..=last].iter_mut().zip(&mut uses[first..=last]) {
-            *u = u.saturating_sub(1);
-            if *u == 0 && slot.is_some() {
-                freed += 1;
+        for seg in &mut p.segs[lo..hi] {
+            seg.uses = seg.uses.saturating_sub(1);
+            if seg.uses == 0 {
+                freed += seg.run.len();
+                // Dropping the run unpins it.
+                seg.run = PinnedRun::empty();
             }
         }
-        // Unpin in runs: pages with no use left lose their pin.
-        let mut i = first;
-        while i <= last {
-            if uses[i] != 0 || pages[i].is_none() {
-                i += 1;
-                continue;
-            }
-            let start = i;
-            while i <= last && uses[i] == 0 && pages[i].is_some() {
-                i += 1;
-            }
-            unpin_pages(&mut pages[start..i], self.writable);
-        }
+        p.tidy(lo, hi);
         p.npinned -= freed;
         p.refund(freed);
     }
 
-    /// Calls `f` with the physical address of each pinned page of `first..=last`, in order.
-    /// The pages must have a use (taken with [`Pages::pin`]); `EFAULT` for one that has none.
-    pub(crate) fn for_each_phys(
+    /// Calls `f(index, phys, npages)` for each run of pinned pages of `first..=last`, in
+    /// order: `npages` physically contiguous pages from page `index` at `phys`. The pages must
+    /// have a use (taken with [`Pages::pin`]); `EFAULT` if one has none.
+    pub(crate) fn for_each_run(
         &self,
         first: usize,
         last: usize,
-        mut f: impl FnMut(usize, u64) -> Result,
+        mut f: impl FnMut(usize, u64, usize) -> Result,
     ) -> Result {
         let p = self.pins.lock();
-        let slots = p.pages.get(first..=last).ok_or(EFAULT)?;
-        for (i, slot) in slots.iter().enumerate() {
-            f(first + i, slot.as_ref().ok_or(EFAULT)?.phys())?;
+        let mut next = first;
+        for seg in p.segs.iter().skip(p.seek(first)) {
+            if seg.first > last {
+                break;
+            }
+            if seg.first > next {
+                return Err(EFAULT);
+            }
+            let skip = next - seg.first;
+            let npages = seg.end().min(last + 1) - next;
+            f(next, seg.run.phys() + (skip * PAGE_SIZE) as u64, npages)?;
+            next += npages;
+        }
+        if next <= last {
+            return Err(EFAULT);
         }
         Ok(())
     }
 
-    /// Calls `f` with pinned page `index`; `EFAULT` if it has no use.
-    pub(crate) fn with_page<R>(&self, index: usize, f: impl FnOnce(&PinnedPage) -> R) -> Result<R> {
+    /// Copies between `buf` and `offset` in page `index`, into the page when `write`. A page
+    /// not pinned already is pinned just for the copy, as a CPU access: neither used nor
+    /// charged. `EINVAL` if `buf` does not fit in the page.
+    pub(crate) fn copy(&self, index: usize, offset: usize, buf: &mut [u8], write: bool) -> Result {
+        let mut copy = |run: &PinnedRun, i: usize| {
+            if write {
+                run.write(i, offset, buf)
+            } else {
+                run.read(i, offset, buf)
+            }
+        };
         let p = self.pins.lock();
-        let page = p.pages.get(index).and_then(Option::as_ref).ok_or(EFAULT)?;
-        Ok(f(page))
+        if let Some(seg) = p.segs.get(p.seek(index)).filter(|s| s.first <= index) {
+            return copy(&seg.run, index - seg.first);
+        }
+        let mut res = Err(EFAULT);
+        self.pin_runs(p.owner.as_ref(), index, index, write, |run| {
+            res = copy(&run, 0);
+            Ok(())
+        })?;
+        res
     }
 }
 
@@ -322,6 +418,112 @@ impl Pages {
     /// Gives the pages back to `old`, undoing [`Pages::move_to_current`].
     pub(crate) fn restore_owner(&self, old: PinOwner) {
         let _ = self.pins.lock().switch_owner(Some(old));
+    }
+}
+
+impl Pins {
+    /// The index of the first segment that ends after page `index`.
+    fn seek(&self, index: usize) -> usize {
+        self.segs.partition_point(|s| s.end() <= index)
+    }
+
+    /// The indices `lo..hi` of the segments inside pages `first..=last`.
+    fn inside(&self, first: usize, last: usize) -> (usize, usize) {
+        let lo = self.segs.partition_point(|s| s.first < first);
+        (
+            lo,
+            self.segs.partition_point(|s| s.end() <= last + 1).max(lo),
+        )
+    }
+
+    /// The ranges of pages of `first..=last` that no segment holds, in order. `EOVERFLOW` if
+    /// a page of the range cannot take one more use.
+    fn gaps(&self, first: usize, last: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let mut next = first;
+        let mut segs = self.segs[self.seek(first)..].iter();
+        core::iter::from_fn(move || {
+            while next <= last {
+                match segs.next() {
+                    Some(seg) if seg.first <= next => next = seg.end(),
+                    Some(seg) if seg.first <= last => {
+                        let gap = (next, seg.first - 1);
+                        next = seg.end();
+                        return Some(gap);
+                    }
+                    _ => {
+                        let gap = (next, last);
+                        next = last + 1;
+                        return Some(gap);
+                    }
+                }
+            }
+            None
+        })
+    }
+
+    /// How many pages of `first..=last` are not pinned; `EOVERFLOW` if one that is cannot take
+    /// another use.
+    fn unpinned(&self, first: usize, last: usize) -> Result<usize> {
+        let (lo, hi) = (self.seek(first), self.seek(last + 1));
+        if self.segs[lo..hi].iter().any(|s| s.uses == u32::MAX) {
+            return Err(EOVERFLOW);
+        }
+        Ok(self.gaps(first, last).map(|(from, to)| to - from + 1).sum())
+    }
+
+    /// Makes a segment start at page `index`, splitting the one holding it.
+    fn split_at(&mut self, index: usize, flags: Flags) -> Result {
+        let i = self.seek(index);
+        match self.segs.get(i) {
+            Some(seg) if seg.first < index => {}
+            _ => return Ok(()),
+        }
+        self.segs.reserve(1, flags)?;
+        let Some(seg) = self.segs.get_mut(i) else {
+            return Ok(());
+        };
+        let Some(rest) = seg.run.split_off(index - seg.first) else {
+            return Ok(());
+        };
+        let rest = Seg {
+            first: index,
+            run: rest,
+            uses: seg.uses,
+        };
+        if let Err(InsertError::OutOfCapacity(mut rest) | InsertError::IndexOutOfBounds(mut rest)) =
+            self.segs.insert_within_capacity(i + 1, rest)
+        {
+            // Cannot happen (room was made above); join the halves again if it does.
+            if let Some(seg) = self.segs.get_mut(i) {
+                seg.run.absorb(&mut rest.run);
+            }
+        }
+        Ok(())
+    }
+
+    /// After the segments `lo..hi` changed their uses: joins each with its neighbour when
+    /// they continue each other with the same uses, and drops the emptied ones.
+    fn tidy(&mut self, lo: usize, hi: usize) {
+        let lo = lo.saturating_sub(1);
+        let hi = (hi + 1).min(self.segs.len());
+        let mut emptied = self.segs[lo..hi].iter().any(|s| s.run.is_empty());
+        let mut k = lo;
+        for i in lo + 1..hi {
+            let (head, tail) = self.segs.split_at_mut(i);
+            let (acc, seg) = (&mut head[k], &mut tail[0]);
+            if acc.run.is_empty() || seg.run.is_empty() {
+                k = i;
+                continue;
+            }
+            if acc.uses == seg.uses && acc.end() == seg.first && acc.run.absorb(&mut seg.run) {
+                emptied = true;
+            } else {
+                k = i;
+            }
+        }
+        if emptied {
+            self.segs.retain(|s| !s.run.is_empty());
+        }
     }
 }
 
@@ -379,10 +581,10 @@ impl Pins {
 impl PinnedDrop for Pages {
     fn drop(self: Pin<&mut Self>) {
         // Every use is given back before the last area or pin goes; this only guards against
-        // a leak if one was not.
+        // a leak if one was not. Dropping the segments unpins them.
         let mut p = self.pins.lock();
         let n = p.npinned;
-        unpin_pages(&mut p.pages, self.writable);
+        p.segs.clear();
         p.npinned = 0;
         p.refund(n);
     }

@@ -58,3 +58,8 @@ __rust_helper struct page *rust_helper_folio_page(struct folio *folio, unsigned 
 {
 	return folio_page(folio, n);
 }
+
+__rust_helper unsigned long rust_helper_page_to_pfn(const struct page *page)
+{
+	return page_to_pfn(page);
+}

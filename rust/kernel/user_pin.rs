@@ -18,7 +18,7 @@
 //! [`include/linux/sched/user.h`](srctree/include/linux/sched/user.h).
 
 use crate::{
-    alloc::KVVec,
+    alloc::KVec,
     bindings,
     error::to_result,
     mm::Mm,
@@ -35,100 +35,201 @@ use crate::{
 };
 use core::ptr::NonNull;
 
-/// One page of user memory pinned for DMA. Dropping it unpins the page.
+/// Physically contiguous pages of user memory, each pinned for DMA. Dropping it unpins them,
+/// marking them dirty first if they were pinned for writing (a device may have written them).
 ///
-/// `Option<PinnedPage>` has the layout of a `struct page *` that may be NULL, so slices of it
-/// are handed to the C functions that pin and unpin arrays of pages.
-#[repr(transparent)]
-pub struct PinnedPage(NonNull<bindings::page>);
+/// Memory is pinned a page or a folio at a time, but kept and mapped in runs: a huge page is
+/// one run of 512 pages, not 512 entries, and neighbouring pages that happen to be physically
+/// contiguous join into one run too.
+pub struct PinnedRun {
+    /// The first page; the others follow it in the memory map.
+    first: NonNull<bindings::page>,
+    npages: u32,
+    dirty: bool,
+}
 
-// SAFETY: a pin is a reference count on the page; it may be dropped from any thread.
-unsafe impl Send for PinnedPage {}
-// SAFETY: the shared methods only read the page's frame number or its contents.
-unsafe impl Sync for PinnedPage {}
+// SAFETY: a pin is a reference count on the pages; it may be dropped from any thread.
+unsafe impl Send for PinnedRun {}
+// SAFETY: the shared methods only read frame numbers or page contents.
+unsafe impl Sync for PinnedRun {}
 
-impl PinnedPage {
-    /// The physical address of the page.
-    pub fn phys(&self) -> u64 {
-        // SAFETY: the page is pinned, so it is a valid page for as long as `self` lives.
-        unsafe { bindings::page_to_phys(self.0.as_ptr()) }
+/// Whether `npages` pages from `a` are followed by `b`, both in the memory map (so `a + i`
+/// names the `i`-th page) and in physical memory (so the run maps as one range).
+fn continues(a: *mut bindings::page, npages: usize, b: *mut bindings::page) -> bool {
+    if a.wrapping_add(npages) != b {
+        return false;
+    }
+    // With a virtually contiguous memory map, neighbouring page structs are neighbouring
+    // frames; otherwise the memory map has holes and the frames must be checked.
+    // SAFETY: both are pinned pages.
+    cfg!(CONFIG_SPARSEMEM_VMEMMAP)
+        || unsafe { bindings::page_to_pfn(a) + npages == bindings::page_to_pfn(b) }
+}
+
+impl PinnedRun {
+    /// A run of no pages, holding nothing.
+    pub const fn empty() -> Self {
+        Self {
+            first: NonNull::dangling(),
+            npages: 0,
+            dirty: false,
+        }
     }
 
-    /// Copies `buf.len()` bytes from `offset` in the page into `buf`; `EINVAL` if that reaches
-    /// past the page.
-    pub fn read(&self, offset: usize, buf: &mut [u8]) -> Result {
-        Self::check(offset, buf.len())?;
-        // SAFETY: the page is pinned and the range is inside it (checked above); `buf` is
+    /// Takes over the pins of `npages` pages from `first`.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds one long-term pin on each of the pages and gives them up; the pages
+    /// are contiguous as [`continues`] defines it.
+    unsafe fn from_raw(first: NonNull<bindings::page>, npages: u32, dirty: bool) -> Self {
+        Self {
+            first,
+            npages,
+            dirty,
+        }
+    }
+
+    /// How many pages the run holds.
+    pub fn len(&self) -> usize {
+        self.npages as usize
+    }
+
+    /// Whether the run holds no page.
+    pub fn is_empty(&self) -> bool {
+        self.npages == 0
+    }
+
+    /// The physical address of the first page; the others follow it.
+    pub fn phys(&self) -> u64 {
+        if self.is_empty() {
+            return 0;
+        }
+        // SAFETY: the page is pinned, so valid for as long as `self` lives.
+        unsafe { bindings::page_to_phys(self.first.as_ptr()) }
+    }
+
+    /// Splits the run after its first `at` pages and returns the rest; `None` (and nothing
+    /// changes) unless `0 < at < self.len()`.
+    pub fn split_off(&mut self, at: usize) -> Option<Self> {
+        let at = u32::try_from(at)
+            .ok()
+            .filter(|&at| at != 0 && at < self.npages)?;
+        let rest = Self {
+            // SAFETY: `at` is inside the run, whose pages follow each other in the memory map.
+            first: unsafe { self.first.add(at as usize) },
+            npages: self.npages - at,
+            dirty: self.dirty,
+        };
+        self.npages = at;
+        Some(rest)
+    }
+
+    /// Moves the pages of `next` to the end of this run and leaves `next` empty, if they
+    /// continue it (and are unpinned the same way). Returns whether they did.
+    pub fn absorb(&mut self, next: &mut Self) -> bool {
+        let Some(total) = self.npages.checked_add(next.npages) else {
+            return false;
+        };
+        if self.dirty != next.dirty
+            || !continues(self.first.as_ptr(), self.len(), next.first.as_ptr())
+        {
+            return false;
+        }
+        self.npages = total;
+        next.npages = 0;
+        true
+    }
+
+    /// Copies `buf.len()` bytes from `offset` in page `index` of the run into `buf`; `EINVAL`
+    /// if that reaches past the page or the run.
+    pub fn read(&self, index: usize, offset: usize, buf: &mut [u8]) -> Result {
+        let page = self.page(index, offset, buf.len())?;
+        // SAFETY: the page is pinned and the range is inside it (checked by `page`); `buf` is
         // valid for writing `buf.len()` bytes. Devices may write the page at the same time;
         // the copy then sees some of their bytes, as a CPU access to DMA memory does.
         unsafe {
-            let base = bindings::kmap_local_page(self.0.as_ptr()).cast::<u8>();
+            let base = bindings::kmap_local_page(page).cast::<u8>();
             core::ptr::copy_nonoverlapping(base.add(offset), buf.as_mut_ptr(), buf.len());
             bindings::kunmap_local(base.cast());
         }
         Ok(())
     }
 
-    /// Copies `data` to `offset` in the page; `EINVAL` if that reaches past the page.
-    pub fn write(&self, offset: usize, data: &[u8]) -> Result {
-        Self::check(offset, data.len())?;
+    /// Copies `data` to `offset` in page `index` of the run; `EINVAL` if that reaches past
+    /// the page or the run.
+    pub fn write(&self, index: usize, offset: usize, data: &[u8]) -> Result {
+        let page = self.page(index, offset, data.len())?;
         // SAFETY: as in `read`; the page was pinned writable by the caller's choice, and
         // writing it is what the pin is for.
         unsafe {
-            let base = bindings::kmap_local_page(self.0.as_ptr()).cast::<u8>();
+            let base = bindings::kmap_local_page(page).cast::<u8>();
             core::ptr::copy_nonoverlapping(data.as_ptr(), base.add(offset), data.len());
             bindings::kunmap_local(base.cast());
         }
         Ok(())
     }
 
-    fn check(offset: usize, len: usize) -> Result {
+    /// Page `index` of the run, checking that `len` bytes from `offset` fit in it.
+    fn page(&self, index: usize, offset: usize, len: usize) -> Result<*mut bindings::page> {
         match offset.checked_add(len) {
-            Some(end) if end <= PAGE_SIZE => Ok(()),
+            Some(end) if end <= PAGE_SIZE && index < self.len() => {
+                Ok(self.first.as_ptr().wrapping_add(index))
+            }
             _ => Err(EINVAL),
         }
     }
 }
 
-impl Drop for PinnedPage {
+impl Drop for PinnedRun {
     fn drop(&mut self) {
-        // SAFETY: `self` holds one pin on the page, given back here exactly once.
-        unsafe { bindings::unpin_user_page(self.0.as_ptr()) }
+        if self.npages == 0 {
+            return;
+        }
+        // SAFETY: `self` holds one pin on each of its pages, which are contiguous; the pins
+        // are given back here exactly once.
+        unsafe {
+            bindings::unpin_user_page_range_dirty_lock(
+                self.first.as_ptr(),
+                self.npages as usize,
+                self.dirty,
+            )
+        }
     }
 }
 
-/// `n` empty slots for pinned pages, allocated zeroed in one go rather than filled one by one
-/// (an all-zero `Option<PinnedPage>` is `None`).
-pub fn empty_slots(n: usize, flags: crate::alloc::Flags) -> Result<KVVec<Option<PinnedPage>>> {
-    let mut slots = KVVec::with_capacity(n, flags | crate::alloc::flags::__GFP_ZERO)?;
-    // SAFETY: the capacity is at least `n` and the memory is zeroed: `n` valid `None`s.
-    unsafe { slots.inc_len(n) };
-    Ok(slots)
+/// Gathers pinned pages into runs and hands each finished run to a consumer.
+struct RunBuilder<F: FnMut(PinnedRun) -> Result> {
+    pending: Option<PinnedRun>,
+    consumer: F,
 }
 
-/// Unpins every page in `pages`, leaving `None` behind, and marks the pages dirty first when
-/// `dirty` (a device may have written them). Runs of pinned pages go to the C side in one call.
-pub fn unpin_pages(pages: &mut [Option<PinnedPage>], dirty: bool) {
-    let mut i = 0;
-    while i < pages.len() {
-        if pages[i].is_none() {
-            i += 1;
-            continue;
+impl<F: FnMut(PinnedRun) -> Result> RunBuilder<F> {
+    fn new(consumer: F) -> Self {
+        Self {
+            pending: None,
+            consumer,
         }
-        let start = i;
-        while i < pages.len() && pages[i].is_some() {
-            i += 1;
-        }
-        let run = &mut pages[start..i];
-        // SAFETY: `Option<PinnedPage>` is a nullable `struct page *` (see `PinnedPage`), and
-        // every element of `run` holds a pin. The C function consumes the pins; the elements
-        // are then overwritten with `None` without running `PinnedPage`'s destructor.
-        unsafe {
-            let ptr = run.as_mut_ptr().cast::<*mut bindings::page>();
-            bindings::unpin_user_pages_dirty_lock(ptr, run.len(), dirty);
-            for j in 0..run.len() {
-                ptr.add(j).write(core::ptr::null_mut());
+    }
+
+    /// Adds `run`, which follows the runs added before it in the range being pinned.
+    fn add(&mut self, mut run: PinnedRun) -> Result {
+        if let Some(p) = &mut self.pending {
+            if p.absorb(&mut run) {
+                return Ok(());
             }
+        }
+        match self.pending.replace(run) {
+            Some(done) => (self.consumer)(done),
+            None => Ok(()),
+        }
+    }
+
+    /// Hands over the last run.
+    fn finish(mut self) -> Result {
+        match self.pending.take() {
+            Some(done) => (self.consumer)(done),
+            None => Ok(()),
         }
     }
 }
@@ -252,48 +353,94 @@ impl PinOwner {
         self.mm_pinned_vm().add(delta, Relaxed);
     }
 
-    /// Pins the pages holding `out.len()` pages of user memory from `uaddr` (page aligned) in
-    /// the owner's memory map into `out`, whose elements must be `None`. Stops early at the
-    /// first page that cannot be pinned and returns how many were; an error only if none was.
-    /// `write` asks for pages a device may write (copy-on-write is broken first).
-    pub fn pin(&self, uaddr: usize, write: bool, out: &mut [Option<PinnedPage>]) -> Result<usize> {
-        if out.iter().any(Option::is_some) {
-            return Err(EINVAL);
-        }
+    /// Pins `npages` pages of the owner's memory from `uaddr` (page aligned), for writing if
+    /// `write`, and hands them to `f` in runs, in order. The owner's process need not be the
+    /// current one. On failure the runs `f` took stay with it and nothing else stays pinned:
+    /// `EFAULT` for memory that is not mapped, the error `f` gave, ...
+    pub fn pin_runs(
+        &self,
+        uaddr: usize,
+        npages: usize,
+        write: bool,
+        f: impl FnMut(PinnedRun) -> Result,
+    ) -> Result {
+        /// Pages asked for per call: a page of page pointers.
+        const CHUNK: usize = PAGE_SIZE / core::mem::size_of::<*mut bindings::page>();
         let mut flags = bindings::FOLL_LONGTERM;
         if write {
             flags |= bindings::FOLL_WRITE;
         }
-        let n = out.len().min(i32::MAX as usize);
-        let ptr = out.as_mut_ptr().cast::<*mut bindings::page>();
-        let rc = if self.is_current_mm() {
-            // SAFETY: `ptr` has room for `n` page pointers (`Option<PinnedPage>` is a nullable
-            // page pointer), each written only with a pinned page; the pins become the
-            // `PinnedPage`s.
-            unsafe { bindings::pin_user_pages_fast(uaddr, n as i32, flags, ptr) as isize }
+        /// Up to this many pages, the page pointers fit on the stack.
+        const SMALL: usize = 16;
+        let mut small = [core::ptr::null_mut::<bindings::page>(); SMALL];
+        let mut large = KVec::new();
+        let buf = if npages <= SMALL {
+            &mut small[..]
         } else {
-            let mm = self.mm.mmget_not_zero().ok_or(EFAULT)?;
-            let mut locked: crate::ffi::c_int = 1;
-            // SAFETY: as above; `mm` holds a user count, its lock is taken for reading as
-            // `pin_user_pages_remote` requires, and released unless the call dropped it
-            // (which it reports by clearing `locked`).
-            unsafe {
-                bindings::mmap_read_lock(mm.as_raw());
-                let rc =
-                    bindings::pin_user_pages_remote(mm.as_raw(), uaddr, n, flags, ptr, &mut locked);
-                if locked != 0 {
-                    bindings::mmap_read_unlock(mm.as_raw());
-                }
-                rc
-            }
+            large.resize(CHUNK.min(npages), core::ptr::null_mut(), GFP_KERNEL)?;
+            &mut large[..]
         };
-        if rc < 0 {
-            return Err(Error::from_errno(rc as i32));
+        let remote = if self.is_current_mm() {
+            None
+        } else {
+            Some(self.mm.mmget_not_zero().ok_or(EFAULT)?)
+        };
+        let mut runs = RunBuilder::new(f);
+        let mut done = 0;
+        while done < npages {
+            let n = (npages - done).min(buf.len());
+            let addr = uaddr + done * PAGE_SIZE;
+            let ptr = buf.as_mut_ptr();
+            let rc = match &remote {
+                // SAFETY: `ptr` has room for `n` page pointers; the pins taken become runs.
+                None => unsafe {
+                    bindings::pin_user_pages_fast(addr, n as i32, flags, ptr) as isize
+                },
+                Some(mm) => {
+                    let mut locked: crate::ffi::c_int = 1;
+                    // SAFETY: as above; `mm` holds a user count, its lock is taken for reading
+                    // as `pin_user_pages_remote` requires, and released unless the call
+                    // dropped it (which it reports by clearing `locked`).
+                    unsafe {
+                        bindings::mmap_read_lock(mm.as_raw());
+                        let rc = bindings::pin_user_pages_remote(
+                            mm.as_raw(),
+                            addr,
+                            n,
+                            flags,
+                            ptr,
+                            &mut locked,
+                        );
+                        if locked != 0 {
+                            bindings::mmap_read_unlock(mm.as_raw());
+                        }
+                        rc
+                    }
+                }
+            };
+            if rc < 0 {
+                return Err(Error::from_errno(rc as i32));
+            }
+            let got = (rc as usize).min(n);
+            if got == 0 {
+                return Err(EFAULT);
+            }
+            for (i, &page) in buf[..got].iter().enumerate() {
+                let Some(page) = NonNull::new(page) else {
+                    continue;
+                };
+                // SAFETY: the call above took one long-term pin on `page`, given up here.
+                let run = unsafe { PinnedRun::from_raw(page, 1, write) };
+                if let Err(e) = runs.add(run) {
+                    let rest = &buf[i + 1..got];
+                    // SAFETY: the pages after `page` hold pins that no run took.
+                    unsafe { bindings::unpin_user_pages(rest.as_ptr().cast_mut(), rest.len()) };
+                    return Err(e);
+                }
+            }
+            done += got;
         }
-        if rc == 0 {
-            return Err(EFAULT);
-        }
-        Ok(rc as usize)
+        runs.finish()
     }
 }
 
@@ -336,7 +483,7 @@ pub fn inspect_user_page(uaddr: usize) -> Result<(u64, Option<u32>)> {
 }
 
 /// The file behind descriptor `fd` of the current process, to pin its memory with
-/// [`pin_file_pages`]. `EBADF` if `fd` is not open.
+/// [`pin_file_runs`]. `EBADF` if `fd` is not open.
 ///
 /// Only for ioctl handlers (on another file), which is where a file descriptor naming memory
 /// arrives; those run with no `fdget_pos` of this thread active.
@@ -347,79 +494,94 @@ pub fn fget_for_pin(fd: u32) -> Result<ARef<crate::fs::File>> {
     Ok(unsafe { crate::fs::file::LocalFile::assume_no_fdget_pos(file) })
 }
 
-/// Pins `out.len()` pages of memfd `file` (shmem or hugetlbfs) from byte `offset`, a multiple
-/// of `PAGE_SIZE`, into `out`, whose elements must be `None`; returns how many were pinned
-/// (at least one). Each page holds its own pin on its folio, so pages unpin one by one like
-/// pages of process memory. `EINVAL` for a file that is not a memfd.
-pub fn pin_file_pages(
+/// Pins `npages` pages of memfd `file` (shmem or hugetlbfs) from byte `offset`, a multiple of
+/// `PAGE_SIZE`, for writing if `write`, and hands them to `f` in runs, in order. Each page
+/// holds its own pin on its folio, so parts of a run unpin on their own like pages of process
+/// memory. On failure the runs `f` took stay with it and nothing else stays pinned: `EINVAL`
+/// for a file that is not a memfd, `EFAULT` past its end, the error `f` gave, ...
+pub fn pin_file_runs(
     file: &crate::fs::File,
     offset: u64,
-    out: &mut [Option<PinnedPage>],
-) -> Result<usize> {
+    npages: usize,
+    write: bool,
+    f: impl FnMut(PinnedRun) -> Result,
+) -> Result {
     /// Folios asked for per call.
     const BATCH: usize = 64;
-    if out.iter().any(Option::is_some) || out.is_empty() || offset % PAGE_SIZE as u64 != 0 {
+    if npages == 0 || offset % PAGE_SIZE as u64 != 0 {
         return Err(EINVAL);
     }
-    let end = (out.len() as u64)
+    let end = (npages as u64)
         .checked_mul(PAGE_SIZE as u64)
         .and_then(|len| offset.checked_add(len - 1))
         .and_then(|end| i64::try_from(end).ok())
         .ok_or(EOVERFLOW)?;
-    let start = i64::try_from(offset).map_err(|_| EOVERFLOW)?;
     let mut folios = [core::ptr::null_mut::<bindings::folio>(); BATCH];
-    let mut first_offset: crate::ffi::c_ulong = 0;
-    // SAFETY: `folios` has room for `BATCH` folio pointers; `file` is a counted reference.
-    let n = unsafe {
-        bindings::memfd_pin_folios(
-            file.as_ptr(),
-            start,
-            end,
-            folios.as_mut_ptr(),
-            BATCH as u32,
-            &mut first_offset,
-        )
-    };
-    if n < 0 {
-        return Err(Error::from_errno(n as i32));
-    }
-    let n = (n as usize).min(BATCH);
-    if n == 0 {
-        return Err(EFAULT);
-    }
-    let mut filled = 0;
-    let mut used = 0;
-    let mut page_in_folio = first_offset as usize / PAGE_SIZE;
-    for (i, &folio) in folios[..n].iter().enumerate() {
-        used = i + 1;
-        // SAFETY: `folio` is pinned, so valid.
-        let nr = unsafe { bindings::folio_nr_pages(folio) } as usize;
-        let take = nr.saturating_sub(page_in_folio).min(out.len() - filled);
-        let first = core::mem::replace(&mut page_in_folio, 0);
-        if take == 0 {
-            // SAFETY: the pin `memfd_pin_folios` took, unused.
-            unsafe { bindings::unpin_folio(folio) };
-            continue;
+    let mut runs = RunBuilder::new(f);
+    let mut done = 0;
+    while done < npages {
+        let start = i64::try_from(offset + (done * PAGE_SIZE) as u64).map_err(|_| EOVERFLOW)?;
+        let mut first_offset: crate::ffi::c_ulong = 0;
+        // SAFETY: `folios` has room for `BATCH` folio pointers; `file` is a counted reference.
+        let n = unsafe {
+            bindings::memfd_pin_folios(
+                file.as_ptr(),
+                start,
+                end,
+                folios.as_mut_ptr(),
+                BATCH as u32,
+                &mut first_offset,
+            )
+        };
+        if n < 0 {
+            return Err(Error::from_errno(n as i32));
         }
-        // SAFETY: one pin per page taken from this folio: `memfd_pin_folios` took the first.
-        if unsafe { bindings::folio_add_pins(folio, (take - 1) as u32) } != 0 {
-            // SAFETY: give back the pin we could not share out.
-            unsafe { bindings::unpin_folio(folio) };
-            break;
+        let n = (n as usize).min(BATCH);
+        if n == 0 {
+            return Err(EFAULT);
         }
-        for j in 0..take {
-            // SAFETY: `first + j < nr`: a page of the pinned folio.
-            let page = unsafe { bindings::folio_page(folio, first + j) };
-            out[filled + j] = NonNull::new(page).map(PinnedPage);
+        let mut page_in_folio = first_offset as usize / PAGE_SIZE;
+        for (i, &folio) in folios[..n].iter().enumerate() {
+            // SAFETY: `folio` is pinned, so valid.
+            let nr = unsafe { bindings::folio_nr_pages(folio) } as usize;
+            let first = core::mem::replace(&mut page_in_folio, 0);
+            let take = nr
+                .saturating_sub(first)
+                .min(npages - done)
+                .min(u32::MAX as usize);
+            // One pin per page taken from this folio: `memfd_pin_folios` took the first.
+            // SAFETY: the folio is pinned.
+            let added =
+                take != 0 && unsafe { bindings::folio_add_pins(folio, (take - 1) as u32) } == 0;
+            let res = if added {
+                // SAFETY: `first < nr`: a page of the pinned folio, which holds a pin for each
+                // of the `take` pages from it; the pages of a folio are contiguous.
+                let page = unsafe { bindings::folio_page(folio, first) };
+                match NonNull::new(page) {
+                    // SAFETY: see above; the pins are given up here.
+                    Some(page) => {
+                        runs.add(unsafe { PinnedRun::from_raw(page, take as u32, write) })
+                    }
+                    None => Err(EFAULT),
+                }
+            } else {
+                // SAFETY: the pin `memfd_pin_folios` took, unused.
+                unsafe { bindings::unpin_folio(folio) };
+                if take == 0 {
+                    Ok(())
+                } else {
+                    Err(EINVAL)
+                }
+            };
+            if let Err(e) = res {
+                for &unused in &folios[i + 1..n] {
+                    // SAFETY: pins `memfd_pin_folios` took that no run holds.
+                    unsafe { bindings::unpin_folio(unused) };
+                }
+                return Err(e);
+            }
+            done += take;
         }
-        filled += take;
     }
-    for &folio in &folios[used..n] {
-        // SAFETY: pins `memfd_pin_folios` took that were not used.
-        unsafe { bindings::unpin_folio(folio) };
-    }
-    if filled == 0 {
-        return Err(ENOMEM);
-    }
-    Ok(filled)
+    runs.finish()
 }
