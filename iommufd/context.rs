@@ -10,6 +10,7 @@
 use crate::selftest;
 use crate::{
     device,
+    fault,
     hw_pagetable,
     ioas,
     object::{
@@ -143,9 +144,10 @@ fn option_ioctl(ictx: &Iommufd, mut ucmd: UserCmd<uapi::iommu_option>) -> Result
 fn destroy_ioctl(ictx: &Iommufd, ucmd: UserCmd<uapi::iommu_destroy>) -> Result<isize> {
     match ictx.objects.destroy(ucmd.cmd.id)? {
         Object::HwptPaging(hwpt) => hw_pagetable::release(ictx, &hwpt),
+        Object::HwptNested(hwpt) => hwpt.release(ictx),
         #[cfg(CONFIG_IOMMUFD_TEST)]
         Object::Selftest(mock) => selftest::release(ictx, &mock),
-        Object::Ioas(_) | Object::Device(_) => {}
+        Object::Ioas(_) | Object::Device(_) | Object::Fault(_) => {}
     }
     Ok(0)
 }
@@ -251,6 +253,13 @@ impl Iommufd {
                 iommu_hwpt_invalidate,
                 __reserved,
                 hw_pagetable::invalidate_ioctl
+            ),
+            uapi::IOMMUFD_CMD_FAULT_QUEUE_ALLOC => op!(
+                self,
+                arg,
+                iommu_fault_alloc,
+                out_fault_fd,
+                fault::alloc_ioctl
             ),
             uapi::IOMMUFD_CMD_IOAS_CHANGE_PROCESS => op!(
                 self,

@@ -12,16 +12,24 @@
 //! automatically: an automatic HWPT of that IOAS the device accepts, or a new one made from
 //! the device's own kind of domain. Detaching drops the device's hold on its HWPT; an automatic
 //! HWPT goes with its last device.
+//!
+//! A device's page faults go to the fault queue of the HWPT it is attached to, if it has one;
+//! those still queued when the attachment ends are answered for userspace.
 
 use crate::{
     context::Iommufd,
     domain::Domain,
+    fault::PageRequest,
     hw_pagetable::{
-        self,
+        Hwpt,
         HwptPaging, //
     },
+    nested::AllocatedNested,
     object::Object,
-    ucmd::UserCmd, //
+    ucmd::{
+        UserCmd,
+        UserData, //
+    },
 };
 use kernel::{
     new_mutex,
@@ -45,7 +53,32 @@ pub(crate) trait DeviceIommu: Send + Sync {
 
     /// Whether the device can use `hwpt`'s domain; `EINVAL` if not, as an IOMMU driver says of
     /// an incompatible domain.
-    fn check_domain(&self, hwpt: &HwptPaging) -> Result;
+    fn check_domain(&self, hwpt: &Hwpt) -> Result;
+
+    /// Whether the driver makes nested domains at all.
+    fn nesting(&self) -> bool {
+        false
+    }
+
+    /// A new nested domain for the device over the stage-2 domain of `parent`, from the
+    /// driver data `data`: `EINVAL` if `parent`'s domain is not the driver's, `EOPNOTSUPP` for
+    /// `flags` (`IOMMU_HWPT_ALLOC_*`) or a data type the driver does not take, or the errors
+    /// of reading the data (see [`UserData::read`]).
+    fn alloc_nested(
+        &self,
+        _parent: &HwptPaging,
+        _flags: u32,
+        _data: &UserData,
+    ) -> Result<AllocatedNested> {
+        Err(EOPNOTSUPP)
+    }
+
+    /// Whether the IOMMU leaves the device's PASID table to the stage-1 table's owner, so that
+    /// a fault tagged with a PASID goes to the nested domain attached to the whole device
+    /// (upstream's `user_pasid_table`).
+    fn user_pasid_table(&self) -> bool {
+        false
+    }
 
     /// What `IOMMU_GET_HW_INFO` reports of the IOMMU, for a request of data type `data_type`
     /// (`IOMMU_HW_INFO_TYPE_DEFAULT` for the driver's own); `EOPNOTSUPP` for a type the driver
@@ -80,7 +113,25 @@ pub(crate) struct AllocatedDomain {
 /// What a device is attached to.
 struct Attachment {
     hwpt_id: u32,
-    hwpt: Arc<HwptPaging>,
+    hwpt: Hwpt,
+    /// Tells this attachment from the device's others: the faults it reported under one are
+    /// answered for userspace when that one ends.
+    handle: u64,
+}
+
+/// The attachment of a device, and the handle the next one gets.
+#[derive(Default)]
+struct Attached {
+    current: Option<Attachment>,
+    next_handle: u64,
+}
+
+impl Attached {
+    fn next_handle(&mut self) -> u64 {
+        let handle = self.next_handle;
+        self.next_handle = handle.wrapping_add(1);
+        handle
+    }
 }
 
 /// A device bound to an iommufd.
@@ -90,7 +141,7 @@ pub(crate) struct Device {
     pub(crate) id: u32,
     source: Arc<dyn DeviceIommu>,
     #[pin]
-    attached: Mutex<Option<Attachment>>,
+    attached: Mutex<Attached>,
 }
 
 impl Device {
@@ -103,7 +154,7 @@ impl Device {
             pin_init!(Self {
                 id,
                 source,
-                attached <- new_mutex!(None),
+                attached <- new_mutex!(Attached::default()),
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -124,92 +175,131 @@ impl Device {
         let _ = ictx.objects.destroy(self.id);
     }
 
-    /// Attaches the device to `pt_id`, an IOAS or a paging HWPT, and returns the id of the HWPT
-    /// it uses. `EINVAL` if already attached, or if `pt_id` names neither.
+    /// Attaches the device to `pt_id`, an IOAS or a HWPT, and returns the id of the HWPT it
+    /// uses. `EINVAL` if already attached, or if `pt_id` names neither.
     pub(crate) fn attach(&self, ictx: &Iommufd, pt_id: u32) -> Result<u32> {
         let mut attached = self.attached.lock();
-        if attached.is_some() {
+        if attached.current.is_some() {
             return Err(EINVAL);
         }
-        let new = self.get_hwpt(ictx, pt_id)?;
-        let id = new.hwpt_id;
-        *attached = Some(new);
-        Ok(id)
+        let (hwpt_id, hwpt) = self.get_hwpt(ictx, pt_id)?;
+        let handle = attached.next_handle();
+        attached.current = Some(Attachment {
+            hwpt_id,
+            hwpt,
+            handle,
+        });
+        Ok(hwpt_id)
     }
 
-    /// Moves the attached device to `pt_id` (an IOAS or a paging HWPT) in one step, and
-    /// returns the id of the HWPT it now uses; its old automatic HWPT goes if it has no other
-    /// device. `EINVAL` if the device is not attached; on failure it stays where it was.
+    /// Moves the attached device to `pt_id` (an IOAS or a HWPT) in one step, and returns the
+    /// id of the HWPT it now uses; its old automatic HWPT goes if it has no other device, and
+    /// the faults it reported under the old attachment are answered. `EINVAL` if the device is
+    /// not attached; on failure it stays where it was.
     pub(crate) fn replace(&self, ictx: &Iommufd, pt_id: u32) -> Result<u32> {
         let mut attached = self.attached.lock();
-        if attached.is_none() {
+        if attached.current.is_none() {
             return Err(EINVAL);
         }
-        let new = self.get_hwpt(ictx, pt_id)?;
-        let id = new.hwpt_id;
-        let old = attached.replace(new);
+        let (hwpt_id, hwpt) = self.get_hwpt(ictx, pt_id)?;
+        if attached.current.as_ref().map(|a| a.hwpt_id) == Some(hwpt_id) {
+            // Already there: nothing changes, not even the attachment (as upstream).
+            ictx.objects.remove_user(hwpt_id);
+            return Ok(hwpt_id);
+        }
+        let handle = attached.next_handle();
+        let old = attached.current.replace(Attachment {
+            hwpt_id,
+            hwpt,
+            handle,
+        });
         drop(attached);
         if let Some(old) = old {
-            release_attachment(ictx, old);
+            self.release_attachment(ictx, old);
         }
-        Ok(id)
+        Ok(hwpt_id)
     }
 
     /// The HWPT the device would use for `pt_id`, counted as one more user of it: that HWPT,
     /// or for an IOAS an automatic HWPT the device accepts, made if there is none.
-    fn get_hwpt(&self, ictx: &Iommufd, pt_id: u32) -> Result<Attachment> {
-        Ok(match ictx.objects.get(pt_id)? {
-            Object::HwptPaging(hwpt) => {
-                self.source.check_domain(&hwpt)?;
-                ictx.objects.add_user(pt_id)?;
-                Attachment {
-                    hwpt_id: pt_id,
-                    hwpt,
-                }
-            }
+    fn get_hwpt(&self, ictx: &Iommufd, pt_id: u32) -> Result<(u32, Hwpt)> {
+        let hwpt = match ictx.objects.get(pt_id)? {
+            Object::HwptPaging(hwpt) => Hwpt::Paging(hwpt),
+            Object::HwptNested(hwpt) => Hwpt::Nested(hwpt),
             Object::Ioas(ioas) => {
                 let mut autos = ioas.auto_hwpts.lock();
                 for &id in autos.iter() {
                     let Ok(hwpt) = ictx.objects.get_hwpt_paging(id) else {
                         continue;
                     };
+                    let hwpt = Hwpt::Paging(hwpt);
                     match self.source.check_domain(&hwpt) {
                         Ok(()) => {
                             ictx.objects.add_user(id)?;
-                            return Ok(Attachment { hwpt_id: id, hwpt });
+                            return Ok((id, hwpt));
                         }
                         Err(e) if e == EINVAL => continue,
                         Err(e) => return Err(e),
                     }
                 }
                 autos.reserve(1, GFP_KERNEL_ACCOUNT)?;
-                let (id, hwpt) =
-                    HwptPaging::create(ictx, pt_id, self.source.alloc_domain()?, true)?;
+                let (id, hwpt) = HwptPaging::create_auto(ictx, pt_id, self.source.alloc_domain()?)?;
                 autos.push(id, GFP_KERNEL_ACCOUNT)?;
-                Attachment { hwpt_id: id, hwpt }
+                return Ok((id, Hwpt::Paging(hwpt)));
             }
             _ => return Err(EINVAL),
-        })
+        };
+        self.source.check_domain(&hwpt)?;
+        ictx.objects.add_user(pt_id)?;
+        Ok((pt_id, hwpt))
     }
 
     /// Detaches the device, if attached; an automatic HWPT left without devices is destroyed.
     pub(crate) fn detach(&self, ictx: &Iommufd) {
-        let old = self.attached.lock().take();
+        let old = self.attached.lock().current.take();
         if let Some(old) = old {
-            release_attachment(ictx, old);
+            self.release_attachment(ictx, old);
         }
     }
-}
 
-/// Drops a device's hold on a HWPT; an automatic HWPT left without devices is destroyed.
-fn release_attachment(ictx: &Iommufd, old: Attachment) {
-    ictx.objects.remove_user(old.hwpt_id);
-    if old.hwpt.auto_domain {
-        let mut autos = old.hwpt.ioas.auto_hwpts.lock();
-        if let Ok(Object::HwptPaging(hwpt)) = ictx.objects.destroy(old.hwpt_id) {
-            autos.retain(|id| *id != old.hwpt_id);
-            drop(autos);
-            hw_pagetable::release(ictx, &hwpt);
+    /// Drops the device's hold on a HWPT it was attached to: the faults it reported under that
+    /// attachment are answered (as upstream, invalid), and an automatic HWPT left without
+    /// devices is destroyed.
+    fn release_attachment(&self, ictx: &Iommufd, old: Attachment) {
+        if let Some(fault) = old.hwpt.fault() {
+            fault.attachment_ended(self.id, old.handle);
+        }
+        ictx.objects.remove_user(old.hwpt_id);
+        if let Some(auto) = old.hwpt.auto_domain() {
+            let mut autos = auto.ioas.auto_hwpts.lock();
+            if let Ok(Object::HwptPaging(hwpt)) = ictx.objects.destroy(old.hwpt_id) {
+                autos.retain(|id| *id != old.hwpt_id);
+                drop(autos);
+                Hwpt::Paging(hwpt).release(ictx);
+            }
+        }
+    }
+
+    /// Reports a page request of the device, as its IOMMU does when the device faults: it goes
+    /// to the fault queue of the HWPT the device is attached to, if that HWPT has one. A
+    /// request tagged with a PASID goes there only if the IOMMU leaves PASIDs to a nested
+    /// HWPT's owner and the device is attached to one (no PASID is attached on its own here).
+    /// Otherwise nobody handles it, and the device is told so (which the devices here ignore).
+    pub(crate) fn report_fault(&self, request: PageRequest) -> Result {
+        let attached = self.attached.lock();
+        let Some(current) = &attached.current else {
+            return Ok(());
+        };
+        let pasid_valid = uapi::iommu_hwpt_pgfault_flags_IOMMU_PGFAULT_FLAGS_PASID_VALID;
+        if request.flags & pasid_valid != 0
+            && !(self.source.user_pasid_table() && matches!(current.hwpt, Hwpt::Nested(_)))
+        {
+            return Ok(());
+        }
+        match current.hwpt.fault() {
+            // Under the attachment lock, so that the fault cannot outlive the attachment.
+            Some(fault) => fault.report(self.id, current.handle, request),
+            None => Ok(()),
         }
     }
 }

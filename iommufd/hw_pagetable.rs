@@ -7,23 +7,106 @@
 //! a device to an IOAS instead makes an *automatic* HWPT, or reuses one of that IOAS's that the
 //! device accepts; an automatic HWPT goes away with its last device.
 //!
+//! A nested HWPT (see [`crate::nested`]) is a stage-1 table over a paging HWPT; devices attach
+//! to either kind, which [`Hwpt`] stands for. Either may send its page faults to a fault queue
+//! (see [`crate::fault`]).
+//!
 //! Ownership: the object table and every attached device hold an `Arc` of the HWPT; the HWPT
-//! holds its IOAS and, through the table's user count, keeps the IOAS from being destroyed.
-//! Dropping the last reference takes the domain out of the IOAS.
+//! holds its IOAS (or parent) and fault queue and, through the table's user counts, keeps them
+//! from being destroyed. Dropping the last reference takes the domain out of the IOAS.
 
 use crate::{
     context::Iommufd,
-    device::AllocatedDomain,
+    device::{
+        AllocatedDomain,
+        Device, //
+    },
     domain::Domain,
+    fault::Fault,
     ioas::Ioas,
+    nested::{
+        self,
+        HwptNested, //
+    },
     object::Object,
-    ucmd::UserCmd, //
+    ucmd::{
+        UserCmd,
+        UserData,
+        UserDataArray, //
+    },
 };
 use kernel::{
     prelude::*,
     sync::Arc,
     uapi, //
 };
+
+/// A HWPT: what a device attaches to.
+#[derive(Clone)]
+pub(crate) enum Hwpt {
+    Paging(Arc<HwptPaging>),
+    Nested(Arc<HwptNested>),
+}
+
+impl Hwpt {
+    /// The fault queue the HWPT's page faults go to, if they go to userspace.
+    pub(crate) fn fault(&self) -> Option<&Arc<Fault>> {
+        let hold = match self {
+            Hwpt::Paging(hwpt) => hwpt.fault.as_ref(),
+            Hwpt::Nested(hwpt) => hwpt.fault.as_ref(),
+        };
+        hold.map(|h| &h.fault)
+    }
+
+    /// Whether the HWPT was made for a device attaching to an IOAS, and goes with its last
+    /// device.
+    pub(crate) fn auto_domain(&self) -> Option<&Arc<HwptPaging>> {
+        match self {
+            Hwpt::Paging(hwpt) if hwpt.auto_domain => Some(hwpt),
+            _ => None,
+        }
+    }
+
+    /// Releases what the HWPT holds, once out of the table (or never published).
+    pub(crate) fn release(&self, ictx: &Iommufd) {
+        match self {
+            Hwpt::Paging(hwpt) => release(ictx, hwpt),
+            Hwpt::Nested(hwpt) => hwpt.release(ictx),
+        }
+    }
+}
+
+/// A fault queue a HWPT reports to; the HWPT counts as a user of its object.
+pub(crate) struct FaultHold {
+    pub(crate) id: u32,
+    pub(crate) fault: Arc<Fault>,
+}
+
+impl FaultHold {
+    /// Looks fault queue `id` up for a new HWPT, counting the HWPT as its user; `ENOENT` if `id`
+    /// names no fault queue.
+    pub(crate) fn take(ictx: &Iommufd, id: u32) -> Result<Self> {
+        let fault = ictx.objects.add_user_if(id, |object| match object {
+            Object::Fault(fault) => Some(fault.clone()),
+            _ => None,
+        })?;
+        Ok(Self { id, fault })
+    }
+
+    /// Undoes [`FaultHold::take`].
+    pub(crate) fn release(&self, ictx: &Iommufd) {
+        ictx.objects.remove_user(self.id);
+    }
+}
+
+/// How a paging HWPT is made.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct PagingFlags {
+    /// Made by attaching a device to an IOAS rather than by userspace.
+    pub(crate) auto_domain: bool,
+    /// May be the parent of nested HWPTs (`IOMMU_HWPT_ALLOC_NEST_PARENT`).
+    pub(crate) nest_parent: bool,
+}
 
 /// A paging HWPT.
 pub(crate) struct HwptPaging {
@@ -32,53 +115,82 @@ pub(crate) struct HwptPaging {
     pub(crate) domain: Arc<dyn Domain>,
     /// Made by attaching a device to the IOAS rather than by userspace.
     pub(crate) auto_domain: bool,
+    /// May be the parent of nested HWPTs.
+    pub(crate) nest_parent: bool,
+    /// Where its page faults go, if to userspace.
+    pub(crate) fault: Option<FaultHold>,
     /// The mock domain behind `domain`, for the test ABI's checks.
     #[cfg(CONFIG_IOMMUFD_TEST)]
     pub(crate) mock: Option<Arc<crate::mock_domain::MockDomain>>,
 }
 
 impl HwptPaging {
-    /// Makes a HWPT for `domain` over the IOAS `ioas_id` and publishes it: the IOAS fills the
-    /// domain with its areas first, and the IOAS counts the HWPT as a user. An automatic HWPT
-    /// is published in use by the device it is made for. Returns its id.
+    /// Makes a HWPT for `domain` over the IOAS `ioas_id`, not published: the IOAS fills the
+    /// domain with its areas first, and counts the HWPT as a user. Then, for a `fault_id`, the
+    /// HWPT takes that fault queue (as upstream, its `ENOENT` comes after any error of the
+    /// domain). Undone by [`release`] and dropping it.
     pub(crate) fn create(
         ictx: &Iommufd,
         ioas_id: u32,
         allocated: AllocatedDomain,
-        auto_domain: bool,
-    ) -> Result<(u32, Arc<Self>)> {
+        flags: PagingFlags,
+        fault_id: Option<u32>,
+    ) -> Result<Arc<Self>> {
         let domain = allocated.domain;
-        let new = ictx.objects.reserve()?;
         let Object::Ioas(ioas) = ictx.objects.add_user(ioas_id)? else {
             ictx.objects.remove_user(ioas_id);
             return Err(ENOENT);
         };
-        let hwpt = ioas
-            .iopt
-            .add_domain(domain.clone())
-            .and_then(|()| {
-                Arc::new(
-                    Self {
-                        ioas: ioas.clone(),
-                        ioas_id,
-                        domain: domain.clone(),
-                        auto_domain,
-                        #[cfg(CONFIG_IOMMUFD_TEST)]
-                        mock: allocated.mock,
-                    },
-                    GFP_KERNEL_ACCOUNT,
-                )
-                .inspect_err(|_| ioas.iopt.remove_domain(&domain))
-                .map_err(Error::from)
-            })
-            .inspect_err(|_| ictx.objects.remove_user(ioas_id))?;
-        let id = new.id();
-        if auto_domain {
-            // Made for the device attaching: in use by it from the start.
-            new.publish_in_use(Object::HwptPaging(hwpt.clone()));
-        } else {
-            new.publish(Object::HwptPaging(hwpt.clone()));
+        let undo = |ioas: &Ioas| {
+            ioas.iopt.remove_domain(&domain);
+            ictx.objects.remove_user(ioas_id);
+        };
+        if let Err(e) = ioas.iopt.add_domain(domain.clone()) {
+            ictx.objects.remove_user(ioas_id);
+            return Err(e);
         }
+        let fault = match fault_id.map(|id| FaultHold::take(ictx, id)).transpose() {
+            Ok(fault) => fault,
+            Err(e) => {
+                undo(&ioas);
+                return Err(e);
+            }
+        };
+        let hwpt = Self {
+            ioas: ioas.clone(),
+            ioas_id,
+            domain: domain.clone(),
+            auto_domain: flags.auto_domain,
+            nest_parent: flags.nest_parent,
+            fault,
+            #[cfg(CONFIG_IOMMUFD_TEST)]
+            mock: allocated.mock,
+        };
+        Arc::new(hwpt, GFP_KERNEL_ACCOUNT).map_err(|e| {
+            // The HWPT was dropped, and with it the domain's place in the IOAS.
+            ictx.objects.remove_user(ioas_id);
+            if let Some(fault) = &fault_id {
+                ictx.objects.remove_user(*fault);
+            }
+            Error::from(e)
+        })
+    }
+
+    /// Makes an automatic HWPT for `domain` over the IOAS `ioas_id`, and publishes it in use
+    /// by the device it is made for. Returns its id.
+    pub(crate) fn create_auto(
+        ictx: &Iommufd,
+        ioas_id: u32,
+        allocated: AllocatedDomain,
+    ) -> Result<(u32, Arc<Self>)> {
+        let new = ictx.objects.reserve()?;
+        let flags = PagingFlags {
+            auto_domain: true,
+            nest_parent: false,
+        };
+        let hwpt = Self::create(ictx, ioas_id, allocated, flags, None)?;
+        let id = new.id();
+        new.publish_in_use(Object::HwptPaging(hwpt.clone()));
         Ok((id, hwpt))
     }
 }
@@ -89,14 +201,21 @@ impl Drop for HwptPaging {
     }
 }
 
-/// What destroying HWPT `hwpt` (already out of the table) releases: its hold on the IOAS.
+/// What destroying HWPT `hwpt` (already out of the table) releases: its hold on the IOAS and
+/// on its fault queue.
 pub(crate) fn release(ictx: &Iommufd, hwpt: &HwptPaging) {
     ictx.objects.remove_user(hwpt.ioas_id);
+    if let Some(fault) = &hwpt.fault {
+        fault.release(ictx);
+    }
 }
 
-/// `IOMMU_HWPT_ALLOC`: a paging HWPT over IOAS `pt_id` with a domain made for device `dev_id`,
-/// not attached to anything yet. Nested HWPTs (over a HWPT or a vIOMMU) are not supported yet
-/// (`EOPNOTSUPP`), nor is dirty tracking; a fault queue must exist (`ENOENT`: none can yet).
+/// `IOMMU_HWPT_ALLOC`: a HWPT not attached to anything yet. Over IOAS `pt_id`, a paging HWPT
+/// with a domain made for device `dev_id`; over a paging HWPT `pt_id` made with
+/// `IOMMU_HWPT_ALLOC_NEST_PARENT`, a nested HWPT whose stage-1 table the driver data
+/// describes (see [`crate::nested`]). With `IOMMU_HWPT_FAULT_ID_VALID`, its page faults go to
+/// fault queue `fault_id`. Dirty tracking is not supported yet (`EOPNOTSUPP`), nor driver data
+/// for a paging HWPT.
 pub(crate) fn alloc_ioctl(
     ictx: &Iommufd,
     mut ucmd: UserCmd<uapi::iommu_hwpt_alloc>,
@@ -111,62 +230,96 @@ pub(crate) fn alloc_ioctl(
     }
     let dev = ictx.objects.get_device(cmd.dev_id)?;
     let pt = ictx.objects.get(cmd.pt_id).map_err(|_| EINVAL)?;
-    let Object::Ioas(_) = pt else {
-        return match pt {
-            Object::HwptPaging(_) => Err(EOPNOTSUPP),
-            _ => Err(EINVAL),
-        };
+    let fault_id = (cmd.flags & uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_FAULT_ID_VALID != 0)
+        .then_some(cmd.fault_id);
+    let data = UserData {
+        data_type: cmd.data_type,
+        uptr: cmd.data_uptr,
+        len: cmd.data_len,
     };
-    let valid = uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_NEST_PARENT
-        | uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_DIRTY_TRACKING
-        | uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_FAULT_ID_VALID
-        | uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_PASID;
-    if cmd.flags & !valid != 0
-        || cmd.flags & uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_DIRTY_TRACKING != 0
-        || cmd.data_type != none
-    {
-        return Err(EOPNOTSUPP);
-    }
-    if cmd.flags & uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_FAULT_ID_VALID != 0 {
-        // Fault queues (IOMMU_FAULT_QUEUE_ALLOC) do not exist yet, so no id names one.
-        return Err(ENOENT);
-    }
-    let (id, _hwpt) = HwptPaging::create(ictx, cmd.pt_id, dev.iommu().alloc_domain()?, false)?;
-    ucmd.cmd.out_hwpt_id = id;
-    if let Err(e) = ucmd.respond() {
-        if let Ok(Object::HwptPaging(hwpt)) = ictx.objects.destroy(id) {
-            release(ictx, &hwpt);
+    let new = ictx.objects.reserve()?;
+    let (object, hwpt) = match pt {
+        Object::Ioas(_) => {
+            let hwpt = alloc_paging(ictx, &dev, cmd.pt_id, cmd.flags, &data, fault_id)?;
+            (Object::HwptPaging(hwpt.clone()), Hwpt::Paging(hwpt))
         }
+        Object::HwptPaging(parent) => {
+            let hwpt = nested::alloc(ictx, &dev, cmd.pt_id, parent, cmd.flags, &data, fault_id)?;
+            (Object::HwptNested(hwpt.clone()), Hwpt::Nested(hwpt))
+        }
+        _ => return Err(EINVAL),
+    };
+    ucmd.cmd.out_hwpt_id = new.id();
+    if let Err(e) = ucmd.respond() {
+        hwpt.release(ictx);
         return Err(e);
     }
+    new.publish(object);
     Ok(0)
 }
 
+/// The paging part of `IOMMU_HWPT_ALLOC`.
+fn alloc_paging(
+    ictx: &Iommufd,
+    dev: &Device,
+    ioas_id: u32,
+    flags: u32,
+    data: &UserData,
+    fault_id: Option<u32>,
+) -> Result<Arc<HwptPaging>> {
+    let nest_parent = uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_NEST_PARENT;
+    let dirty = uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
+    let fault = uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_FAULT_ID_VALID;
+    let valid = nest_parent | dirty | fault | uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_PASID;
+    if flags & !valid != 0
+        || flags & dirty != 0
+        || (flags & fault != 0 && flags & nest_parent != 0)
+        || data.len != 0
+    {
+        return Err(EOPNOTSUPP);
+    }
+    let flags = PagingFlags {
+        auto_domain: false,
+        nest_parent: flags & nest_parent != 0,
+    };
+    HwptPaging::create(ictx, ioas_id, dev.iommu().alloc_domain()?, flags, fault_id)
+}
 /// The most requests one `IOMMU_HWPT_INVALIDATE` takes, so that one call cannot hold the CPU
 /// for long (upstream's bound).
 const INVALIDATE_ENTRY_NUM_MAX: u32 = 1 << 19;
 
-/// `IOMMU_HWPT_INVALIDATE`: invalidates caches of a nested HWPT or a vIOMMU. Neither exists
-/// yet, so a valid request names some other object (`EINVAL`) or none (`ENOENT`); the count
-/// of requests handled comes back as 0 either way.
+/// `IOMMU_HWPT_INVALIDATE`: invalidates caches of the stage-1 table of a nested HWPT, as the
+/// driver reads the requests of the array (`data_type`, `entry_len`, `entry_num`) one after
+/// the other; `entry_num` comes back as the number handled before one failed, or all. A vIOMMU
+/// cannot exist yet; any other object is `EINVAL`.
 pub(crate) fn invalidate_ioctl(
     ictx: &Iommufd,
     mut ucmd: UserCmd<uapi::iommu_hwpt_invalidate>,
 ) -> Result<isize> {
     let cmd = &ucmd.cmd;
-    let res = if cmd.__reserved != 0 {
-        Err(EOPNOTSUPP)
+    let array = UserDataArray {
+        data_type: cmd.data_type,
+        uptr: cmd.data_uptr,
+        entry_len: cmd.entry_len,
+        entry_num: cmd.entry_num,
+    };
+    let (done, res) = if cmd.__reserved != 0 {
+        (0, Err(EOPNOTSUPP))
     } else if cmd.entry_num != 0
         && (cmd.data_uptr == 0
             || cmd.entry_len == 0
             || cmd.entry_len as usize > kernel::page::PAGE_SIZE
             || cmd.entry_num > INVALIDATE_ENTRY_NUM_MAX)
     {
-        Err(EINVAL)
+        (0, Err(EINVAL))
     } else {
-        ictx.objects.get(cmd.hwpt_id).and(Err(EINVAL))
+        match ictx.objects.get(cmd.hwpt_id) {
+            Ok(Object::HwptNested(hwpt)) => hwpt.domain.cache_invalidate_user(&array),
+            Ok(_) => (0, Err(EINVAL)),
+            Err(e) => (0, Err(e)),
+        }
     };
-    ucmd.cmd.entry_num = 0;
+    ucmd.cmd.entry_num = done;
     ucmd.respond()?;
-    res
+    res.map(|()| 0)
 }

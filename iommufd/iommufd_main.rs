@@ -19,11 +19,15 @@ mod access;
 mod context;
 mod device;
 mod domain;
+mod fault;
 mod hw_pagetable;
 mod io_pagetable;
 mod ioas;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod mock_domain;
+#[cfg(CONFIG_IOMMUFD_TEST)]
+mod mock_nested;
+mod nested;
 mod object;
 mod pages;
 mod range_map;

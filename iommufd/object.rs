@@ -20,8 +20,10 @@
 
 use crate::{
     device::Device,
+    fault::Fault,
     hw_pagetable::HwptPaging,
-    ioas::Ioas, //
+    ioas::Ioas,
+    nested::HwptNested, //
 };
 use kernel::{
     new_mutex,
@@ -44,7 +46,9 @@ const MAX_ID: u32 = i32::MAX as u32;
 pub(crate) enum Object {
     Ioas(Arc<Ioas>),
     HwptPaging(Arc<HwptPaging>),
+    HwptNested(Arc<HwptNested>),
     Device(Arc<Device>),
+    Fault(Arc<Fault>),
     /// A mock device of the test ABI.
     #[cfg(CONFIG_IOMMUFD_TEST)]
     Selftest(Arc<crate::selftest::MockDevice>),
@@ -204,14 +208,26 @@ impl ObjectTable {
 
     /// Records that another object depends on object `id`, and returns it.
     pub(crate) fn add_user(&self, id: u32) -> Result<Object> {
+        self.add_user_if(id, |object| Some(object.clone()))
+    }
+
+    /// Records that another object depends on object `id` if `pick` takes the object (returns
+    /// `Some`), and returns what `pick` returned; `ENOENT` if there is no such object or
+    /// `pick` refuses it.
+    pub(crate) fn add_user_if<T>(
+        &self,
+        id: u32,
+        pick: impl FnOnce(&Object) -> Option<T>,
+    ) -> Result<T> {
         let mut entries = self.entries.lock();
         match entries.get_mut(&id) {
             Some(Entry {
                 object: Some(object),
                 users,
             }) => {
+                let picked = pick(object).ok_or(ENOENT)?;
                 *users = users.checked_add(1).ok_or(EOVERFLOW)?;
-                Ok(object.clone())
+                Ok(picked)
             }
             _ => Err(ENOENT),
         }

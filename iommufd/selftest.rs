@@ -20,15 +20,24 @@ use crate::{
         DeviceIommu,
         HwInfo, //
     },
-    hw_pagetable::HwptPaging,
+    fault::PageRequest,
+    hw_pagetable::{
+        Hwpt,
+        HwptPaging, //
+    },
     io_pagetable::{
         AccessUser,
         IoPagetable, //
     },
     mock_domain::MockDomain,
+    mock_nested::MockNested,
+    nested::AllocatedNested,
     object::Object,
     range_map::Range,
-    ucmd::UserCmd, //
+    ucmd::{
+        UserCmd,
+        UserData, //
+    },
 };
 use core::mem::{
     offset_of,
@@ -75,6 +84,8 @@ type DestroyAccessPages = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_8;
 type AccessPagesArgs = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_9;
 type AccessRwArgs = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_10;
 type AccessReplaceIoas = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_12;
+type CheckIotlb = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_14;
+type TriggerIopf = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_15;
 
 /// Reads the `u32` at byte `at` of the command.
 fn u32_at(cmd: &TestCmd, at: usize) -> u32 {
@@ -154,11 +165,44 @@ impl DeviceIommu for MockIommu {
         })
     }
 
-    fn check_domain(&self, hwpt: &HwptPaging) -> Result {
-        match hwpt.mock {
-            Some(_) => Ok(()),
-            None => Err(EINVAL),
+    fn check_domain(&self, hwpt: &Hwpt) -> Result {
+        let mock = match hwpt {
+            Hwpt::Paging(hwpt) => hwpt.mock.is_some(),
+            Hwpt::Nested(hwpt) => hwpt.mock.is_some(),
+        };
+        if mock {
+            Ok(())
+        } else {
+            Err(EINVAL)
         }
+    }
+
+    fn nesting(&self) -> bool {
+        true
+    }
+
+    /// Only `IOMMU_HWPT_ALLOC_PASID` among the flags, as upstream's mock.
+    fn alloc_nested(
+        &self,
+        parent: &HwptPaging,
+        flags: u32,
+        data: &UserData,
+    ) -> Result<AllocatedNested> {
+        if parent.mock.is_none() {
+            return Err(EINVAL);
+        }
+        if flags & !uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_PASID != 0 {
+            return Err(EOPNOTSUPP);
+        }
+        let mock = MockNested::from_user(data)?;
+        Ok(AllocatedNested {
+            domain: mock.clone(),
+            mock: Some(mock),
+        })
+    }
+
+    fn user_pasid_table(&self) -> bool {
+        true
     }
 }
 
@@ -231,6 +275,18 @@ pub(crate) fn test_cmd(ictx: &Iommufd, mut ucmd: UserCmd<TestCmd>) -> Result<isi
             ucmd.respond()?;
             Ok(0)
         }
+        bindings::IOMMU_TEST_OP_MD_CHECK_IOTLB => {
+            let Object::HwptNested(hwpt) = ictx.objects.get(id)? else {
+                return Err(ENOENT);
+            };
+            let mock = hwpt.mock.as_ref().ok_or(EINVAL)?;
+            let expected = u32_at(cmd, arg!(CheckIotlb, iotlb));
+            match mock.iotlb(u32_at(cmd, arg!(CheckIotlb, id))) {
+                Some(v) if v == expected => Ok(0),
+                _ => Err(EINVAL),
+            }
+        }
+        bindings::IOMMU_TEST_OP_TRIGGER_IOPF => trigger_iopf(ictx, cmd),
         bindings::IOMMU_TEST_OP_CREATE_ACCESS => create_access(ictx, &mut ucmd, id),
         bindings::IOMMU_TEST_OP_ACCESS_PAGES => access_pages(&mut ucmd, id),
         bindings::IOMMU_TEST_OP_DESTROY_ACCESS_PAGES => {
@@ -289,6 +345,32 @@ fn mock_domain(
     }
     let mock = Arc::new(MockDevice { dev }, GFP_KERNEL_ACCOUNT)?;
     new.publish(Object::Selftest(mock));
+    Ok(0)
+}
+
+/// `IOMMU_TEST_OP_TRIGGER_IOPF`: mock device `dev_id` faults, as a last-page request with
+/// the given PASID (none if 0), group, permissions and address. Succeeds whether or not a fault
+/// queue took the request, as upstream.
+fn trigger_iopf(ictx: &Iommufd, cmd: &TestCmd) -> Result<isize> {
+    let dev = ictx
+        .objects
+        .get_device(u32_at(cmd, arg!(TriggerIopf, dev_id)))?;
+    if dev.iommu().mock().is_none() {
+        return Err(EINVAL);
+    }
+    let pasid = u32_at(cmd, arg!(TriggerIopf, pasid));
+    let mut flags = uapi::iommu_hwpt_pgfault_flags_IOMMU_PGFAULT_FLAGS_LAST_PAGE;
+    if pasid != 0 {
+        flags |= uapi::iommu_hwpt_pgfault_flags_IOMMU_PGFAULT_FLAGS_PASID_VALID;
+    }
+    // Lost requests are the device's business: it is told, and the mock ignores it.
+    let _ = dev.report_fault(PageRequest {
+        flags,
+        pasid,
+        grpid: u32_at(cmd, arg!(TriggerIopf, grpid)),
+        perm: u32_at(cmd, arg!(TriggerIopf, perm)),
+        addr: u64_at(cmd, arg!(TriggerIopf, addr)),
+    });
     Ok(0)
 }
 

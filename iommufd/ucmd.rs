@@ -109,3 +109,63 @@ fn check_zero_tail(mut reader: UserSliceReader, addr: usize) -> Result {
     }
     Ok(())
 }
+
+/// Driver data userspace passes along with a command, in a layout of its `data_type`
+/// (upstream's `struct iommu_user_data`): `IOMMU_HWPT_ALLOC`'s, for instance.
+pub(crate) struct UserData {
+    pub(crate) data_type: u32,
+    pub(crate) uptr: u64,
+    pub(crate) len: u32,
+}
+
+impl UserData {
+    /// Reads the data as a `T` of type `data_type` whose first version ended at byte
+    /// `min_len` (upstream's `iommu_copy_struct_from_user()`): `EINVAL` for another type or
+    /// for a length below `min_len` or above `T`'s, `EFAULT` if unreadable. Data shorter than
+    /// `T` (an older layout) reads as if zero-extended.
+    pub(crate) fn read<T: FromBytes + AsBytes>(&self, data_type: u32, min_len: usize) -> Result<T> {
+        let len = self.len as usize;
+        if self.data_type != data_type || len < min_len || len > size_of::<T>() {
+            return Err(EINVAL);
+        }
+        let mut out: T = zeroed()?;
+        let head = out.as_bytes_mut().get_mut(..len).ok_or(EINVAL)?;
+        UserSlice::new(UserPtr::from_addr(self.uptr as usize), len)
+            .reader()
+            .read_slice(head)?;
+        Ok(out)
+    }
+}
+
+/// An array of driver data userspace passes along with a command, `entry_num` entries of
+/// `entry_len` bytes each, in a layout of its `data_type` (upstream's
+/// `struct iommu_user_data_array`): `IOMMU_HWPT_INVALIDATE`'s requests.
+pub(crate) struct UserDataArray {
+    pub(crate) data_type: u32,
+    pub(crate) uptr: u64,
+    pub(crate) entry_len: u32,
+    pub(crate) entry_num: u32,
+}
+
+impl UserDataArray {
+    /// Reads entry `index` as [`UserData::read`] reads one (upstream's
+    /// `iommu_copy_struct_from_user_array()`); `EINVAL` past the end.
+    pub(crate) fn read<T: FromBytes + AsBytes>(
+        &self,
+        index: u32,
+        data_type: u32,
+        min_len: usize,
+    ) -> Result<T> {
+        if index >= self.entry_num {
+            return Err(EINVAL);
+        }
+        UserData {
+            data_type: self.data_type,
+            uptr: self
+                .uptr
+                .wrapping_add(u64::from(self.entry_len) * u64::from(index)),
+            len: self.entry_len,
+        }
+        .read(data_type, min_len)
+    }
+}

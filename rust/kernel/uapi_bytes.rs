@@ -32,9 +32,12 @@ macro_rules! impl_uapi_bytes {
 
 impl_uapi_bytes!(
     iommu_destroy,
+    iommu_fault_alloc,
     iommu_hw_info,
     iommu_hwpt_alloc,
     iommu_hwpt_invalidate,
+    iommu_hwpt_page_response,
+    iommu_hwpt_pgfault,
     iommu_ioas_change_process,
     iommu_hw_info__bindgen_ty_1,
     iommu_ioas_alloc,
