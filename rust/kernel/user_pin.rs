@@ -364,8 +364,9 @@ impl PinOwner {
         write: bool,
         f: impl FnMut(PinnedRun) -> Result,
     ) -> Result {
-        /// Pages asked for per call: a page of page pointers.
-        const CHUNK: usize = PAGE_SIZE / core::mem::size_of::<*mut bindings::page>();
+        /// Pages asked for per call: each call has a fixed cost (interrupts off, lockdep's
+        /// look at the mmap lock, ...), so ask for many; 128 KiB of page pointers.
+        const CHUNK: usize = 16384;
         let mut flags = bindings::FOLL_LONGTERM;
         if write {
             flags |= bindings::FOLL_WRITE;
