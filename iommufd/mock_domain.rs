@@ -7,8 +7,11 @@
 //! aperture `[MOCK_APERTURE_START, MOCK_APERTURE_LAST]`) and a page table that tests read back through `IOMMU_TEST_OP_MD_CHECK_MAP`, so
 //! they can check that the engine mapped exactly the memory it should, where it should.
 //!
-//! The table is a sparse radix of leaves, each holding 512 entries of the smallest page size;
-//! a larger page fills the entries it covers and records its size in each.
+//! The table is sparse, in three levels of leaves of 512 entries: entries of the smallest page
+//! size, of 512 times that (1 MiB) and of 512² times that (512 MiB). A page goes in the highest
+//! level whose entries are no larger than it and takes as many entries there as it covers,
+//! each recording the page's size: a 2 MiB page is two entries, not 1024, so mapping huge
+//! pages costs what it costs a hardware page table.
 
 use crate::{
     domain::{
@@ -31,6 +34,11 @@ use kernel::{
 };
 
 const LEAF_ENTRIES: usize = 512;
+/// log2 of [`LEAF_ENTRIES`]: an entry of one level maps 512 times what one of the level below
+/// maps.
+const LEVEL_BITS: u32 = 9;
+/// Levels of the table: entries of the smallest page size (2 KiB), of 1 MiB, of 512 MiB.
+const LEVELS: usize = 3;
 const VALID: u64 = 1;
 const READ: u64 = 2;
 const WRITE: u64 = 4;
@@ -39,16 +47,18 @@ const SIZE_SHIFT: u32 = 3;
 const SIZE_MASK: u64 = 0x3f << SIZE_SHIFT;
 
 type Leaf = [u64; LEAF_ENTRIES];
+/// One level of the table: its leaves, by index.
+type Level = RBTree<u64, KBox<Leaf>>;
 
 /// A mock IOMMU domain.
 #[pin_data]
 pub(crate) struct MockDomain {
     pgsize_bitmap: u64,
-    /// log2 of the smallest page size: the size of one entry.
+    /// log2 of the smallest page size: the size of an entry of level 0.
     shift: u32,
     aperture: Range,
     #[pin]
-    table: Mutex<RBTree<u64, KBox<Leaf>>>,
+    table: Mutex<[Level; LEVELS]>,
 }
 
 impl MockDomain {
@@ -71,18 +81,57 @@ impl MockDomain {
                 pgsize_bitmap,
                 shift: pgsize_bitmap.trailing_zeros(),
                 aperture,
-                table <- new_mutex!(RBTree::new()),
+                table <- new_mutex!([RBTree::new(), RBTree::new(), RBTree::new()]),
             }),
             GFP_KERNEL_ACCOUNT,
         )
     }
 
-    fn locate(&self, iova: u64) -> (u64, usize) {
-        let entry = iova >> self.shift;
+    /// log2 of the size an entry of `level` maps.
+    fn entry_shift(&self, level: usize) -> u32 {
+        self.shift + LEVEL_BITS * level as u32
+    }
+
+    /// The level a page of `size` bytes goes in: the highest whose entries are no larger. The
+    /// page takes as many entries there as it needs, like the contiguous entries of hardware
+    /// page tables.
+    fn level_for(&self, size: u64) -> usize {
+        let above = size.trailing_zeros().saturating_sub(self.shift) / LEVEL_BITS;
+        (above as usize).min(LEVELS - 1)
+    }
+
+    /// The leaf of `level` holding the entry for `iova`, and the entry's index in it.
+    fn locate(&self, level: usize, iova: u64) -> (u64, usize) {
+        let entry = iova >> self.entry_shift(level);
         (
-            entry / LEAF_ENTRIES as u64,
-            (entry % LEAF_ENTRIES as u64) as usize,
+            entry >> LEVEL_BITS,
+            (entry & (LEAF_ENTRIES as u64 - 1)) as usize,
         )
+    }
+
+    /// Calls `f` with the entries of each existing leaf of `level` for `first..=last`: the
+    /// entries that map any part of it.
+    fn for_each_leaf(
+        &self,
+        table: &mut Level,
+        level: usize,
+        first: u64,
+        last: u64,
+        mut f: impl FnMut(&mut [u64]),
+    ) {
+        let (k0, i0) = self.locate(level, first);
+        let (k1, i1) = self.locate(level, last);
+        let mut cursor = table.cursor_lower_bound_mut(&k0);
+        while let Some(mut c) = cursor {
+            let (&key, leaf) = c.current_mut();
+            if key > k1 {
+                break;
+            }
+            let lo = if key == k0 { i0 } else { 0 };
+            let hi = if key == k1 { i1 + 1 } else { LEAF_ENTRIES };
+            f(&mut leaf[lo..hi]);
+            cursor = c.move_next();
+        }
     }
 
     /// Sets the entries for `runs`, which follow each other in IOVA from `iova` for `length`
@@ -90,165 +139,149 @@ impl MockDomain {
     /// allocated as needed. `EADDRINUSE` if an entry is already set, `EINVAL` for a run no page
     /// size fits; nothing changes on failure.
     fn set_runs(&self, runs: &[Run], iova: u64, length: u64, perm: u64) -> Result {
-        let step = 1u64 << self.shift;
-        let end = iova + length;
+        let last = iova + (length - 1);
         let mut table = self.table.lock();
-        let mut at = iova;
-        while at < end {
-            let (key, index) = self.locate(at);
-            let Some(leaf) = table.get(&key) else {
-                at = ((key + 1) * LEAF_ENTRIES as u64) << self.shift;
-                continue;
-            };
-            for entry in &leaf[index..] {
-                if at >= end {
-                    break;
-                }
-                if *entry & VALID != 0 {
-                    return Err(EADDRINUSE);
-                }
-                at += step;
-            }
+        let mut used = false;
+        for (level, t) in table.iter_mut().enumerate() {
+            self.for_each_leaf(t, level, iova, last, |entries| {
+                used |= entries.iter().any(|e| e & VALID != 0);
+            });
         }
-        let mut values = Entries::new(self, runs, perm);
-        let mut at = iova;
-        let mut res = Ok(());
-        while at < end {
-            let (key, index) = self.locate(at);
-            if table.get(&key).is_none() {
-                let added = KBox::new([0u64; LEAF_ENTRIES], GFP_KERNEL_ACCOUNT)
-                    .map_err(Error::from)
-                    .and_then(|leaf| {
-                        table
-                            .try_create_and_insert(key, leaf, GFP_KERNEL_ACCOUNT)
-                            .map(|_| ())
-                    });
-                if let Err(e) = added {
-                    res = Err(e);
-                    break;
-                }
-            }
-            let Some(leaf) = table.get_mut(&key) else {
-                res = Err(ENOMEM);
-                break;
-            };
-            let n = (LEAF_ENTRIES - index).min(((end - at) >> self.shift) as usize);
-            if let Err(e) = values.fill(&mut leaf[index..index + n]) {
-                res = Err(e);
-                break;
-            }
-            at += (n as u64) << self.shift;
+        if used {
+            return Err(EADDRINUSE);
         }
+        let res = self.write(&mut table, runs, perm);
         if res.is_err() {
             // Every entry of the range was clear before (checked above): clear them all again.
-            drop(table);
-            self.clear(iova, length);
+            self.clear_locked(&mut table, iova, last);
         }
         res
     }
 
-    /// Clears the entries of `[iova, iova + length)`; returns how many bytes were mapped.
-    fn clear(&self, iova: u64, length: u64) -> u64 {
-        let step = 1u64 << self.shift;
-        let mut table = self.table.lock();
-        let mut cleared = 0;
-        let mut at = iova;
-        while at < iova + length {
-            let (key, index) = self.locate(at);
-            let Some(leaf) = table.get_mut(&key) else {
-                at = ((key + 1) * LEAF_ENTRIES as u64) << self.shift;
-                continue;
-            };
-            for entry in &mut leaf[index..] {
-                if at >= iova + length {
+    /// Writes the entries of the pages `runs` are cut into, a leaf at a time: the pages that
+    /// fall in one leaf are written under one lookup of it.
+    fn write(&self, table: &mut [Level; LEVELS], runs: &[Run], perm: u64) -> Result {
+        let mut pages = Cuts {
+            runs,
+            done: 0,
+            bitmap: self.pgsize_bitmap,
+        }
+        .peekable();
+        // Entries of the page at the head of `pages` already written.
+        let mut written = 0u64;
+        while let Some(&head) = pages.peek() {
+            let (iova, _, size) = head?;
+            let level = self.level_for(size);
+            let shift = self.entry_shift(level);
+            let (key, _) = self.locate(level, iova + (written << shift));
+            let leaf = leaf_mut(&mut table[level], key)?;
+            while let Some(&next) = pages.peek() {
+                let (iova, phys, size) = next?;
+                if self.level_for(size) != level {
                     break;
                 }
-                if *entry & VALID != 0 {
-                    cleared += step;
+                let at = iova + (written << shift);
+                let (k, index) = self.locate(level, at);
+                if k != key {
+                    break;
                 }
-                *entry = 0;
-                at += step;
+                let entries = size >> shift;
+                let n = ((entries - written) as usize).min(LEAF_ENTRIES - index);
+                let mut value = (phys + (written << shift))
+                    | perm
+                    | (u64::from(size.trailing_zeros()) << SIZE_SHIFT);
+                for entry in &mut leaf[index..index + n] {
+                    *entry = value;
+                    value += 1 << shift;
+                }
+                written += n as u64;
+                if written == entries {
+                    written = 0;
+                    pages.next();
+                }
             }
+        }
+        Ok(())
+    }
+
+    /// Clears the entries of `[iova, iova + length)`; returns how many bytes were mapped.
+    fn clear(&self, iova: u64, length: u64) -> u64 {
+        let Some(last) = length.checked_sub(1).and_then(|l| iova.checked_add(l)) else {
+            return 0;
+        };
+        self.clear_locked(&mut self.table.lock(), iova, last)
+    }
+
+    /// Clears the entries for `first..=last` (all of a large page that any part of it holds).
+    fn clear_locked(&self, table: &mut [Level; LEVELS], first: u64, last: u64) -> u64 {
+        let mut cleared = 0;
+        for (level, t) in table.iter_mut().enumerate() {
+            let size = 1u64 << self.entry_shift(level);
+            self.for_each_leaf(t, level, first, last, |entries| {
+                for entry in entries {
+                    if *entry & VALID != 0 {
+                        cleared += size;
+                    }
+                    *entry = 0;
+                }
+            });
         }
         cleared
     }
 
     /// The physical address `iova` translates to, and the size of the page holding it.
     pub(crate) fn translate(&self, iova: u64) -> Option<(u64, u64)> {
-        let (key, index) = self.locate(iova);
         let table = self.table.lock();
-        let entry = table.get(&key)?[index];
-        if entry & VALID == 0 {
-            return None;
+        for (level, t) in table.iter().enumerate().rev() {
+            let (key, index) = self.locate(level, iova);
+            let Some(&entry) = t.get(&key).and_then(|leaf| leaf.get(index)) else {
+                continue;
+            };
+            if entry & VALID == 0 {
+                continue;
+            }
+            let mask = (1u64 << self.entry_shift(level)) - 1;
+            let size = 1u64 << ((entry & SIZE_MASK) >> SIZE_SHIFT);
+            return Some(((entry & !mask) + (iova & mask), size));
         }
-        let base = entry & !((1u64 << self.shift) - 1);
-        let size = 1u64 << ((entry & SIZE_MASK) >> SIZE_SHIFT);
-        Some((base + (iova & ((1u64 << self.shift) - 1)), size))
+        None
     }
 }
 
-/// The page-table entries for runs of memory, one per smallest page, in IOVA order: each run
-/// is cut into the largest pages that fit it, and each entry records its page's size.
-struct Entries<'a> {
-    domain: &'a MockDomain,
+/// Leaf `key` of `level`, allocated (empty) if it was not there.
+fn leaf_mut(level: &mut Level, key: u64) -> Result<&mut Leaf> {
+    if level.get(&key).is_none() {
+        let leaf = KBox::new([0u64; LEAF_ENTRIES], GFP_KERNEL_ACCOUNT)?;
+        level.try_create_and_insert(key, leaf, GFP_KERNEL_ACCOUNT)?;
+    }
+    level.get_mut(&key).map(|leaf| &mut **leaf).ok_or(ENOMEM)
+}
+
+/// The pages runs of memory are cut into, in IOVA order, as `(iova, phys, size)`: each the
+/// largest size that fits where it starts. `EINVAL` (and the end) at a run no size fits.
+struct Cuts<'a> {
     runs: &'a [Run],
-    perm: u64,
-    /// Bytes of `runs[0]` already produced.
+    /// Bytes of `runs[0]` already cut.
     done: u64,
-    /// The page being produced: its IOVA, physical address, size and entry bits.
-    page: Option<(u64, u64, u64, u64)>,
-    /// Bytes of that page already produced.
-    in_page: u64,
+    bitmap: u64,
 }
 
-impl<'a> Entries<'a> {
-    fn new(domain: &'a MockDomain, runs: &'a [Run], perm: u64) -> Self {
-        Self {
-            domain,
-            runs,
-            perm,
-            done: 0,
-            page: None,
-            in_page: 0,
-        }
-    }
-}
+impl Iterator for Cuts<'_> {
+    type Item = Result<(u64, u64, u64)>;
 
-impl Entries<'_> {
-    /// Fills `out` with the next entries, a page at a time; `EINVAL` if a run fits no page
-    /// size or the runs end first.
-    fn fill(&mut self, out: &mut [u64]) -> Result {
-        let shift = self.domain.shift;
-        let mut i = 0;
-        while i < out.len() {
-            if self.page.is_none() {
-                let run = self.runs.first().ok_or(EINVAL)?;
-                let (at, pa) = (run.iova + self.done, run.phys + self.done);
-                let size = page_size_for(self.domain.pgsize_bitmap, at, pa, run.length - self.done)
-                    .ok_or(EINVAL)?;
-                let bits = self.perm | (u64::from(size.trailing_zeros()) << SIZE_SHIFT);
-                self.page = Some((at, pa, size, bits));
-                self.in_page = 0;
-            }
-            let (_, pa, size, bits) = self.page.ok_or(EINVAL)?;
-            let n = (((size - self.in_page) >> shift) as usize).min(out.len() - i);
-            let mut value = (pa + self.in_page) | bits;
-            for entry in &mut out[i..i + n] {
-                *entry = value;
-                value += 1 << shift;
-            }
-            i += n;
-            self.in_page += (n as u64) << shift;
-            if self.in_page == size {
-                self.page = None;
-                self.done += size;
-                if self.runs.first().is_some_and(|r| self.done == r.length) {
-                    self.runs = &self.runs[1..];
-                    self.done = 0;
-                }
-            }
+    fn next(&mut self) -> Option<Self::Item> {
+        let run = self.runs.first()?;
+        let (iova, phys) = (run.iova + self.done, run.phys + self.done);
+        let Some(size) = page_size_for(self.bitmap, iova, phys, run.length - self.done) else {
+            self.runs = &[];
+            return Some(Err(EINVAL));
+        };
+        self.done += size;
+        if self.done == run.length {
+            self.runs = &self.runs[1..];
+            self.done = 0;
         }
-        Ok(())
+        Some(Ok((iova, phys, size)))
     }
 }
 
@@ -376,6 +409,73 @@ mod tests {
         assert_eq!(d2.translate(base), None);
         assert_eq!(d2.translate(base + 0x1000), None);
         assert_eq!(d2.translate(base + 0x3000), Some((0x1000, 0x800)));
+    }
+
+    /// How many leaves each level of `d` has.
+    fn leaves(d: &MockDomain) -> [usize; LEVELS] {
+        let t = d.table.lock();
+        [
+            t[0].iter().count(),
+            t[1].iter().count(),
+            t[2].iter().count(),
+        ]
+    }
+
+    #[test]
+    fn large_pages_go_in_upper_levels() {
+        let d = MockDomain::new_default().expect("memory");
+        let gib = 1u64 << 30;
+        let base = START.next_multiple_of(gib);
+        // A 1 GiB page: two entries of level 2, nothing below.
+        assert_eq!(d.map(base, 4 * gib, gib, RW), Ok(()));
+        assert_eq!(leaves(&d), [0, 0, 1]);
+        assert_eq!(d.translate(base + gib - 1), Some((5 * gib - 1, gib)));
+        // 4 MiB of 2 MiB pages, scattered: level 1 only.
+        let small = START.next_multiple_of(64 << 20);
+        let runs = [
+            Run {
+                iova: small,
+                phys: 0x4060_0000,
+                length: 2 << 20,
+            },
+            Run {
+                iova: small + (2 << 20),
+                phys: 0x0020_0000,
+                length: 2 << 20,
+            },
+        ];
+        assert_eq!(d.map_runs(&runs, RW), Ok(()));
+        assert_eq!(leaves(&d), [0, 1, 1]);
+        assert_eq!(
+            d.translate(small + (3 << 20) + 5),
+            Some((0x0030_0005, 2 << 20))
+        );
+        // A small page inside a large one is refused, whatever its level.
+        assert_eq!(d.map(base + 0x800, 0, 0x800, RW), Err(EADDRINUSE));
+        assert_eq!(d.map(small + (1 << 20), 0, 0x1000, RW), Err(EADDRINUSE));
+        // Unmapping counts the bytes of every level.
+        assert_eq!(d.clear(small, 4 << 20), 4 << 20);
+        assert_eq!(d.clear(base, gib), gib);
+        assert_eq!(d.translate(base), None);
+        assert_eq!(d.translate(small), None);
+    }
+
+    #[test]
+    fn a_run_across_a_leaf_boundary_takes_both_leaves() {
+        let d = MockDomain::new_default().expect("memory");
+        // Two 1 MiB pages (the IOVA is only 1 MiB aligned), 1 MiB below a level-1 leaf
+        // boundary (512 MiB): two leaves.
+        let boundary = (START >> 29 << 29) + (1 << 29);
+        assert_eq!(d.map(boundary - (1 << 20), 1 << 30, 2 << 20, RW), Ok(()));
+        assert_eq!(leaves(&d), [0, 2, 0]);
+        assert_eq!(
+            d.translate(boundary - 1),
+            Some(((1 << 30) + (1 << 20) - 1, 1 << 20))
+        );
+        assert_eq!(
+            d.translate(boundary),
+            Some(((1 << 30) + (1 << 20), 1 << 20))
+        );
     }
 
     #[test]

@@ -559,9 +559,10 @@ pub fn pin_file_runs(
                 // of the `take` pages from it; the pages of a folio are contiguous.
                 let page = unsafe { bindings::folio_page(folio, first) };
                 match NonNull::new(page) {
-                    // SAFETY: see above; the pins are given up here.
                     Some(page) => {
-                        runs.add(unsafe { PinnedRun::from_raw(page, take as u32, write) })
+                        // SAFETY: see above; the pins are given up here.
+                        let run = unsafe { PinnedRun::from_raw(page, take as u32, write) };
+                        runs.add(run)
                     }
                     None => Err(EFAULT),
                 }
