@@ -426,18 +426,32 @@ impl PinOwner {
             if got == 0 {
                 return Err(EFAULT);
             }
-            for (i, &page) in buf[..got].iter().enumerate() {
-                let Some(page) = NonNull::new(page) else {
-                    continue;
+            // Cut the pages into runs of neighbours with one tight pass over the pointers.
+            let pages = &buf[..got];
+            let mut i = 0;
+            while let Some(&start) = pages.get(i) {
+                let n = 1 + pages[i + 1..]
+                    .iter()
+                    .zip(1..u32::MAX as usize)
+                    .take_while(|&(&page, k)| continues(start, k, page))
+                    .count();
+                let res = match NonNull::new(start) {
+                    Some(first) => {
+                        // SAFETY: the call above took one long-term pin on each of the `n`
+                        // pages from `start`, which `continues` found contiguous; the pins are
+                        // given up here.
+                        let run = unsafe { PinnedRun::from_raw(first, n as u32, write) };
+                        runs.add(run)
+                    }
+                    None => Err(EFAULT),
                 };
-                // SAFETY: the call above took one long-term pin on `page`, given up here.
-                let run = unsafe { PinnedRun::from_raw(page, 1, write) };
-                if let Err(e) = runs.add(run) {
-                    let rest = &buf[i + 1..got];
-                    // SAFETY: the pages after `page` hold pins that no run took.
+                if let Err(e) = res {
+                    let rest = &pages[i + n..];
+                    // SAFETY: the pages after this run hold pins that no run took.
                     unsafe { bindings::unpin_user_pages(rest.as_ptr().cast_mut(), rest.len()) };
                     return Err(e);
                 }
+                i += n;
             }
             done += got;
         }
