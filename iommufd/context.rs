@@ -18,6 +18,7 @@ use crate::{
         ObjectTable, //
     },
     ucmd::UserCmd,
+    veventq,
     vfio_compat::{
         self,
         CompatIoas, //
@@ -142,9 +143,14 @@ fn option_ioctl(ictx: &Iommufd, mut ucmd: UserCmd<uapi::iommu_option>) -> Result
 
 /// `IOMMU_DESTROY`: removes any object by id, and releases what it held.
 fn destroy_ioctl(ictx: &Iommufd, ucmd: UserCmd<uapi::iommu_destroy>) -> Result<isize> {
-    match ictx.objects.destroy(ucmd.cmd.id)? {
+    let id = ucmd.cmd.id;
+    match ictx.objects.destroy(id)? {
         Object::HwptPaging(hwpt) => hw_pagetable::release(ictx, &hwpt),
         Object::HwptNested(hwpt) => hwpt.release(ictx),
+        Object::Viommu(viommu) => viommu.release(ictx),
+        Object::Vdevice(vdev) => vdev.release(ictx, id),
+        Object::Veventq(veventq) => veventq.release(ictx),
+        Object::HwQueue(queue) => queue.release(ictx),
         #[cfg(CONFIG_IOMMUFD_TEST)]
         Object::Selftest(mock) => selftest::release(ictx, &mock),
         Object::Ioas(_) | Object::Device(_) | Object::Fault(_) => {}
@@ -283,6 +289,20 @@ impl Iommufd {
                 iommu_vdevice_alloc,
                 virt_id,
                 viommu::vdevice_alloc_ioctl
+            ),
+            uapi::IOMMUFD_CMD_VEVENTQ_ALLOC => op!(
+                self,
+                arg,
+                iommu_veventq_alloc,
+                __reserved,
+                veventq::alloc_ioctl
+            ),
+            uapi::IOMMUFD_CMD_HW_QUEUE_ALLOC => op!(
+                self,
+                arg,
+                iommu_hw_queue_alloc,
+                length,
+                viommu::hw_queue_alloc_ioctl
             ),
             uapi::IOMMUFD_CMD_GET_HW_INFO => {
                 op!(self, arg, iommu_hw_info, __reserved, device::hw_info_ioctl)

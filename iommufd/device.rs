@@ -30,6 +30,10 @@ use crate::{
         UserCmd,
         UserData, //
     },
+    viommu::{
+        VdevLink,
+        Viommu, //
+    },
 };
 use kernel::{
     new_mutex,
@@ -71,6 +75,11 @@ pub(crate) trait DeviceIommu: Send + Sync {
         _data: &UserData,
     ) -> Result<AllocatedNested> {
         Err(EOPNOTSUPP)
+    }
+
+    /// Whether the IOMMU has vIOMMUs of type `viommu_type` (`IOMMU_VIOMMU_TYPE_*`).
+    fn viommu_type(&self, _viommu_type: u32) -> bool {
+        false
     }
 
     /// Whether the IOMMU leaves the device's PASID table to the stage-1 table's owner, so that
@@ -142,6 +151,12 @@ pub(crate) struct Device {
     source: Arc<dyn DeviceIommu>,
     #[pin]
     attached: Mutex<Attached>,
+    /// What is attached to each PASID of the device, by PASID.
+    #[pin]
+    pasids: Mutex<KVec<(u32, Attachment)>>,
+    /// The device's virtual device, if it has one (see [`crate::viommu`]).
+    #[pin]
+    pub(crate) vdev: Mutex<Option<VdevLink>>,
 }
 
 impl Device {
@@ -155,6 +170,8 @@ impl Device {
                 id,
                 source,
                 attached <- new_mutex!(Attached::default()),
+                pasids <- new_mutex!(KVec::new()),
+                vdev <- new_mutex!(None),
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -168,9 +185,20 @@ impl Device {
         &*self.source
     }
 
-    /// Detaches the device and removes its object.
+    /// Detaches the device (from every PASID too) and removes its object. Its virtual device
+    /// goes first, leaving a tombstone.
     pub(crate) fn unbind(&self, ictx: &Iommufd) {
+        let link = *self.vdev.lock();
+        if let Some(link) = link {
+            if let Ok(Object::Vdevice(vdev)) = ictx.objects.tombstone(link.id) {
+                vdev.release(ictx, link.id);
+            }
+        }
         self.detach(ictx);
+        let pasids = core::mem::take(&mut *self.pasids.lock());
+        for (_, old) in pasids {
+            self.release_attachment(ictx, old);
+        }
         ictx.objects.remove_user(self.id);
         let _ = ictx.objects.destroy(self.id);
     }
@@ -220,8 +248,106 @@ impl Device {
         Ok(hwpt_id)
     }
 
+    /// Forgets the device's virtual device `id`, which went away.
+    pub(crate) fn clear_vdev(&self, id: u32) {
+        let mut link = self.vdev.lock();
+        if link.map(|l| l.id) == Some(id) {
+            *link = None;
+        }
+    }
+
+    /// The virtual id the device has behind the vIOMMU of the nested HWPT it is attached to,
+    /// and that vIOMMU; `None` if it is not attached to such a HWPT.
+    pub(crate) fn attached_viommu(&self) -> Option<(u64, Arc<Viommu>)> {
+        let attached = self.attached.lock();
+        let Some(Attachment {
+            hwpt: Hwpt::Nested(hwpt),
+            ..
+        }) = &attached.current
+        else {
+            return None;
+        };
+        let (viommu_id, viommu) = hwpt.viommu.as_ref()?;
+        let link = (*self.vdev.lock())?;
+        (link.viommu_id == *viommu_id).then(|| (link.virt_id, viommu.clone()))
+    }
+
+    /// Attaches HWPT or IOAS `pt_id` to PASID `pasid` of the device, and returns the id of the
+    /// HWPT it uses: `EINVAL` if something is attached there already.
+    pub(crate) fn pasid_attach(&self, ictx: &Iommufd, pasid: u32, pt_id: u32) -> Result<u32> {
+        let mut pasids = self.pasids.lock();
+        if pasids.iter().any(|(p, _)| *p == pasid) {
+            return Err(EINVAL);
+        }
+        pasids.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        let (hwpt_id, hwpt) = self.get_hwpt(ictx, pt_id)?;
+        let handle = self.attached.lock().next_handle();
+        let attachment = Attachment {
+            hwpt_id,
+            hwpt,
+            handle,
+        };
+        if let Err(back) = pasids.push_within_capacity((pasid, attachment)) {
+            // Not reached: the space was reserved above.
+            drop(pasids);
+            self.release_attachment(ictx, back.0 .1);
+            return Err(ENOMEM);
+        }
+        Ok(hwpt_id)
+    }
+
+    /// Moves PASID `pasid` of the device to `pt_id` in one step, and returns the id of the
+    /// HWPT it now uses: `EINVAL` if nothing is attached there.
+    pub(crate) fn pasid_replace(&self, ictx: &Iommufd, pasid: u32, pt_id: u32) -> Result<u32> {
+        let mut pasids = self.pasids.lock();
+        let Some((_, cur)) = pasids.iter_mut().find(|(p, _)| *p == pasid) else {
+            return Err(EINVAL);
+        };
+        let (hwpt_id, hwpt) = self.get_hwpt(ictx, pt_id)?;
+        if cur.hwpt_id == hwpt_id {
+            ictx.objects.remove_user(hwpt_id);
+            return Ok(hwpt_id);
+        }
+        let handle = self.attached.lock().next_handle();
+        let old = core::mem::replace(
+            cur,
+            Attachment {
+                hwpt_id,
+                hwpt,
+                handle,
+            },
+        );
+        drop(pasids);
+        self.release_attachment(ictx, old);
+        Ok(hwpt_id)
+    }
+
+    /// Detaches PASID `pasid` of the device, if attached.
+    pub(crate) fn pasid_detach(&self, ictx: &Iommufd, pasid: u32) {
+        let mut pasids = self.pasids.lock();
+        let Some(i) = pasids.iter().position(|(p, _)| *p == pasid) else {
+            return;
+        };
+        let old = pasids.remove(i);
+        drop(pasids);
+        if let Ok((_, old)) = old {
+            self.release_attachment(ictx, old);
+        }
+    }
+
+    /// The id of the HWPT attached to PASID `pasid` of the device, if any.
+    pub(crate) fn pasid_hwpt(&self, pasid: u32) -> Option<u32> {
+        self.pasids
+            .lock()
+            .iter()
+            .find(|(p, _)| *p == pasid)
+            .map(|(_, a)| a.hwpt_id)
+    }
+
     /// The HWPT the device would use for `pt_id`, counted as one more user of it: that HWPT,
-    /// or for an IOAS an automatic HWPT the device accepts, made if there is none.
+    /// or for an IOAS an automatic HWPT the device accepts, made if there is none. A nested
+    /// HWPT made over a vIOMMU takes only a device that has a virtual device behind that
+    /// vIOMMU (`ENOENT` otherwise, as the IOMMU drivers say).
     fn get_hwpt(&self, ictx: &Iommufd, pt_id: u32) -> Result<(u32, Hwpt)> {
         let hwpt = match ictx.objects.get(pt_id)? {
             Object::HwptPaging(hwpt) => Hwpt::Paging(hwpt),
@@ -250,6 +376,14 @@ impl Device {
             _ => return Err(EINVAL),
         };
         self.source.check_domain(&hwpt)?;
+        if let Hwpt::Nested(nested) = &hwpt {
+            if let Some((viommu_id, _)) = &nested.viommu {
+                let link = *self.vdev.lock();
+                if link.map(|l| l.viommu_id) != Some(*viommu_id) {
+                    return Err(ENOENT);
+                }
+            }
+        }
         ictx.objects.add_user(pt_id)?;
         Ok((pt_id, hwpt))
     }

@@ -34,6 +34,7 @@ use crate::{
         UserData,
         UserDataArray, //
     },
+    viommu,
 };
 use kernel::{
     prelude::*,
@@ -214,7 +215,8 @@ pub(crate) fn release(ictx: &Iommufd, hwpt: &HwptPaging) {
 /// with a domain made for device `dev_id`; over a paging HWPT `pt_id` made with
 /// `IOMMU_HWPT_ALLOC_NEST_PARENT`, a nested HWPT whose stage-1 table the driver data
 /// describes (see [`crate::nested`]). With `IOMMU_HWPT_FAULT_ID_VALID`, its page faults go to
-/// fault queue `fault_id`. Dirty tracking is not supported yet (`EOPNOTSUPP`), nor driver data
+/// fault queue `fault_id`. Over a vIOMMU `pt_id`, a nested HWPT over the vIOMMU's parent.
+/// Dirty tracking is not supported yet (`EOPNOTSUPP`), nor driver data
 /// for a paging HWPT.
 pub(crate) fn alloc_ioctl(
     ictx: &Iommufd,
@@ -245,6 +247,11 @@ pub(crate) fn alloc_ioctl(
         }
         Object::HwptPaging(parent) => {
             let hwpt = nested::alloc(ictx, &dev, cmd.pt_id, parent, cmd.flags, &data, fault_id)?;
+            (Object::HwptNested(hwpt.clone()), Hwpt::Nested(hwpt))
+        }
+        Object::Viommu(viommu) => {
+            let hwpt =
+                nested::alloc_on_viommu(ictx, &dev, cmd.pt_id, viommu, cmd.flags, &data, fault_id)?;
             (Object::HwptNested(hwpt.clone()), Hwpt::Nested(hwpt))
         }
         _ => return Err(EINVAL),
@@ -315,6 +322,7 @@ pub(crate) fn invalidate_ioctl(
     } else {
         match ictx.objects.get(cmd.hwpt_id) {
             Ok(Object::HwptNested(hwpt)) => hwpt.domain.cache_invalidate_user(&array),
+            Ok(Object::Viommu(viommu)) => viommu::cache_invalidate(ictx, &viommu, &array),
             Ok(_) => (0, Err(EINVAL)),
             Err(e) => (0, Err(e)),
         }

@@ -27,6 +27,8 @@ mod ioas;
 mod mock_domain;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod mock_nested;
+#[cfg(CONFIG_IOMMUFD_TEST)]
+mod mock_viommu;
 mod nested;
 mod object;
 mod pages;
@@ -34,6 +36,7 @@ mod range_map;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod selftest;
 mod ucmd;
+mod veventq;
 mod vfio_compat;
 mod viommu;
 

@@ -25,6 +25,7 @@ use crate::{
         UserData,
         UserDataArray, //
     },
+    viommu::Viommu,
 };
 use kernel::{
     prelude::*,
@@ -58,6 +59,8 @@ pub(crate) struct HwptNested {
     pub(crate) domain: Arc<dyn NestedDomain>,
     /// Where its page faults go, if to userspace.
     pub(crate) fault: Option<FaultHold>,
+    /// The vIOMMU it was made over, and its id: then it holds that instead of its parent.
+    pub(crate) viommu: Option<(u32, Arc<Viommu>)>,
     /// The mock domain behind `domain`, for the test ABI's checks.
     #[cfg(CONFIG_IOMMUFD_TEST)]
     pub(crate) mock: Option<Arc<crate::mock_nested::MockNested>>,
@@ -67,7 +70,10 @@ impl HwptNested {
     /// What destroying the HWPT (already out of the table, or never published) releases: its
     /// hold on its parent and on its fault queue.
     pub(crate) fn release(&self, ictx: &Iommufd) {
-        ictx.objects.remove_user(self.parent_id);
+        match &self.viommu {
+            Some((viommu_id, _)) => ictx.objects.remove_user(*viommu_id),
+            None => ictx.objects.remove_user(self.parent_id),
+        }
         if let Some(fault) = &self.fault {
             fault.release(ictx);
         }
@@ -112,6 +118,7 @@ pub(crate) fn alloc(
                 parent_id,
                 domain: allocated.domain,
                 fault,
+                viommu: None,
                 #[cfg(CONFIG_IOMMUFD_TEST)]
                 mock: allocated.mock,
             };
@@ -124,6 +131,56 @@ pub(crate) fn alloc(
         });
     if made.is_err() {
         ictx.objects.remove_user(parent_id);
+    }
+    made
+}
+
+/// The nested part of `IOMMU_HWPT_ALLOC` over a vIOMMU: a nested HWPT for device `dev` over the
+/// parent of `viommu` (the vIOMMU `viommu_id`), from driver data `data`, not published. Flags
+/// other than `IOMMU_HWPT_FAULT_ID_VALID` and `IOMMU_HWPT_ALLOC_PASID` are `EOPNOTSUPP`, then
+/// come the driver's errors, then the fault queue's (`ENOENT`).
+pub(crate) fn alloc_on_viommu(
+    ictx: &Iommufd,
+    dev: &Device,
+    viommu_id: u32,
+    viommu: Arc<Viommu>,
+    flags: u32,
+    data: &UserData,
+    fault_id: Option<u32>,
+) -> Result<Arc<HwptNested>> {
+    let fault_flag = uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_FAULT_ID_VALID;
+    let pasid = uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_PASID;
+    if flags & !(fault_flag | pasid) != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    ictx.objects.add_user_if(viommu_id, |object| match object {
+        Object::Viommu(v) if Arc::ptr_eq(v, &viommu) => Some(()),
+        _ => None,
+    })?;
+    let parent = viommu.hwpt.clone();
+    let made = dev
+        .iommu()
+        .alloc_nested(&parent, flags & !fault_flag, data)
+        .and_then(|allocated| {
+            let fault = fault_id.map(|id| FaultHold::take(ictx, id)).transpose()?;
+            let hwpt = HwptNested {
+                _parent: parent,
+                parent_id: viommu.hwpt_id(),
+                domain: allocated.domain,
+                fault,
+                viommu: Some((viommu_id, viommu.clone())),
+                #[cfg(CONFIG_IOMMUFD_TEST)]
+                mock: allocated.mock,
+            };
+            Arc::new(hwpt, GFP_KERNEL_ACCOUNT).map_err(|e| {
+                if let Some(fault) = fault_id {
+                    ictx.objects.remove_user(fault);
+                }
+                Error::from(e)
+            })
+        });
+    if made.is_err() {
+        ictx.objects.remove_user(viommu_id);
     }
     made
 }

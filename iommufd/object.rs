@@ -23,7 +23,13 @@ use crate::{
     fault::Fault,
     hw_pagetable::HwptPaging,
     ioas::Ioas,
-    nested::HwptNested, //
+    nested::HwptNested,
+    veventq::Veventq,
+    viommu::{
+        HwQueue,
+        Vdevice,
+        Viommu, //
+    },
 };
 use kernel::{
     new_mutex,
@@ -49,6 +55,10 @@ pub(crate) enum Object {
     HwptNested(Arc<HwptNested>),
     Device(Arc<Device>),
     Fault(Arc<Fault>),
+    Viommu(Arc<Viommu>),
+    Vdevice(Arc<Vdevice>),
+    Veventq(Arc<Veventq>),
+    HwQueue(Arc<HwQueue>),
     /// A mock device of the test ABI.
     #[cfg(CONFIG_IOMMUFD_TEST)]
     Selftest(Arc<crate::selftest::MockDevice>),
@@ -259,6 +269,18 @@ impl ObjectTable {
         // The entry is freed here, outside the lock.
         let (_, entry) = node.ok_or(ENOENT)?.to_key_value();
         entry.object.ok_or(ENOENT)
+    }
+
+    /// Takes object `id` out of the table but keeps its id taken, as a tombstone: lookups and
+    /// destroys of it fail with `ENOENT`, and no new object gets the id while the context
+    /// lives (upstream does this for a virtual device whose device went away, so that
+    /// userspace cannot mistake a new object for it). Returns the object; `ENOENT` if there is
+    /// none.
+    pub(crate) fn tombstone(&self, id: u32) -> Result<Object> {
+        let mut entries = self.entries.lock();
+        let entry = entries.get_mut(&id).ok_or(ENOENT)?;
+        entry.users = 0;
+        entry.object.take().ok_or(ENOENT)
     }
 }
 

@@ -86,6 +86,9 @@ type AccessRwArgs = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_10;
 type AccessReplaceIoas = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_12;
 type CheckIotlb = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_14;
 type TriggerIopf = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_15;
+type TriggerVevent = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_17;
+type PasidAttach = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_18;
+type PasidCheck = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_21;
 
 /// Reads the `u32` at byte `at` of the command.
 fn u32_at(cmd: &TestCmd, at: usize) -> u32 {
@@ -114,11 +117,29 @@ macro_rules! arg {
 }
 
 /// The mock IOMMU of one mock device.
+#[pin_data]
 pub(crate) struct MockIommu {
     /// `MOCK_FLAGS_DEVICE_*`.
     flags: u32,
     /// The device's cache entries, which invalidations through a vIOMMU change.
-    cache: [u32; bindings::MOCK_DEV_CACHE_NUM as usize],
+    #[pin]
+    cache: Mutex<[u32; bindings::MOCK_DEV_CACHE_NUM as usize]>,
+}
+
+impl MockIommu {
+    /// Zeroes cache entry `id` of the device, or all of them for `None`; an `id` past the
+    /// last changes nothing.
+    pub(crate) fn invalidate_cache(&self, id: Option<u32>) {
+        let mut cache = self.cache.lock();
+        match id {
+            Some(id) => {
+                if let Some(entry) = cache.get_mut(id as usize) {
+                    *entry = 0;
+                }
+            }
+            None => *cache = [0; bindings::MOCK_DEV_CACHE_NUM as usize],
+        }
+    }
 }
 
 impl DeviceIommu for MockIommu {
@@ -155,6 +176,10 @@ impl DeviceIommu for MockIommu {
 
     fn mock(&self) -> Option<&MockIommu> {
         Some(self)
+    }
+
+    fn viommu_type(&self, viommu_type: u32) -> bool {
+        viommu_type == bindings::IOMMU_VIOMMU_TYPE_SELFTEST
     }
 
     fn alloc_domain(&self) -> Result<AllocatedDomain> {
@@ -259,8 +284,9 @@ pub(crate) fn test_cmd(ictx: &Iommufd, mut ucmd: UserCmd<TestCmd>) -> Result<isi
             let mock = dev.iommu().mock().ok_or(EINVAL)?;
             let index = u32_at(cmd, arg!(CheckDevCache, id)) as usize;
             let expected = u32_at(cmd, arg!(CheckDevCache, cache));
-            match mock.cache.get(index) {
-                Some(&v) if v == expected => Ok(0),
+            let cached = mock.cache.lock().get(index).copied();
+            match cached {
+                Some(v) if v == expected => Ok(0),
                 _ => Err(EINVAL),
             }
         }
@@ -287,6 +313,11 @@ pub(crate) fn test_cmd(ictx: &Iommufd, mut ucmd: UserCmd<TestCmd>) -> Result<isi
             }
         }
         bindings::IOMMU_TEST_OP_TRIGGER_IOPF => trigger_iopf(ictx, cmd),
+        bindings::IOMMU_TEST_OP_TRIGGER_VEVENT => trigger_vevent(ictx, cmd),
+        bindings::IOMMU_TEST_OP_PASID_ATTACH
+        | bindings::IOMMU_TEST_OP_PASID_REPLACE
+        | bindings::IOMMU_TEST_OP_PASID_DETACH
+        | bindings::IOMMU_TEST_OP_PASID_CHECK_HWPT => pasid_op(ictx, &mut ucmd, op, id),
         bindings::IOMMU_TEST_OP_CREATE_ACCESS => create_access(ictx, &mut ucmd, id),
         bindings::IOMMU_TEST_OP_ACCESS_PAGES => access_pages(&mut ucmd, id),
         bindings::IOMMU_TEST_OP_DESTROY_ACCESS_PAGES => {
@@ -321,11 +352,13 @@ fn mock_domain(
         return Err(EINVAL);
     }
     let new = ictx.objects.reserve()?;
-    let source: Arc<dyn DeviceIommu> = Arc::new(
-        MockIommu {
+    let source: Arc<dyn DeviceIommu> = Arc::pin_init(
+        pin_init!(MockIommu {
             flags,
-            cache: [bindings::IOMMU_TEST_DEV_CACHE_DEFAULT; bindings::MOCK_DEV_CACHE_NUM as usize],
-        },
+            cache <- new_mutex!(
+                [bindings::IOMMU_TEST_DEV_CACHE_DEFAULT; bindings::MOCK_DEV_CACHE_NUM as usize]
+            ),
+        }),
         GFP_KERNEL_ACCOUNT,
     )?;
     let dev = Device::bind(ictx, source)?;
@@ -345,6 +378,55 @@ fn mock_domain(
     }
     let mock = Arc::new(MockDevice { dev }, GFP_KERNEL_ACCOUNT)?;
     new.publish(Object::Selftest(mock));
+    Ok(0)
+}
+
+/// `IOMMU_TEST_OP_TRIGGER_VEVENT`: mock device `dev_id` reports an event (its virtual id) to
+/// the vIOMMU of the nested HWPT it is attached to: `ENOENT` if it is attached to none, or the
+/// errors of reporting (`EOPNOTSUPP` if the vIOMMU has no event queue of the type).
+fn trigger_vevent(ictx: &Iommufd, cmd: &TestCmd) -> Result<isize> {
+    let dev = ictx
+        .objects
+        .get_device(u32_at(cmd, arg!(TriggerVevent, dev_id)))?;
+    if dev.iommu().mock().is_none() {
+        return Err(EINVAL);
+    }
+    let (virt_id, viommu) = dev.attached_viommu().ok_or(ENOENT)?;
+    // struct iommu_viommu_event_selftest: the virtual id, as 32 bits.
+    let event = (virt_id as u32).to_ne_bytes();
+    viommu.report_event(bindings::IOMMU_VEVENTQ_TYPE_SELFTEST, &event)?;
+    Ok(0)
+}
+
+/// The `IOMMU_TEST_OP_PASID_*` operations on mock device `id`: attach, replace or detach a
+/// PASID (answering with the HWPT used), or check what is attached to one (`EINVAL` if not the
+/// HWPT given, 0 for none).
+fn pasid_op(ictx: &Iommufd, ucmd: &mut UserCmd<TestCmd>, op: u32, id: u32) -> Result<isize> {
+    let Object::Selftest(mock) = ictx.objects.get(id)? else {
+        return Err(ENOENT);
+    };
+    let cmd = &ucmd.cmd;
+    let pasid = u32_at(cmd, arg!(PasidAttach, pasid));
+    let pt_id = u32_at(cmd, arg!(PasidAttach, pt_id));
+    let dev = &mock.dev;
+    let hwpt_id = match op {
+        bindings::IOMMU_TEST_OP_PASID_ATTACH => dev.pasid_attach(ictx, pasid, pt_id)?,
+        bindings::IOMMU_TEST_OP_PASID_REPLACE => dev.pasid_replace(ictx, pasid, pt_id)?,
+        bindings::IOMMU_TEST_OP_PASID_DETACH => {
+            dev.pasid_detach(ictx, pasid);
+            return Ok(0);
+        }
+        _ => {
+            let expected = u32_at(cmd, arg!(PasidCheck, hwpt_id));
+            return match dev.pasid_hwpt(u32_at(cmd, arg!(PasidCheck, pasid))) {
+                Some(h) if h == expected => Ok(0),
+                None if expected == 0 => Ok(0),
+                _ => Err(EINVAL),
+            };
+        }
+    };
+    set_u32(&mut ucmd.cmd, arg!(PasidAttach, pt_id), hwpt_id);
+    ucmd.respond()?;
     Ok(0)
 }
 
