@@ -107,13 +107,13 @@ impl Access {
         if !self.pins {
             return Err(EINVAL);
         }
-        self.ioas()?.iopt.access_pin(iova, length, write)
+        self.ioas()?.iopt.access_pin(iova, length, write, false)
     }
 
     /// Drops the pins of an earlier [`Access::pin_pages`] of the same range.
     pub(crate) fn unpin_pages(&self, iova: u64, length: u64) {
         if let Ok(ioas) = self.ioas() {
-            ioas.iopt.access_unpin(iova, length);
+            ioas.iopt.access_unpin(iova, length, false);
         }
     }
 

@@ -75,6 +75,9 @@ pub(crate) struct Area {
     prot: Prot,
     /// Pins emulated devices hold in the area; it cannot be unmapped while there are any.
     accesses: u32,
+    /// Pins of objects that userspace must destroy before unmapping (hardware queues): unmap
+    /// fails with `EBUSY` instead of asking them to let go.
+    locks: u32,
     /// Set while the area is being unmapped: emulated devices may not pin or access it.
     prevent_access: bool,
 }
@@ -550,6 +553,7 @@ impl IoPagetable {
                 start: s.start,
                 prot,
                 accesses: 0,
+                locks: 0,
                 prevent_access: false,
             };
             // Cannot overlap: the whole range was checked free above, under the same lock.
@@ -618,6 +622,9 @@ impl IoPagetable {
             let mut t = self.tables.lock();
             let mut from = start;
             while let Some(area) = t.areas.first_overlap(Range { start: from, last }) {
+                if t.areas.get(area.start).is_some_and(|a| a.locks != 0) {
+                    return Err(EBUSY);
+                }
                 if area.start < start || area.last > last {
                     return Err(ENOENT);
                 }
@@ -735,8 +742,15 @@ impl IoPagetable {
 
     /// Pins the pages behind `[iova, iova + length)` for an emulated device and returns
     /// their physical addresses, one per page touched. `EPERM` if an area does not allow the
-    /// access (`write` or read); on failure nothing stays pinned.
-    pub(crate) fn access_pin(&self, iova: u64, length: u64, write: bool) -> Result<KVec<u64>> {
+    /// access (`write` or read); on failure nothing stays pinned. With `lock`, the areas
+    /// cannot be unmapped (`EBUSY`) until the pins go.
+    pub(crate) fn access_pin(
+        &self,
+        iova: u64,
+        length: u64,
+        write: bool,
+        lock: bool,
+    ) -> Result<KVec<u64>> {
         let mut phys = KVec::new();
         let mut done = 0u64;
         let res = self.for_each_area_in(iova, length, |area, r, offset| {
@@ -749,6 +763,7 @@ impl IoPagetable {
             );
             area.pages.pin(first, last)?;
             area.accesses += 1;
+            area.locks += u32::from(lock);
             done += r.last - r.start + 1;
             area.pages.for_each_run(first, last, |_, p, npages| {
                 for i in 0..npages {
@@ -759,15 +774,16 @@ impl IoPagetable {
         });
         if let Err(e) = res {
             if done != 0 {
-                self.access_unpin(iova, done);
+                self.access_unpin(iova, done, lock);
             }
             return Err(e);
         }
         Ok(phys)
     }
 
-    /// Drops the pins [`IoPagetable::access_pin`] took for `[iova, iova + length)`.
-    pub(crate) fn access_unpin(&self, iova: u64, length: u64) {
+    /// Drops the pins [`IoPagetable::access_pin`] took for `[iova, iova + length)`, with the
+    /// same `lock`.
+    pub(crate) fn access_unpin(&self, iova: u64, length: u64, lock: bool) {
         let Some(last) = length.checked_sub(1).and_then(|l| iova.checked_add(l)) else {
             return;
         };
@@ -783,6 +799,7 @@ impl IoPagetable {
             area.pages
                 .unpin(Pages::index(offset), Pages::index(offset + (end - from)));
             area.accesses = area.accesses.saturating_sub(1);
+            area.locks = area.locks.saturating_sub(u32::from(lock));
             match end.checked_add(1) {
                 Some(next) if end < last => cur = next,
                 _ => break,
@@ -861,6 +878,7 @@ impl IoPagetable {
                 start: rhs_start,
                 prot: area.prot,
                 accesses: 0,
+                locks: 0,
                 prevent_access: false,
             };
             t.areas.shrink(range.start, iova);

@@ -529,7 +529,7 @@ impl AccessUser for AccessPins {
             if iova > item_last || last < item.iova {
                 return true;
             }
-            iopt.access_unpin(item.iova, item.length);
+            iopt.access_unpin(item.iova, item.length, false);
             false
         });
     }

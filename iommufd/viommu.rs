@@ -286,7 +286,7 @@ impl Drop for HwQueue {
             .hwpt
             .ioas
             .iopt
-            .access_unpin(self.pinned_iova, self.pinned_len);
+            .access_unpin(self.pinned_iova, self.pinned_len, true);
     }
 }
 
@@ -304,7 +304,7 @@ fn pin_queue(viommu: &Viommu, iova: u64, length: u64) -> Result<(u64, u64, u64)>
         .ok_or(ERANGE)?
         & !(page - 1);
     let iopt = &viommu.hwpt.ioas.iopt;
-    let phys = iopt.access_pin(aligned, len, false)?;
+    let phys = iopt.access_pin(aligned, len, false, true)?;
     let contiguous = phys
         .iter()
         .zip(phys.iter().skip(1))
@@ -312,7 +312,7 @@ fn pin_queue(viommu: &Viommu, iova: u64, length: u64) -> Result<(u64, u64, u64)>
     match phys.first() {
         Some(first) if contiguous => Ok((aligned, len, first + offset)),
         _ => {
-            iopt.access_unpin(aligned, len);
+            iopt.access_unpin(aligned, len, true);
             Err(EFAULT)
         }
     }
@@ -362,7 +362,13 @@ pub(crate) fn hw_queue_alloc_ioctl(
             },
             GFP_KERNEL_ACCOUNT,
         )
-        .inspect_err(|_| viommu.hwpt.ioas.iopt.access_unpin(pinned_iova, pinned_len))?;
+        .inspect_err(|_| {
+            viommu
+                .hwpt
+                .ioas
+                .iopt
+                .access_unpin(pinned_iova, pinned_len, true)
+        })?;
         #[cfg(CONFIG_IOMMUFD_TEST)]
         viommu.mock.queue_init(ictx, index, new.id())?;
         ucmd.cmd.out_hw_queue_id = new.id();
