@@ -117,8 +117,10 @@ impl Access {
         }
     }
 
-    /// Copies between `buf` and the memory behind `iova` (into the memory when `write`).
-    pub(crate) fn rw(&self, iova: u64, buf: &mut [u8], write: bool) -> Result {
-        self.ioas()?.iopt.access_rw(iova, buf, write)
+    /// Copies between `buf` and the memory behind `iova` (into the memory when `write`);
+    /// `slow` skips the copy through the current process's view (see
+    /// [`crate::io_pagetable::IoPagetable::access_rw`]).
+    pub(crate) fn rw(&self, iova: u64, buf: &mut [u8], write: bool, slow: bool) -> Result {
+        self.ioas()?.iopt.access_rw(iova, buf, write, slow)
     }
 }

@@ -808,13 +808,24 @@ impl IoPagetable {
     }
 
     /// Copies between `buf` and the memory behind `[iova, iova + buf.len())`: into the memory
-    /// when `write`. Pages not pinned already are pinned just for the copy.
-    pub(crate) fn access_rw(&self, iova: u64, buf: &mut [u8], write: bool) -> Result {
+    /// when `write`. Memory of the current process is copied as user memory, like upstream's
+    /// fast path, unless `slow`; otherwise pages not pinned already are pinned for the copy.
+    pub(crate) fn access_rw(&self, iova: u64, buf: &mut [u8], write: bool, slow: bool) -> Result {
         let page = PAGE_SIZE as u64;
         let mut pos = 0usize;
         self.for_each_area_in(iova, buf.len() as u64, |area, r, offset| {
             if (write && !area.prot.write) || (!write && !area.prot.read) {
                 return Err(EPERM);
+            }
+            let len = (r.last - r.start + 1) as usize;
+            if !slow {
+                if let Some(res) = area
+                    .pages
+                    .copy_user(offset, &mut buf[pos..pos + len], write)
+                {
+                    pos += len;
+                    return res;
+                }
             }
             let mut at = offset;
             let end = offset + (r.last - r.start) + 1;

@@ -44,6 +44,10 @@ use kernel::{
         Arc,
         Mutex, //
     },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
     user_pin::{
         pin_file_runs,
         PinOwner,
@@ -370,6 +374,25 @@ impl Pages {
             return Err(EFAULT);
         }
         Ok(())
+    }
+
+    /// Copies between `buf` and bytes from `offset` of the memory, into the memory when `write`,
+    /// through the current process's view of it: no pin, as for any copy to or from user
+    /// memory. `None` if the memory is not the current process's (a file, another process).
+    pub(crate) fn copy_user(&self, offset: u64, buf: &mut [u8], write: bool) -> Option<Result> {
+        let Source::User(uptr) = self.source else {
+            return None;
+        };
+        let p = self.pins.lock();
+        if !p.owner.as_ref().is_some_and(PinOwner::is_current_mm) {
+            return None;
+        }
+        let user = UserSlice::new(UserPtr::from_addr((uptr + offset) as usize), buf.len());
+        Some(if write {
+            user.writer().write_slice(buf)
+        } else {
+            user.reader().read_slice(buf)
+        })
     }
 
     /// Copies between `buf` and `offset` in page `index`, into the page when `write`. A page

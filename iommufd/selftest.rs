@@ -669,15 +669,16 @@ fn access_rw(cmd: &TestCmd, fd: u32) -> Result<isize> {
     }
     let test = AnonFile::get::<TestAccess>(fd)?;
     let write = flags & bindings::MOCK_ACCESS_RW_WRITE != 0;
+    let slow = flags & bindings::MOCK_ACCESS_RW_SLOW_PATH != 0;
     let len = length as usize;
     let mut buf = KVVec::with_capacity(len, GFP_KERNEL_ACCOUNT)?;
     buf.resize(len, 0u8, GFP_KERNEL_ACCOUNT)?;
     let user = UserSlice::new(UserPtr::from_addr(uptr as usize), len);
     if write {
         user.reader().read_slice(&mut buf)?;
-        test.access.rw(iova, &mut buf, true)?;
+        test.access.rw(iova, &mut buf, true, slow)?;
     } else {
-        test.access.rw(iova, &mut buf, false)?;
+        test.access.rw(iova, &mut buf, false, slow)?;
         user.writer().write_slice(&buf)?;
     }
     Ok(0)
