@@ -111,28 +111,39 @@ pub(crate) fn alloc(
     })?;
     let made = iommu
         .alloc_nested(&parent, flags & !fault_flag, data)
-        .and_then(|allocated| {
-            let fault = fault_id.map(|id| FaultHold::take(ictx, id)).transpose()?;
-            let hwpt = HwptNested {
-                _parent: parent,
-                parent_id,
-                domain: allocated.domain,
-                fault,
-                viommu: None,
-                #[cfg(CONFIG_IOMMUFD_TEST)]
-                mock: allocated.mock,
-            };
-            Arc::new(hwpt, GFP_KERNEL_ACCOUNT).map_err(|e| {
-                if let Some(fault) = fault_id {
-                    ictx.objects.remove_user(fault);
-                }
-                Error::from(e)
-            })
-        });
+        .and_then(|allocated| finish(ictx, parent, parent_id, allocated, fault_id, None));
     if made.is_err() {
         ictx.objects.remove_user(parent_id);
     }
     made
+}
+
+/// Makes the nested HWPT of a domain the driver `allocated` over `parent`, taking its fault
+/// queue `fault_id`; `ENOENT` for a queue that is not there.
+fn finish(
+    ictx: &Iommufd,
+    parent: Arc<HwptPaging>,
+    parent_id: u32,
+    allocated: AllocatedNested,
+    fault_id: Option<u32>,
+    viommu: Option<(u32, Arc<Viommu>)>,
+) -> Result<Arc<HwptNested>> {
+    let fault = fault_id.map(|id| FaultHold::take(ictx, id)).transpose()?;
+    let hwpt = HwptNested {
+        _parent: parent,
+        parent_id,
+        domain: allocated.domain,
+        fault,
+        viommu,
+        #[cfg(CONFIG_IOMMUFD_TEST)]
+        mock: allocated.mock,
+    };
+    Arc::new(hwpt, GFP_KERNEL_ACCOUNT).map_err(|e| {
+        if let Some(fault) = fault_id {
+            ictx.objects.remove_user(fault);
+        }
+        Error::from(e)
+    })
 }
 
 /// The nested part of `IOMMU_HWPT_ALLOC` over a vIOMMU: a nested HWPT for device `dev` over the
@@ -158,26 +169,13 @@ pub(crate) fn alloc_on_viommu(
         _ => None,
     })?;
     let parent = viommu.hwpt.clone();
+    let parent_id = viommu.hwpt_id();
     let made = dev
         .iommu()
         .alloc_nested(&parent, flags & !fault_flag, data)
         .and_then(|allocated| {
-            let fault = fault_id.map(|id| FaultHold::take(ictx, id)).transpose()?;
-            let hwpt = HwptNested {
-                _parent: parent,
-                parent_id: viommu.hwpt_id(),
-                domain: allocated.domain,
-                fault,
-                viommu: Some((viommu_id, viommu.clone())),
-                #[cfg(CONFIG_IOMMUFD_TEST)]
-                mock: allocated.mock,
-            };
-            Arc::new(hwpt, GFP_KERNEL_ACCOUNT).map_err(|e| {
-                if let Some(fault) = fault_id {
-                    ictx.objects.remove_user(fault);
-                }
-                Error::from(e)
-            })
+            let on = Some((viommu_id, viommu.clone()));
+            finish(ictx, parent, parent_id, allocated, fault_id, on)
         });
     if made.is_err() {
         ictx.objects.remove_user(viommu_id);

@@ -50,22 +50,18 @@ trait Object: Send + Sync {
     /// The `Arc<T>` the file holds, for [`AnonFile::get`] to downcast.
     fn arc(&self) -> &(dyn Any + Send + Sync);
 
-    fn read(&self, _writer: &mut UserSliceWriter, _pos: i64) -> Result<usize> {
-        Err(EINVAL)
-    }
-
-    fn write(&self, _reader: &mut UserSliceReader, _pos: i64) -> Result<usize> {
-        Err(EINVAL)
-    }
-
-    fn poll(&self, _file: &File, _table: PollTable<'_>) -> u32 {
-        DEFAULT_POLLMASK
-    }
+    /// How the file is read, written and polled.
+    fn ops(&self) -> &dyn AnonFileOps;
 }
 
 /// What `poll()` reports of a file that cannot block: readable and writable.
 pub const DEFAULT_POLLMASK: u32 =
     bindings::POLLIN | bindings::POLLOUT | bindings::POLLRDNORM | bindings::POLLWRNORM;
+
+/// The operations of a file made by [`AnonFile::create`]: the defaults.
+struct NoOps;
+
+impl AnonFileOps for NoOps {}
 
 /// The object of a file made by [`AnonFile::create`].
 struct Plain<T>(Arc<T>);
@@ -73,6 +69,10 @@ struct Plain<T>(Arc<T>);
 impl<T: Send + Sync + 'static> Object for Plain<T> {
     fn arc(&self) -> &(dyn Any + Send + Sync) {
         &self.0
+    }
+
+    fn ops(&self) -> &dyn AnonFileOps {
+        &NoOps
     }
 }
 
@@ -84,16 +84,8 @@ impl<T: AnonFileOps> Object for WithOps<T> {
         &self.0
     }
 
-    fn read(&self, writer: &mut UserSliceWriter, pos: i64) -> Result<usize> {
-        self.0.read(writer, pos)
-    }
-
-    fn write(&self, reader: &mut UserSliceReader, pos: i64) -> Result<usize> {
-        self.0.write(reader, pos)
-    }
-
-    fn poll(&self, file: &File, table: PollTable<'_>) -> u32 {
-        self.0.poll(file, table)
+    fn ops(&self) -> &dyn AnonFileOps {
+        &*self.0
     }
 }
 
@@ -187,7 +179,7 @@ unsafe extern "C" fn read(
     let mut writer = UserSlice::new(UserPtr::from_ptr(buf.cast::<c_void>()), count).writer();
     // SAFETY: the VFS holds a reference to `file` for the call; `ppos` is null or valid.
     let (object, pos) = unsafe { (object(file), position(ppos)) };
-    to_ssize(object.read(&mut writer, pos))
+    to_ssize(object.ops().read(&mut writer, pos))
 }
 
 /// # Safety
@@ -204,7 +196,7 @@ unsafe extern "C" fn write(
         UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast::<c_void>()), count).reader();
     // SAFETY: the VFS holds a reference to `file` for the call; `ppos` is null or valid.
     let (object, pos) = unsafe { (object(file), position(ppos)) };
-    to_ssize(object.write(&mut reader, pos))
+    to_ssize(object.ops().write(&mut reader, pos))
 }
 
 /// # Safety
@@ -225,7 +217,7 @@ unsafe extern "C" fn poll(
             PollTable::from_raw(table),
         )
     };
-    object.poll(file_ref, table)
+    object.ops().poll(file_ref, table)
 }
 
 /// Frees the payload when the file's last reference goes.
