@@ -16,7 +16,9 @@
 //! - The IOMMU domains attached to the IOAS. Every area is mapped into all of them, with its
 //!   pages pinned; with no domain attached nothing needs the memory behind an area yet, so
 //!   mapping only records it (as upstream). Every change (map, unmap, attaching or detaching
-//!   a domain) either completes in every domain or is undone in all of them.
+//!   a domain) either completes in every domain or is undone in all of them. Areas over a
+//!   dma-buf are the exception to pinning: they map the exporter's memory as it is, and its
+//!   revocation can empty them at any time (see [`crate::pages`]).
 //!
 //! Locking: `tables` is taken for every query and update; it is never held across a copy to
 //! or from userspace (callers copy the answer out after the lock is dropped).
