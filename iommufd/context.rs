@@ -46,6 +46,7 @@ use kernel::{
     new_mutex,
     prelude::*,
     sync::{
+        aref::ARef,
         Arc,
         Mutex, //
     },
@@ -81,6 +82,8 @@ pub(crate) struct Iommufd {
     /// The IOAS the VFIO container ioctls act on.
     #[pin]
     pub(crate) compat_ioas: Mutex<CompatIoas>,
+    /// `/dev/iommu`'s device, which dma-buf attachments name as the importer.
+    pub(crate) dev: ARef<kernel::device::Device>,
 }
 
 /// One past the last command number of upstream's ioctl table. Numbers from there on are not
@@ -318,12 +321,13 @@ impl Iommufd {
 impl MiscDevice for Iommufd {
     type Ptr = Pin<KBox<Self>>;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
+    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
         KBox::try_pin_init(
             try_pin_init!(Self {
                 objects: Arc::pin_init(ObjectTable::new(), GFP_KERNEL_ACCOUNT)?,
                 account_mode <- new_mutex!(AccountMode::User),
                 compat_ioas <- new_mutex!(None),
+                dev: misc.device().into(),
             }),
             GFP_KERNEL_ACCOUNT,
         )

@@ -16,7 +16,9 @@
 //! - The IOMMU domains attached to the IOAS. Every area is mapped into all of them, with its
 //!   pages pinned; with no domain attached nothing needs the memory behind an area yet, so
 //!   mapping only records it (as upstream). Every change (map, unmap, attaching or detaching
-//!   a domain) either completes in every domain or is undone in all of them.
+//!   a domain) either completes in every domain or is undone in all of them. Areas over a
+//!   dma-buf are the exception to pinning: they map the exporter's memory as it is, and its
+//!   revocation can empty them at any time (see [`crate::pages`]).
 //!
 //! Locking: `tables` is taken for every query and update; it is never held across a copy to
 //! or from userspace (callers copy the answer out after the lock is dropped).
@@ -261,7 +263,7 @@ impl Tables {
             return Ok(());
         }
         let (first, last) = area.page_span(range);
-        let pin = only.is_none() || self.domains.len() == 1;
+        let pin = !area.pages.is_dmabuf() && (only.is_none() || self.domains.len() == 1);
         if pin {
             area.pages.pin(first, last)?;
         }
@@ -271,17 +273,22 @@ impl Tables {
             None => &self.domains[..],
         };
         for (n, d) in targets.iter().enumerate() {
-            let res = domain::map_pages(
-                &**d,
-                &area.pages,
-                area.start,
-                length,
-                range.start,
-                area.prot,
-            );
+            let res = if area.pages.is_dmabuf() {
+                area.pages
+                    .map_dmabuf(d, area.start, length, range.start, area.prot)
+            } else {
+                domain::map_pages(
+                    &**d,
+                    &area.pages,
+                    area.start,
+                    length,
+                    range.start,
+                    area.prot,
+                )
+            };
             if let Err(e) = res {
                 for done in &targets[..n] {
-                    done.unmap(range.start, length);
+                    Self::unmap_from(done, range, area);
                 }
                 if pin {
                     area.pages.unpin(first, last);
@@ -297,17 +304,27 @@ impl Tables {
         if self.domains.is_empty() {
             return;
         }
-        let length = range.last - range.start + 1;
         match only {
-            Some(i) => self.domains[i].unmap(range.start, length),
+            Some(i) => Self::unmap_from(&self.domains[i], range, area),
             None => self
                 .domains
                 .iter()
-                .for_each(|d| d.unmap(range.start, length)),
+                .for_each(|d| Self::unmap_from(d, range, area)),
         }
-        if only.is_none() || self.domains.len() == 1 {
+        if !area.pages.is_dmabuf() && (only.is_none() || self.domains.len() == 1) {
             let (first, last) = area.page_span(range);
             area.pages.unpin(first, last);
+        }
+    }
+}
+
+impl Tables {
+    /// Unmaps the area at `range` from `domain`; a dma-buf's pages also forget the mapping.
+    fn unmap_from(domain: &Arc<dyn Domain>, range: Range, area: &Area) {
+        if area.pages.is_dmabuf() {
+            area.pages.unmap_dmabuf(domain, range.start);
+        } else {
+            domain.unmap(range.start, range.last - range.start + 1);
         }
     }
 }
@@ -475,6 +492,23 @@ impl IoPagetable {
             .checked_add(length.checked_sub(1).ok_or(EINVAL)?)
             .ok_or(EOVERFLOW)?;
         let (pages, offset) = Pages::file(file, start, length, prot.write, account)?;
+        self.map_one(iova, pages, offset, length, prot)
+    }
+
+    /// Maps `length` bytes of dma-buf `buf` from byte `start` to `iova`, or to an IOVA the
+    /// table picks; returns the IOVA. The buffer is attached as `dev`. Errors as
+    /// [`Pages::dmabuf`] and [`IoPagetable::map_pages`].
+    #[cfg(CONFIG_DMA_SHARED_BUFFER)]
+    pub(crate) fn map_dmabuf(
+        &self,
+        iova: Option<u64>,
+        buf: ARef<kernel::dma_buf::DmaBuf>,
+        dev: &kernel::device::Device,
+        start: u64,
+        length: u64,
+        prot: Prot,
+    ) -> Result<u64> {
+        let (pages, offset) = Pages::dmabuf(buf, dev, start, length, prot.write)?;
         self.map_one(iova, pages, offset, length, prot)
     }
 
@@ -865,6 +899,9 @@ impl IoPagetable {
             let Some(area) = t.areas.get(range.start) else {
                 continue;
             };
+            if area.pages.is_dmabuf() {
+                return Err(EOPNOTSUPP);
+            }
             let new_start = iova + 1;
             let rhs_start = area.start + (new_start - range.start);
             if new_start & align_mask != 0 || rhs_start & align_mask != 0 {

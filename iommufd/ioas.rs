@@ -148,8 +148,18 @@ pub(crate) fn map_file_ioctl(
         return Err(EINVAL);
     }
     cmd.start.checked_add(cmd.length - 1).ok_or(EOVERFLOW)?;
-    let file = fget_for_pin(u32::try_from(cmd.fd).map_err(|_| EBADF)?)?;
     let fixed = (cmd.flags & MAP_FIXED_IOVA != 0).then_some(cmd.iova);
+    // A dma-buf is mapped from its exporter's memory; any other file must be a memfd.
+    #[cfg(CONFIG_DMA_SHARED_BUFFER)]
+    if let Ok(buf) = kernel::dma_buf::DmaBuf::get(cmd.fd) {
+        let iova = ioas
+            .iopt
+            .map_dmabuf(fixed, buf, &ictx.dev, cmd.start, cmd.length, prot)?;
+        ucmd.cmd.iova = iova;
+        ucmd.respond()?;
+        return Ok(0);
+    }
+    let file = fget_for_pin(u32::try_from(cmd.fd).map_err(|_| EBADF)?)?;
     let iova = ioas.iopt.map_file(
         fixed,
         file,

@@ -21,9 +21,33 @@
 //! the mapping process has `CAP_IPC_LOCK`, else its user or its process as the context's
 //! `IOMMU_OPTION_RLIMIT_MODE` says.
 //!
-//! Locking: `pins` is taken inside the io_pagetable's lock and never calls out to it.
+//! A dma-buf (`IOMMU_IOAS_MAP_FILE` given a dma-buf fd) is different memory: it is never
+//! pinned or charged. Its exporter hands over one physical range when the pages are made
+//! ([`Pages::dmabuf`]), areas over it are mapped straight from that range
+//! ([`Pages::map_dmabuf`]), and every such mapping is recorded so that when the exporter
+//! revokes the buffer all of them are unmapped from their domains at once. A revoked buffer
+//! stays revoked for these pages: areas over it map nothing until unmapped, and emulated
+//! devices can never pin or read it (`EINVAL`), as upstream.
+//!
+//! Locking: `pins` is taken inside the io_pagetable's lock and never calls out to it. A
+//! dma-buf's `maps` lock is taken inside the buffer's reservation lock (revocation) and inside
+//! the io_pagetable's lock, and only calls out to domains; pages over a dma-buf are released
+//! (which takes the reservation lock) under the io_pagetable's lock, never under `maps`.
 
-use crate::context::AccountMode;
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
+use crate::domain::Run;
+use crate::{
+    context::AccountMode,
+    domain::Domain,
+    io_pagetable::Prot, //
+};
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
+use kernel::dma_buf::{
+    DmaBuf,
+    Importer,
+    PhysAttachment,
+    PhysRange, //
+};
 use kernel::{
     alloc::{
         flags::__GFP_NOFAIL,
@@ -102,6 +126,62 @@ enum Source {
     User(u64),
     /// A memfd (`IOMMU_IOAS_MAP_FILE`): the file, and the offset of the first page in it.
     File(ARef<File>, u64),
+    /// A dma-buf (`IOMMU_IOAS_MAP_FILE` too).
+    #[cfg(CONFIG_DMA_SHARED_BUFFER)]
+    DmaBuf(DmaBufSource),
+}
+
+/// The dma-buf behind [`Pages`]: attached, pinned, and its physical range known.
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
+struct DmaBufSource {
+    /// The offset of the first page in the buffer.
+    start: u64,
+    /// Dropped first: detaching stops revocations from reaching `maps`.
+    attach: PhysAttachment<DmaBufMaps>,
+}
+
+/// Where a dma-buf is mapped: `length` bytes from byte `offset` of the [`Pages`], at `iova` of
+/// `domain`.
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
+struct DmaBufMap {
+    domain: Arc<dyn Domain>,
+    iova: u64,
+    length: u64,
+}
+
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
+struct DmaBufMapsInner {
+    /// The buffer's memory; `None` once the exporter revoked it.
+    phys: Option<PhysRange>,
+    /// Every mapping of the buffer into a domain, revoked or not.
+    maps: KVec<DmaBufMap>,
+}
+
+/// The mappings of a dma-buf, which revocation takes back.
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
+#[pin_data]
+pub(crate) struct DmaBufMaps {
+    #[pin]
+    inner: Mutex<DmaBufMapsInner>,
+}
+
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
+impl Importer for DmaBufMaps {
+    fn invalidate(&self) {
+        let mut m = self.inner.lock();
+        if m.phys.take().is_none() {
+            return;
+        }
+        for map in m.maps.iter() {
+            map.domain.unmap(map.iova, map.length);
+        }
+    }
+}
+
+/// The identity of a domain: its address.
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
+fn same_domain(a: &Arc<dyn Domain>, b: &Arc<dyn Domain>) -> bool {
+    core::ptr::eq(Arc::as_ptr(a).cast::<u8>(), Arc::as_ptr(b).cast::<u8>())
 }
 
 /// A page-aligned range of user memory.
@@ -127,7 +207,13 @@ impl Pages {
     ) -> Result<(Arc<Self>, u64)> {
         uptr.checked_add(length).ok_or(EOVERFLOW)?;
         let offset = uptr % PAGE_SIZE as u64;
-        Self::new(Source::User(uptr - offset), offset, length, writable, mode)
+        Self::new(
+            Source::User(uptr - offset),
+            offset,
+            length,
+            writable,
+            Some(mode),
+        )
     }
 
     /// The pages holding `length` bytes from byte `start` of memfd `file`, and the offset of
@@ -145,29 +231,78 @@ impl Pages {
             offset,
             length,
             writable,
-            mode,
+            Some(mode),
         )
     }
 
+    /// The pages holding `length` bytes from byte `start` of dma-buf `buf`, attached as `dev`,
+    /// and the offset of `start` in the first of them. `EINVAL` unless the range is inside the
+    /// buffer; `ENODEV` if the exporter revoked it; `EOPNOTSUPP` for a buffer that cannot be
+    /// mapped by physical address.
+    #[cfg(CONFIG_DMA_SHARED_BUFFER)]
+    pub(crate) fn dmabuf(
+        buf: ARef<DmaBuf>,
+        dev: &kernel::device::Device,
+        start: u64,
+        length: u64,
+        writable: bool,
+    ) -> Result<(Arc<Self>, u64)> {
+        let last = length
+            .checked_sub(1)
+            .and_then(|l| start.checked_add(l))
+            .ok_or(EINVAL)?;
+        if buf.size() <= last || length / PAGE_SIZE as u64 >= u64::from(u32::MAX) {
+            return Err(EINVAL);
+        }
+        let offset = start % PAGE_SIZE as u64;
+        let maps = Arc::pin_init(
+            pin_init!(DmaBufMaps {
+                inner <- new_mutex!(DmaBufMapsInner {
+                    phys: None,
+                    maps: KVec::new(),
+                }),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        let attach = PhysAttachment::new(buf, dev, maps, |maps, phys| {
+            maps.inner.lock().phys = Some(phys);
+        })?;
+        // The exporter's range must hold what is mapped.
+        if attach.phys().len <= last {
+            return Err(EINVAL);
+        }
+        let source = Source::DmaBuf(DmaBufSource {
+            start: start - offset,
+            attach,
+        });
+        // A dma-buf is not pinned memory: nobody is charged.
+        Self::new(source, offset, length, writable, None)
+    }
+
+    /// Makes the pages; `mode` says who pinned pages are charged to, `None` for memory that
+    /// is never pinned.
     fn new(
         source: Source,
         offset: u64,
         length: u64,
         writable: bool,
-        mode: AccountMode,
+        mode: Option<AccountMode>,
     ) -> Result<(Arc<Self>, u64)> {
         let page = PAGE_SIZE as u64;
         if length == 0 || length > u64::MAX - page {
             return Err(EINVAL);
         }
         let npages = usize::try_from((offset + length).div_ceil(page)).map_err(|_| EINVAL)?;
-        let charge = if capable(Capability::IPC_LOCK) {
-            Charge::Nobody
+        let charge = match mode {
+            None => Charge::Nobody,
+            Some(_) if capable(Capability::IPC_LOCK) => Charge::Nobody,
+            Some(AccountMode::User) => Charge::User,
+            Some(AccountMode::Mm) => Charge::Process,
+        };
+        let owner = if mode.is_some() {
+            PinOwner::current().ok()
         } else {
-            match mode {
-                AccountMode::User => Charge::User,
-                AccountMode::Mm => Charge::Process,
-            }
+            None
         };
         let pages = Arc::pin_init(
             pin_init!(Self {
@@ -177,7 +312,7 @@ impl Pages {
                 pins <- new_mutex!(Pins {
                     segs: KVVec::new(),
                     npinned: 0,
-                    owner: PinOwner::current().ok(),
+                    owner,
                     charge,
                 }),
             }),
@@ -196,6 +331,8 @@ impl Pages {
         match &self.source {
             Source::User(uptr) => uptr + offset,
             Source::File(_, start) => start + offset,
+            #[cfg(CONFIG_DMA_SHARED_BUFFER)]
+            Source::DmaBuf(d) => d.start + offset,
         }
     }
 
@@ -209,7 +346,7 @@ impl Pages {
     /// On failure nothing changes: `ENOMEM` past the owner's limit, or the error pinning gave
     /// (`EFAULT` for unmapped memory, ...).
     pub(crate) fn pin(&self, first: usize, last: usize) -> Result {
-        if first > last || last >= self.npages {
+        if first > last || last >= self.npages || self.is_dmabuf() {
             return Err(EINVAL);
         }
         let mut p = self.pins.lock();
@@ -317,6 +454,9 @@ impl Pages {
         match &self.source {
             Source::User(uptr) => owner.pin_runs(*uptr as usize + at, npages, write, f),
             Source::File(file, start) => pin_file_runs(file, start + at as u64, npages, write, f),
+            // Never pinned.
+            #[cfg(CONFIG_DMA_SHARED_BUFFER)]
+            Source::DmaBuf(_) => Err(EINVAL),
         }
     }
 
@@ -399,6 +539,9 @@ impl Pages {
     /// not pinned already is pinned just for the copy, as a CPU access: neither used nor
     /// charged. `EINVAL` if `buf` does not fit in the page.
     pub(crate) fn copy(&self, index: usize, offset: usize, buf: &mut [u8], write: bool) -> Result {
+        if self.is_dmabuf() {
+            return Err(EINVAL);
+        }
         let mut copy = |run: &PinnedRun, i: usize| {
             if write {
                 run.write(i, offset, buf)
@@ -423,6 +566,75 @@ impl Pages {
     /// Whether the memory is a file's, which does not depend on the process that mapped it.
     pub(crate) fn is_file(&self) -> bool {
         matches!(self.source, Source::File(..))
+    }
+
+    /// Whether the memory is a dma-buf's: never pinned, mapped with [`Pages::map_dmabuf`].
+    pub(crate) fn is_dmabuf(&self) -> bool {
+        #[cfg(CONFIG_DMA_SHARED_BUFFER)]
+        if matches!(self.source, Source::DmaBuf(..)) {
+            return true;
+        }
+        false
+    }
+
+    /// Maps `length` bytes from byte `start` of these dma-buf pages to `iova` in `domain`, and
+    /// records it for revocation. A revoked buffer maps nothing but is recorded all the same,
+    /// as [`Pages::unmap_dmabuf`] expects. `EINVAL` for pages that are not a dma-buf's.
+    pub(crate) fn map_dmabuf(
+        &self,
+        domain: &Arc<dyn Domain>,
+        start: u64,
+        length: u64,
+        iova: u64,
+        prot: Prot,
+    ) -> Result {
+        #[cfg(CONFIG_DMA_SHARED_BUFFER)]
+        if let Source::DmaBuf(d) = &self.source {
+            let mut m = d.attach.importer().inner.lock();
+            m.maps.reserve(1, GFP_KERNEL_ACCOUNT)?;
+            if let Some(phys) = m.phys {
+                let run = Run {
+                    iova,
+                    phys: phys.addr + d.start + start,
+                    length,
+                };
+                domain.map_runs(&[run], prot)?;
+            }
+            let map = DmaBufMap {
+                domain: domain.clone(),
+                iova,
+                length,
+            };
+            // Cannot fail: room was made above.
+            if m.maps.push_within_capacity(map).is_err() {
+                return Err(ENOMEM);
+            }
+            return Ok(());
+        }
+        let _ = (domain, start, length, iova, prot);
+        Err(EINVAL)
+    }
+
+    /// Undoes [`Pages::map_dmabuf`] of `iova` in `domain`: unmaps it unless the buffer was
+    /// revoked (which unmapped it already).
+    pub(crate) fn unmap_dmabuf(&self, domain: &Arc<dyn Domain>, iova: u64) {
+        #[cfg(CONFIG_DMA_SHARED_BUFFER)]
+        if let Source::DmaBuf(d) = &self.source {
+            let mut m = d.attach.importer().inner.lock();
+            let Some(i) = m
+                .maps
+                .iter()
+                .position(|map| map.iova == iova && same_domain(&map.domain, domain))
+            else {
+                return;
+            };
+            if let Ok(map) = m.maps.remove(i) {
+                if m.phys.is_some() {
+                    map.domain.unmap(map.iova, map.length);
+                }
+            }
+        }
+        let _ = (domain, iova);
     }
 
     /// Makes the current process the owner of these pages (`IOMMU_IOAS_CHANGE_PROCESS`): it
@@ -610,5 +822,163 @@ impl PinnedDrop for Pages {
         p.segs.clear();
         p.npinned = 0;
         p.refund(n);
+    }
+}
+
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
+#[kunit_tests(rust_iommufd_pages_dmabuf)]
+mod dmabuf_tests {
+    use super::*;
+    use crate::range_map::Range;
+    use kernel::{
+        dma_buf::{
+            self,
+            ContiguousMemory,
+            Exporter,
+            ResvGuard, //
+        },
+        faux,
+        sync::atomic::{
+            ordering::Relaxed,
+            Atomic, //
+        },
+    };
+
+    /// A domain that only records what it is asked: `(map?, iova, phys, length)`.
+    #[pin_data]
+    struct Recorder {
+        #[pin]
+        log: Mutex<KVec<(bool, u64, u64, u64)>>,
+    }
+
+    impl Domain for Recorder {
+        fn pgsize_bitmap(&self) -> u64 {
+            PAGE_SIZE as u64
+        }
+        fn aperture(&self) -> Range {
+            Range {
+                start: 0,
+                last: u64::MAX,
+            }
+        }
+        fn map(&self, iova: u64, phys: u64, length: u64, _prot: Prot) -> Result {
+            self.log
+                .lock()
+                .push((true, iova, phys, length), GFP_KERNEL)?;
+            Ok(())
+        }
+        fn unmap(&self, iova: u64, length: u64) {
+            let _ = self.log.lock().push((false, iova, 0, length), GFP_KERNEL);
+        }
+    }
+
+    struct Buf {
+        memory: ContiguousMemory,
+        revoked: Atomic<bool>,
+    }
+
+    impl Exporter for Buf {
+        fn phys(&self, _resv: &ResvGuard<'_>) -> Result<PhysRange> {
+            if self.revoked.load(Relaxed) {
+                return Err(ENODEV);
+            }
+            Ok(self.memory.phys())
+        }
+    }
+
+    fn revoke(buf: &DmaBuf, revoked: bool) {
+        let resv = buf.lock();
+        if let Some(b) = buf.exporter::<Buf>() {
+            b.revoked.store(revoked, Relaxed);
+        }
+        resv.invalidate_mappings();
+    }
+
+    const RW: Prot = Prot {
+        read: true,
+        write: true,
+    };
+
+    #[test]
+    fn revocation_unmaps_every_mapping_and_blocks_new_pages() {
+        let page = PAGE_SIZE as u64;
+        let reg = faux::Registration::new(c"iommufd-kunit-dmabuf", None).expect("device");
+        let fdev: &faux::Device<kernel::device::Bound> = reg.as_ref();
+        let bound: &kernel::device::Device<kernel::device::Bound> = fdev.as_ref();
+        let dev: &kernel::device::Device = bound;
+        let exporter = Buf {
+            memory: ContiguousMemory::new(4 * PAGE_SIZE, GFP_KERNEL).expect("memory"),
+            revoked: Atomic::new(false),
+        };
+        let buf = dma_buf::export(exporter, 4 * PAGE_SIZE, 0).expect("export");
+        let base = buf.exporter::<Buf>().expect("ours").memory.phys().addr;
+        let recorder = || {
+            Arc::pin_init(
+                pin_init!(Recorder {
+                    log <- new_mutex!(KVec::new()),
+                }),
+                GFP_KERNEL,
+            )
+            .expect("memory")
+        };
+        let (r1, r2) = (recorder(), recorder());
+        let (d1, d2): (Arc<dyn Domain>, Arc<dyn Domain>) = (r1.clone(), r2.clone());
+
+        // Out of the buffer, or empty: EINVAL.
+        assert_eq!(
+            Pages::dmabuf(buf.clone(), dev, 4 * page, page, true).err(),
+            Some(EINVAL)
+        );
+        assert_eq!(
+            Pages::dmabuf(buf.clone(), dev, 0, 4 * page + 1, true).err(),
+            Some(EINVAL)
+        );
+        assert_eq!(
+            Pages::dmabuf(buf.clone(), dev, 0, 0, true).err(),
+            Some(EINVAL)
+        );
+
+        let (pages, offset) = Pages::dmabuf(buf.clone(), dev, page, 2 * page, true).expect("pages");
+        assert_eq!(offset, 0);
+        assert!(pages.is_dmabuf() && !pages.is_file());
+        assert_eq!(pages.address(0), page);
+        // Never pinned, never copied.
+        assert_eq!(pages.pin(0, 0), Err(EINVAL));
+        assert_eq!(pages.copy(0, 0, &mut [0u8; 4], false), Err(EINVAL));
+
+        assert_eq!(pages.map_dmabuf(&d1, 0, 2 * page, 0x10000, RW), Ok(()));
+        revoke(&buf, true);
+        // A revoked buffer maps nothing, but the mapping is still recorded.
+        assert_eq!(pages.map_dmabuf(&d2, 0, page, 0x20000, RW), Ok(()));
+        assert_eq!(
+            Pages::dmabuf(buf.clone(), dev, 0, page, true).err(),
+            Some(ENODEV)
+        );
+        revoke(&buf, false);
+        // Restoring the buffer does not bring the old pages back.
+        pages.unmap_dmabuf(&d1, 0x10000);
+        pages.unmap_dmabuf(&d2, 0x20000);
+        let (again, _) = Pages::dmabuf(buf.clone(), dev, 0, page, true).expect("restored");
+        assert_eq!(again.map_dmabuf(&d2, 0, page, 0x30000, RW), Ok(()));
+        again.unmap_dmabuf(&d2, 0x30000);
+
+        let log = |r: &Recorder| -> KVec<(bool, u64, u64, u64)> {
+            let mut out = KVec::new();
+            for e in r.log.lock().iter() {
+                out.push(*e, GFP_KERNEL).expect("memory");
+            }
+            out
+        };
+        assert_eq!(
+            &log(&r1)[..],
+            &[
+                (true, 0x10000, base + page, 2 * page),
+                (false, 0x10000, 0, 2 * page)
+            ]
+        );
+        assert_eq!(
+            &log(&r2)[..],
+            &[(true, 0x30000, base, page), (false, 0x30000, 0, page)]
+        );
     }
 }

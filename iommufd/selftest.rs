@@ -47,11 +47,23 @@ use kernel::{
     alloc::KVVec,
     anon_file::AnonFile,
     bindings,
+    dma_buf::{
+        self,
+        ContiguousMemory,
+        DmaBuf,
+        Exporter,
+        PhysRange,
+        ResvGuard, //
+    },
     fs::file::FileDescriptorReservation,
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
     sync::{
+        atomic::{
+            ordering::Relaxed,
+            Atomic, //
+        },
         Arc,
         Mutex, //
     },
@@ -89,6 +101,8 @@ type TriggerIopf = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_15;
 type TriggerVevent = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_17;
 type PasidAttach = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_18;
 type PasidCheck = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_21;
+type DmabufGet = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_22;
+type DmabufRevoke = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_23;
 
 /// Reads the `u32` at byte `at` of the command.
 fn u32_at(cmd: &TestCmd, at: usize) -> u32 {
@@ -334,6 +348,14 @@ pub(crate) fn test_cmd(ictx: &Iommufd, mut ucmd: UserCmd<TestCmd>) -> Result<isi
         // that split; ours keeps no temporary memory that grows with a mapping, so there is
         // nothing to limit and the request succeeds as upstream's does.
         bindings::IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT => Ok(0),
+        bindings::IOMMU_TEST_OP_DMABUF_GET => dmabuf_get(
+            u32_at(cmd, arg!(DmabufGet, length)),
+            u32_at(cmd, arg!(DmabufGet, open_flags)),
+        ),
+        bindings::IOMMU_TEST_OP_DMABUF_REVOKE => dmabuf_revoke(
+            u32_at(cmd, arg!(DmabufRevoke, dmabuf_fd)) as i32,
+            u32_at(cmd, arg!(DmabufRevoke, revoked)) != 0,
+        ),
         _ => Err(EOPNOTSUPP),
     }
 }
@@ -681,5 +703,51 @@ fn access_rw(cmd: &TestCmd, fd: u32) -> Result<isize> {
         test.access.rw(iova, &mut buf, false, slow)?;
         user.writer().write_slice(&buf)?;
     }
+    Ok(0)
+}
+
+/// The test ABI's dma-buf exporter: zeroed kernel memory, which the test can revoke.
+struct TestDmaBuf {
+    memory: ContiguousMemory,
+    /// Read and written under the buffer's reservation lock.
+    revoked: Atomic<bool>,
+}
+
+impl Exporter for TestDmaBuf {
+    fn phys(&self, _resv: &ResvGuard<'_>) -> Result<PhysRange> {
+        if self.revoked.load(Relaxed) {
+            return Err(ENODEV);
+        }
+        Ok(self.memory.phys())
+    }
+}
+
+/// `IOMMU_TEST_OP_DMABUF_GET`: exports `length` bytes (rounded up to pages, at most 512
+/// pages) of kernel memory as a dma-buf and returns a new fd for it. (Upstream 7.3 returns 0
+/// after installing the fd, which its own test does not expect; we return the fd.)
+fn dmabuf_get(length: u32, open_flags: u32) -> Result<isize> {
+    let page = PAGE_SIZE as u64;
+    let len = u64::from(length).div_ceil(page) * page;
+    if len == 0 || len > page * 512 {
+        return Err(EINVAL);
+    }
+    let len = len as usize;
+    let exporter = TestDmaBuf {
+        memory: ContiguousMemory::new(len, GFP_KERNEL)?,
+        revoked: Atomic::new(false),
+    };
+    let buf = dma_buf::export(exporter, len, open_flags)?;
+    Ok(DmaBuf::into_fd(buf, open_flags)? as isize)
+}
+
+/// `IOMMU_TEST_OP_DMABUF_REVOKE`: revokes (or restores) a buffer of [`dmabuf_get`] and tells
+/// its importers. `EOPNOTSUPP` for another exporter's buffer.
+fn dmabuf_revoke(fd: i32, revoked: bool) -> Result<isize> {
+    let buf = DmaBuf::get(fd)?;
+    let test = buf.exporter::<TestDmaBuf>().ok_or(EOPNOTSUPP)?;
+    let resv = buf.lock();
+    test.revoked.store(revoked, Relaxed);
+    resv.invalidate_mappings();
+    drop(resv);
     Ok(0)
 }
