@@ -825,23 +825,18 @@ impl PinnedDrop for Pages {
     }
 }
 
-#[cfg(CONFIG_DMA_SHARED_BUFFER)]
+// The exporter is the test ABI's.
+#[cfg(all(CONFIG_DMA_SHARED_BUFFER, CONFIG_IOMMUFD_TEST))]
 #[kunit_tests(rust_iommufd_pages_dmabuf)]
 mod dmabuf_tests {
     use super::*;
-    use crate::range_map::Range;
+    use crate::{
+        range_map::Range,
+        selftest::TestDmaBuf, //
+    };
     use kernel::{
-        dma_buf::{
-            self,
-            ContiguousMemory,
-            Exporter,
-            ResvGuard, //
-        },
-        faux,
-        sync::atomic::{
-            ordering::Relaxed,
-            Atomic, //
-        },
+        dma_buf,
+        faux, //
     };
 
     /// A domain that only records what it is asked: `(map?, iova, phys, length)`.
@@ -872,28 +867,6 @@ mod dmabuf_tests {
         }
     }
 
-    struct Buf {
-        memory: ContiguousMemory,
-        revoked: Atomic<bool>,
-    }
-
-    impl Exporter for Buf {
-        fn phys(&self, _resv: &ResvGuard<'_>) -> Result<PhysRange> {
-            if self.revoked.load(Relaxed) {
-                return Err(ENODEV);
-            }
-            Ok(self.memory.phys())
-        }
-    }
-
-    fn revoke(buf: &DmaBuf, revoked: bool) {
-        let resv = buf.lock();
-        if let Some(b) = buf.exporter::<Buf>() {
-            b.revoked.store(revoked, Relaxed);
-        }
-        resv.invalidate_mappings();
-    }
-
     const RW: Prot = Prot {
         read: true,
         write: true,
@@ -906,12 +879,14 @@ mod dmabuf_tests {
         let fdev: &faux::Device<kernel::device::Bound> = reg.as_ref();
         let bound: &kernel::device::Device<kernel::device::Bound> = fdev.as_ref();
         let dev: &kernel::device::Device = bound;
-        let exporter = Buf {
-            memory: ContiguousMemory::new(4 * PAGE_SIZE, GFP_KERNEL).expect("memory"),
-            revoked: Atomic::new(false),
-        };
+        let exporter = TestDmaBuf::new(4 * PAGE_SIZE).expect("memory");
         let buf = dma_buf::export(exporter, 4 * PAGE_SIZE, 0).expect("export");
-        let base = buf.exporter::<Buf>().expect("ours").memory.phys().addr;
+        let base = buf
+            .exporter::<TestDmaBuf>()
+            .expect("ours")
+            .memory
+            .phys()
+            .addr;
         let recorder = || {
             Arc::pin_init(
                 pin_init!(Recorder {
@@ -947,14 +922,14 @@ mod dmabuf_tests {
         assert_eq!(pages.copy(0, 0, &mut [0u8; 4], false), Err(EINVAL));
 
         assert_eq!(pages.map_dmabuf(&d1, 0, 2 * page, 0x10000, RW), Ok(()));
-        revoke(&buf, true);
+        TestDmaBuf::set_revoked(&buf, true).expect("ours");
         // A revoked buffer maps nothing, but the mapping is still recorded.
         assert_eq!(pages.map_dmabuf(&d2, 0, page, 0x20000, RW), Ok(()));
         assert_eq!(
             Pages::dmabuf(buf.clone(), dev, 0, page, true).err(),
             Some(ENODEV)
         );
-        revoke(&buf, false);
+        TestDmaBuf::set_revoked(&buf, false).expect("ours");
         // Restoring the buffer does not bring the old pages back.
         pages.unmap_dmabuf(&d1, 0x10000);
         pages.unmap_dmabuf(&d2, 0x20000);

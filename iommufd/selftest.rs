@@ -706,11 +706,32 @@ fn access_rw(cmd: &TestCmd, fd: u32) -> Result<isize> {
     Ok(0)
 }
 
-/// The test ABI's dma-buf exporter: zeroed kernel memory, which the test can revoke.
-struct TestDmaBuf {
-    memory: ContiguousMemory,
+/// The test ABI's dma-buf exporter (also the KUnit tests'): zeroed kernel memory, which the
+/// test can revoke.
+pub(crate) struct TestDmaBuf {
+    pub(crate) memory: ContiguousMemory,
     /// Read and written under the buffer's reservation lock.
     revoked: Atomic<bool>,
+}
+
+impl TestDmaBuf {
+    /// An exporter of `len` bytes, not revoked.
+    pub(crate) fn new(len: usize) -> Result<Self> {
+        Ok(Self {
+            memory: ContiguousMemory::new(len, GFP_KERNEL)?,
+            revoked: Atomic::new(false),
+        })
+    }
+
+    /// Revokes (or restores) `buf` and tells its importers; `EOPNOTSUPP` if this type did not
+    /// export it.
+    pub(crate) fn set_revoked(buf: &DmaBuf, revoked: bool) -> Result {
+        let test = buf.exporter::<Self>().ok_or(EOPNOTSUPP)?;
+        let resv = buf.lock();
+        test.revoked.store(revoked, Relaxed);
+        resv.invalidate_mappings();
+        Ok(())
+    }
 }
 
 impl Exporter for TestDmaBuf {
@@ -732,22 +753,13 @@ fn dmabuf_get(length: u32, open_flags: u32) -> Result<isize> {
         return Err(EINVAL);
     }
     let len = len as usize;
-    let exporter = TestDmaBuf {
-        memory: ContiguousMemory::new(len, GFP_KERNEL)?,
-        revoked: Atomic::new(false),
-    };
-    let buf = dma_buf::export(exporter, len, open_flags)?;
+    let buf = dma_buf::export(TestDmaBuf::new(len)?, len, open_flags)?;
     Ok(DmaBuf::into_fd(buf, open_flags)? as isize)
 }
 
 /// `IOMMU_TEST_OP_DMABUF_REVOKE`: revokes (or restores) a buffer of [`dmabuf_get`] and tells
 /// its importers. `EOPNOTSUPP` for another exporter's buffer.
 fn dmabuf_revoke(fd: i32, revoked: bool) -> Result<isize> {
-    let buf = DmaBuf::get(fd)?;
-    let test = buf.exporter::<TestDmaBuf>().ok_or(EOPNOTSUPP)?;
-    let resv = buf.lock();
-    test.revoked.store(revoked, Relaxed);
-    resv.invalidate_mappings();
-    drop(resv);
+    TestDmaBuf::set_revoked(&*DmaBuf::get(fd)?, revoked)?;
     Ok(0)
 }
