@@ -89,6 +89,26 @@ pub(crate) trait DeviceIommu: Send + Sync {
         false
     }
 
+    /// Whether the driver attaches domains to PASIDs at all (upstream: it has `set_dev_pasid`
+    /// for its domains and its blocking domain); `EOPNOTSUPP` for a PASID attach if not.
+    fn pasid_ops(&self) -> bool {
+        false
+    }
+
+    /// How many PASIDs the device has, 0 for none (upstream's `max_pasids`). The IOMMU core
+    /// leaves a device without PASIDs out of PASID attachments: they succeed without the
+    /// driver being asked.
+    fn max_pasids(&self) -> u32 {
+        0
+    }
+
+    /// Points PASID `pasid` of a device with PASIDs at the domain of `hwpt`, replacing what was
+    /// there, or blocks it for `None` (which must not fail): the driver's `set_dev_pasid`. On
+    /// failure the PASID stays as it was.
+    fn set_dev_pasid(&self, _pasid: u32, _hwpt: Option<&Hwpt>) -> Result {
+        Err(EOPNOTSUPP)
+    }
+
     /// What `IOMMU_GET_HW_INFO` reports of the IOMMU, for a request of data type `data_type`
     /// (`IOMMU_HW_INFO_TYPE_DEFAULT` for the driver's own); `EOPNOTSUPP` for a type the driver
     /// does not have.
@@ -128,10 +148,17 @@ struct Attachment {
     handle: u64,
 }
 
-/// The attachment of a device, and the handle the next one gets.
+/// What a device is attached to: its whole-device attachment (its requests without a PASID, the
+/// RID), those of its PASIDs, and the handle the next one gets.
+///
+/// The IOMMU core's rule for mixing them (upstream's `pasid_compat`): while any PASID is
+/// attached, the RID may only use a HWPT made with `IOMMU_HWPT_ALLOC_PASID`, and a PASID may only
+/// be attached to such a HWPT, and only while the RID uses one too (or nothing).
 #[derive(Default)]
 struct Attached {
     current: Option<Attachment>,
+    /// By PASID.
+    pasids: KVec<(u32, Attachment)>,
     next_handle: u64,
 }
 
@@ -140,6 +167,27 @@ impl Attached {
         let handle = self.next_handle;
         self.next_handle = handle.wrapping_add(1);
         handle
+    }
+
+    fn pasid(&self, pasid: u32) -> Option<&Attachment> {
+        self.pasids
+            .iter()
+            .find(|(p, _)| *p == pasid)
+            .map(|(_, a)| a)
+    }
+
+    /// Whether a HWPT, PASID-compatible or not (`compat`), may be attached to `pasid` (the RID
+    /// for `None`) beside what is attached already; `EINVAL` if not.
+    fn pasid_compat(&self, compat: bool, pasid: Option<u32>) -> Result {
+        let ok = match pasid {
+            None => compat || self.pasids.is_empty(),
+            Some(_) => compat && !matches!(&self.current, Some(a) if !a.hwpt.pasid_compat()),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(EINVAL)
+        }
     }
 }
 
@@ -151,9 +199,6 @@ pub(crate) struct Device {
     source: Arc<dyn DeviceIommu>,
     #[pin]
     attached: Mutex<Attached>,
-    /// What is attached to each PASID of the device, by PASID.
-    #[pin]
-    pasids: Mutex<KVec<(u32, Attachment)>>,
     /// The device's virtual device, if it has one (see [`crate::viommu`]).
     #[pin]
     pub(crate) vdev: Mutex<Option<VdevLink>>,
@@ -170,7 +215,6 @@ impl Device {
                 id,
                 source,
                 attached <- new_mutex!(Attached::default()),
-                pasids <- new_mutex!(KVec::new()),
                 vdev <- new_mutex!(None),
             }),
             GFP_KERNEL_ACCOUNT,
@@ -195,7 +239,13 @@ impl Device {
             }
         }
         self.detach(ictx);
-        let pasids = core::mem::take(&mut *self.pasids.lock());
+        let pasids = {
+            let mut attached = self.attached.lock();
+            for (pasid, _) in attached.pasids.iter() {
+                self.block_pasid(*pasid);
+            }
+            core::mem::take(&mut attached.pasids)
+        };
         for (_, old) in pasids {
             self.release_attachment(ictx, old);
         }
@@ -203,14 +253,16 @@ impl Device {
         let _ = ictx.objects.destroy(self.id);
     }
 
-    /// Attaches the device to `pt_id`, an IOAS or a HWPT, and returns the id of the HWPT it
-    /// uses. `EINVAL` if already attached, or if `pt_id` names neither.
+    /// Attaches the device (its requests without a PASID) to `pt_id`, an IOAS or a HWPT, and
+    /// returns the id of the HWPT it uses. `EBUSY` if already attached, `EINVAL` if `pt_id`
+    /// names neither, or names a HWPT made without `IOMMU_HWPT_ALLOC_PASID` (or an IOAS) while a
+    /// PASID of the device is attached.
     pub(crate) fn attach(&self, ictx: &Iommufd, pt_id: u32) -> Result<u32> {
         let mut attached = self.attached.lock();
         if attached.current.is_some() {
-            return Err(EINVAL);
+            return Err(EBUSY);
         }
-        let (hwpt_id, hwpt) = self.get_hwpt(ictx, pt_id)?;
+        let (hwpt_id, hwpt) = self.get_hwpt(ictx, pt_id, &attached, None)?;
         let handle = attached.next_handle();
         attached.current = Some(Attachment {
             hwpt_id,
@@ -223,13 +275,13 @@ impl Device {
     /// Moves the attached device to `pt_id` (an IOAS or a HWPT) in one step, and returns the
     /// id of the HWPT it now uses; its old automatic HWPT goes if it has no other device, and
     /// the faults it reported under the old attachment are answered. `EINVAL` if the device is
-    /// not attached; on failure it stays where it was.
+    /// not attached, and as for [`Device::attach`]; on failure it stays where it was.
     pub(crate) fn replace(&self, ictx: &Iommufd, pt_id: u32) -> Result<u32> {
         let mut attached = self.attached.lock();
         if attached.current.is_none() {
             return Err(EINVAL);
         }
-        let (hwpt_id, hwpt) = self.get_hwpt(ictx, pt_id)?;
+        let (hwpt_id, hwpt) = self.get_hwpt(ictx, pt_id, &attached, None)?;
         if attached.current.as_ref().map(|a| a.hwpt_id) == Some(hwpt_id) {
             // Already there: nothing changes, not even the attachment (as upstream).
             ictx.objects.remove_user(hwpt_id);
@@ -246,6 +298,11 @@ impl Device {
             self.release_attachment(ictx, old);
         }
         Ok(hwpt_id)
+    }
+
+    /// The id of the HWPT the device (without a PASID) is attached to, if any.
+    pub(crate) fn hwpt_id(&self) -> Option<u32> {
+        self.attached.lock().current.as_ref().map(|a| a.hwpt_id)
     }
 
     /// Forgets the device's virtual device `id`, which went away.
@@ -272,64 +329,79 @@ impl Device {
         (link.viommu_id == *viommu_id).then(|| (link.virt_id, viommu.clone()))
     }
 
-    /// Attaches HWPT or IOAS `pt_id` to PASID `pasid` of the device, and returns the id of the
-    /// HWPT it uses: `EINVAL` if something is attached there already.
+    /// Attaches HWPT `pt_id` to PASID `pasid` (not 0, which is the RID's) of the device, and
+    /// returns its id. As upstream, and in its order: `EBUSY` if something is attached there
+    /// already; `EINVAL` for an IOAS (an automatic HWPT is never PASID-compatible), for a HWPT
+    /// made without `IOMMU_HWPT_ALLOC_PASID`, or while the RID uses such a HWPT; `EOPNOTSUPP`
+    /// if the driver attaches no PASIDs; `EINVAL` for a HWPT the device cannot use or a PASID
+    /// it does not have; then the driver's errors.
     pub(crate) fn pasid_attach(&self, ictx: &Iommufd, pasid: u32, pt_id: u32) -> Result<u32> {
-        let mut pasids = self.pasids.lock();
-        if pasids.iter().any(|(p, _)| *p == pasid) {
-            return Err(EINVAL);
+        let mut attached = self.attached.lock();
+        if attached.pasid(pasid).is_some() {
+            return Err(EBUSY);
         }
-        pasids.reserve(1, GFP_KERNEL_ACCOUNT)?;
-        let (hwpt_id, hwpt) = self.get_hwpt(ictx, pt_id)?;
-        let handle = self.attached.lock().next_handle();
+        attached.pasids.reserve(1, GFP_KERNEL_ACCOUNT)?;
+        let (hwpt_id, hwpt) = self.get_hwpt(ictx, pt_id, &attached, Some(pasid))?;
+        if let Err(e) = self.set_pasid(pasid, Some(&hwpt)) {
+            ictx.objects.remove_user(hwpt_id);
+            return Err(e);
+        }
+        let handle = attached.next_handle();
         let attachment = Attachment {
             hwpt_id,
             hwpt,
             handle,
         };
-        if let Err(back) = pasids.push_within_capacity((pasid, attachment)) {
+        if let Err(back) = attached.pasids.push_within_capacity((pasid, attachment)) {
             // Not reached: the space was reserved above.
-            drop(pasids);
+            self.block_pasid(pasid);
+            drop(attached);
             self.release_attachment(ictx, back.0 .1);
             return Err(ENOMEM);
         }
         Ok(hwpt_id)
     }
 
-    /// Moves PASID `pasid` of the device to `pt_id` in one step, and returns the id of the
-    /// HWPT it now uses: `EINVAL` if nothing is attached there.
+    /// Moves PASID `pasid` of the device to HWPT `pt_id` in one step, and returns its id:
+    /// `EINVAL` if nothing is attached there, else as [`Device::pasid_attach`]. On failure the
+    /// PASID stays where it was.
     pub(crate) fn pasid_replace(&self, ictx: &Iommufd, pasid: u32, pt_id: u32) -> Result<u32> {
-        let mut pasids = self.pasids.lock();
-        let Some((_, cur)) = pasids.iter_mut().find(|(p, _)| *p == pasid) else {
+        let mut attached = self.attached.lock();
+        let Some(i) = attached.pasids.iter().position(|(p, _)| *p == pasid) else {
             return Err(EINVAL);
         };
-        let (hwpt_id, hwpt) = self.get_hwpt(ictx, pt_id)?;
-        if cur.hwpt_id == hwpt_id {
+        let (hwpt_id, hwpt) = self.get_hwpt(ictx, pt_id, &attached, Some(pasid))?;
+        if attached.pasids[i].1.hwpt_id == hwpt_id {
             ictx.objects.remove_user(hwpt_id);
             return Ok(hwpt_id);
         }
-        let handle = self.attached.lock().next_handle();
+        if let Err(e) = self.set_pasid(pasid, Some(&hwpt)) {
+            ictx.objects.remove_user(hwpt_id);
+            return Err(e);
+        }
+        let handle = attached.next_handle();
         let old = core::mem::replace(
-            cur,
+            &mut attached.pasids[i].1,
             Attachment {
                 hwpt_id,
                 hwpt,
                 handle,
             },
         );
-        drop(pasids);
+        drop(attached);
         self.release_attachment(ictx, old);
         Ok(hwpt_id)
     }
 
     /// Detaches PASID `pasid` of the device, if attached.
     pub(crate) fn pasid_detach(&self, ictx: &Iommufd, pasid: u32) {
-        let mut pasids = self.pasids.lock();
-        let Some(i) = pasids.iter().position(|(p, _)| *p == pasid) else {
+        let mut attached = self.attached.lock();
+        let Some(i) = attached.pasids.iter().position(|(p, _)| *p == pasid) else {
             return;
         };
-        let old = pasids.remove(i);
-        drop(pasids);
+        self.block_pasid(pasid);
+        let old = attached.pasids.remove(i);
+        drop(attached);
         if let Ok((_, old)) = old {
             self.release_attachment(ictx, old);
         }
@@ -337,18 +409,38 @@ impl Device {
 
     /// The id of the HWPT attached to PASID `pasid` of the device, if any.
     pub(crate) fn pasid_hwpt(&self, pasid: u32) -> Option<u32> {
-        self.pasids
-            .lock()
-            .iter()
-            .find(|(p, _)| *p == pasid)
-            .map(|(_, a)| a.hwpt_id)
+        self.attached.lock().pasid(pasid).map(|a| a.hwpt_id)
     }
 
-    /// The HWPT the device would use for `pt_id`, counted as one more user of it: that HWPT,
-    /// or for an IOAS an automatic HWPT the device accepts, made if there is none. A nested
-    /// HWPT made over a vIOMMU takes only a device that has a virtual device behind that
-    /// vIOMMU (`ENOENT` otherwise, as the IOMMU drivers say).
-    fn get_hwpt(&self, ictx: &Iommufd, pt_id: u32) -> Result<(u32, Hwpt)> {
+    /// Tells the driver that PASID `pasid` now uses `hwpt`'s domain, or is blocked for `None`.
+    /// As the IOMMU core, only for a device with PASIDs; for one without, the attachment is
+    /// iommufd's bookkeeping alone.
+    fn set_pasid(&self, pasid: u32, hwpt: Option<&Hwpt>) -> Result {
+        if self.source.max_pasids() == 0 {
+            return Ok(());
+        }
+        self.source.set_dev_pasid(pasid, hwpt)
+    }
+
+    /// Blocks PASID `pasid`, which is being detached: the driver cannot refuse.
+    fn block_pasid(&self, pasid: u32) {
+        if let Err(e) = self.set_pasid(pasid, None) {
+            pr_warn!("iommufd: blocking PASID {} failed: {:?}\n", pasid, e);
+        }
+    }
+
+    /// The HWPT the device would use for `pt_id` at `pasid` (the RID for `None`), beside what
+    /// is `attached` already, counted as one more user of it: that HWPT, or for an IOAS an
+    /// automatic HWPT the device accepts, made if there is none. For the RID, a nested HWPT
+    /// made over a vIOMMU takes only a device that has a virtual device behind that vIOMMU
+    /// (`ENOENT` otherwise, as the IOMMU drivers say).
+    fn get_hwpt(
+        &self,
+        ictx: &Iommufd,
+        pt_id: u32,
+        attached: &Attached,
+        pasid: Option<u32>,
+    ) -> Result<(u32, Hwpt)> {
         let hwpt = match ictx.objects.get(pt_id)? {
             Object::HwptPaging(hwpt) => Hwpt::Paging(hwpt),
             Object::HwptNested(hwpt) => Hwpt::Nested(hwpt),
@@ -359,7 +451,10 @@ impl Device {
                         continue;
                     };
                     let hwpt = Hwpt::Paging(hwpt);
-                    match self.source.check_domain(&hwpt) {
+                    let usable = attached
+                        .pasid_compat(false, pasid)
+                        .and_then(|()| self.source.check_domain(&hwpt));
+                    match usable {
                         Ok(()) => {
                             ictx.objects.add_user(id)?;
                             return Ok((id, hwpt));
@@ -368,6 +463,8 @@ impl Device {
                         Err(e) => return Err(e),
                     }
                 }
+                // A new automatic HWPT would not be PASID-compatible either.
+                attached.pasid_compat(false, pasid)?;
                 autos.reserve(1, GFP_KERNEL_ACCOUNT)?;
                 let (id, hwpt) = HwptPaging::create_auto(ictx, pt_id, self.source.alloc_domain()?)?;
                 autos.push(id, GFP_KERNEL_ACCOUNT)?;
@@ -375,12 +472,26 @@ impl Device {
             }
             _ => return Err(EINVAL),
         };
+        attached.pasid_compat(hwpt.pasid_compat(), pasid)?;
+        if pasid.is_some() && !self.source.pasid_ops() {
+            return Err(EOPNOTSUPP);
+        }
         self.source.check_domain(&hwpt)?;
-        if let Hwpt::Nested(nested) = &hwpt {
-            if let Some((viommu_id, _)) = &nested.viommu {
-                let link = *self.vdev.lock();
-                if link.map(|l| l.viommu_id) != Some(*viommu_id) {
-                    return Err(ENOENT);
+        match pasid {
+            Some(pasid) => {
+                let max = self.source.max_pasids();
+                if max > 0 && pasid >= max {
+                    return Err(EINVAL);
+                }
+            }
+            None => {
+                if let Hwpt::Nested(nested) = &hwpt {
+                    if let Some((viommu_id, _)) = &nested.viommu {
+                        let link = *self.vdev.lock();
+                        if link.map(|l| l.viommu_id) != Some(*viommu_id) {
+                            return Err(ENOENT);
+                        }
+                    }
                 }
             }
         }
@@ -388,7 +499,8 @@ impl Device {
         Ok((pt_id, hwpt))
     }
 
-    /// Detaches the device, if attached; an automatic HWPT left without devices is destroyed.
+    /// Detaches the device (its requests without a PASID), if attached; an automatic HWPT left
+    /// without devices is destroyed.
     pub(crate) fn detach(&self, ictx: &Iommufd) {
         let old = self.attached.lock().current.take();
         if let Some(old) = old {
@@ -415,24 +527,30 @@ impl Device {
     }
 
     /// Reports a page request of the device, as its IOMMU does when the device faults: it goes
-    /// to the fault queue of the HWPT the device is attached to, if that HWPT has one. A
-    /// request tagged with a PASID goes there only if the IOMMU leaves PASIDs to a nested
-    /// HWPT's owner and the device is attached to one (no PASID is attached on its own here).
-    /// Otherwise nobody handles it, and the device is told so (which the devices here ignore).
+    /// to the fault queue of the HWPT that handles it, if that HWPT has one. That is the HWPT
+    /// attached to the request's PASID; for a request without a PASID, or with one nothing is
+    /// attached to when the IOMMU leaves PASIDs to the owner of a nested HWPT attached to the
+    /// RID, the RID's. Otherwise nobody handles it, and the device is told so (which the
+    /// devices here ignore).
     pub(crate) fn report_fault(&self, request: PageRequest) -> Result {
         let attached = self.attached.lock();
-        let Some(current) = &attached.current else {
+        let pasid_valid = uapi::iommu_hwpt_pgfault_flags_IOMMU_PGFAULT_FLAGS_PASID_VALID;
+        let target = if request.flags & pasid_valid == 0 {
+            attached.current.as_ref()
+        } else {
+            let to_rid = |a: &&Attachment| {
+                self.source.user_pasid_table() && matches!(a.hwpt, Hwpt::Nested(_))
+            };
+            attached
+                .pasid(request.pasid)
+                .or_else(|| attached.current.as_ref().filter(to_rid))
+        };
+        let Some(target) = target else {
             return Ok(());
         };
-        let pasid_valid = uapi::iommu_hwpt_pgfault_flags_IOMMU_PGFAULT_FLAGS_PASID_VALID;
-        if request.flags & pasid_valid != 0
-            && !(self.source.user_pasid_table() && matches!(current.hwpt, Hwpt::Nested(_)))
-        {
-            return Ok(());
-        }
-        match current.hwpt.fault() {
+        match target.hwpt.fault() {
             // Under the attachment lock, so that the fault cannot outlive the attachment.
-            Some(fault) => fault.report(self.id, current.handle, request),
+            Some(fault) => fault.report(self.id, target.handle, request),
             None => Ok(()),
         }
     }

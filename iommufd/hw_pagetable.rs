@@ -59,6 +59,15 @@ impl Hwpt {
         hold.map(|h| &h.fault)
     }
 
+    /// Whether PASIDs may use the HWPT (made with `IOMMU_HWPT_ALLOC_PASID`); see
+    /// [`crate::device`] for the rules.
+    pub(crate) fn pasid_compat(&self) -> bool {
+        match self {
+            Hwpt::Paging(hwpt) => hwpt.pasid_compat,
+            Hwpt::Nested(hwpt) => hwpt.pasid_compat,
+        }
+    }
+
     /// Whether the HWPT was made for a device attaching to an IOAS, and goes with its last
     /// device.
     pub(crate) fn auto_domain(&self) -> Option<&Arc<HwptPaging>> {
@@ -107,6 +116,8 @@ pub(crate) struct PagingFlags {
     pub(crate) auto_domain: bool,
     /// May be the parent of nested HWPTs (`IOMMU_HWPT_ALLOC_NEST_PARENT`).
     pub(crate) nest_parent: bool,
+    /// PASIDs may use it (`IOMMU_HWPT_ALLOC_PASID`).
+    pub(crate) pasid_compat: bool,
 }
 
 /// A paging HWPT.
@@ -118,6 +129,8 @@ pub(crate) struct HwptPaging {
     pub(crate) auto_domain: bool,
     /// May be the parent of nested HWPTs.
     pub(crate) nest_parent: bool,
+    /// PASIDs may use it.
+    pub(crate) pasid_compat: bool,
     /// Where its page faults go, if to userspace.
     pub(crate) fault: Option<FaultHold>,
     /// The mock domain behind `domain`, for the test ABI's checks.
@@ -163,6 +176,7 @@ impl HwptPaging {
             domain: domain.clone(),
             auto_domain: flags.auto_domain,
             nest_parent: flags.nest_parent,
+            pasid_compat: flags.pasid_compat,
             fault,
             #[cfg(CONFIG_IOMMUFD_TEST)]
             mock: allocated.mock,
@@ -187,7 +201,7 @@ impl HwptPaging {
         let new = ictx.objects.reserve()?;
         let flags = PagingFlags {
             auto_domain: true,
-            nest_parent: false,
+            ..PagingFlags::default()
         };
         let hwpt = Self::create(ictx, ioas_id, allocated, flags, None)?;
         let id = new.id();
@@ -288,6 +302,7 @@ fn alloc_paging(
     let flags = PagingFlags {
         auto_domain: false,
         nest_parent: flags & nest_parent != 0,
+        pasid_compat: flags & uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_PASID != 0,
     };
     HwptPaging::create(ictx, ioas_id, dev.iommu().alloc_domain()?, flags, fault_id)
 }

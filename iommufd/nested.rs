@@ -59,6 +59,8 @@ pub(crate) struct HwptNested {
     pub(crate) domain: Arc<dyn NestedDomain>,
     /// Where its page faults go, if to userspace.
     pub(crate) fault: Option<FaultHold>,
+    /// PASIDs may use it (`IOMMU_HWPT_ALLOC_PASID`).
+    pub(crate) pasid_compat: bool,
     /// The vIOMMU it was made over, and its id: then it holds that instead of its parent.
     pub(crate) viommu: Option<(u32, Arc<Viommu>)>,
     /// The mock domain behind `domain`, for the test ABI's checks.
@@ -111,7 +113,10 @@ pub(crate) fn alloc(
     })?;
     let made = iommu
         .alloc_nested(&parent, flags & !fault_flag, data)
-        .and_then(|allocated| finish(ictx, parent, parent_id, allocated, fault_id, None));
+        .and_then(|allocated| {
+            let compat = flags & pasid != 0;
+            finish(ictx, parent, parent_id, allocated, fault_id, compat, None)
+        });
     if made.is_err() {
         ictx.objects.remove_user(parent_id);
     }
@@ -126,6 +131,7 @@ fn finish(
     parent_id: u32,
     allocated: AllocatedNested,
     fault_id: Option<u32>,
+    pasid_compat: bool,
     viommu: Option<(u32, Arc<Viommu>)>,
 ) -> Result<Arc<HwptNested>> {
     let fault = fault_id.map(|id| FaultHold::take(ictx, id)).transpose()?;
@@ -134,6 +140,7 @@ fn finish(
         parent_id,
         domain: allocated.domain,
         fault,
+        pasid_compat,
         viommu,
         #[cfg(CONFIG_IOMMUFD_TEST)]
         mock: allocated.mock,
@@ -175,7 +182,8 @@ pub(crate) fn alloc_on_viommu(
         .alloc_nested(&parent, flags & !fault_flag, data)
         .and_then(|allocated| {
             let on = Some((viommu_id, viommu.clone()));
-            finish(ictx, parent, parent_id, allocated, fault_id, on)
+            let compat = flags & pasid != 0;
+            finish(ictx, parent, parent_id, allocated, fault_id, compat, on)
         });
     if made.is_err() {
         ictx.objects.remove_user(viommu_id);

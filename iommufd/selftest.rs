@@ -138,6 +138,9 @@ pub(crate) struct MockIommu {
     /// The device's cache entries, which invalidations through a vIOMMU change.
     #[pin]
     cache: Mutex<[u32; bindings::MOCK_DEV_CACHE_NUM as usize]>,
+    /// Armed by attaching PASID 1024, so that the next change of it fails (`ENOMEM`), as
+    /// upstream's mock does to test that a failed replace leaves the PASID as it was.
+    pasid_1024_fail: Atomic<bool>,
 }
 
 impl MockIommu {
@@ -242,6 +245,34 @@ impl DeviceIommu for MockIommu {
 
     fn user_pasid_table(&self) -> bool {
         true
+    }
+
+    fn pasid_ops(&self) -> bool {
+        true
+    }
+
+    fn max_pasids(&self) -> u32 {
+        if self.flags & bindings::MOCK_FLAGS_DEVICE_PASID != 0 {
+            1 << bindings::MOCK_PASID_WIDTH
+        } else {
+            0
+        }
+    }
+
+    /// Every domain is accepted, except that PASID 1024 fails every second change to a
+    /// domain, counting from its attachment; blocking it disarms that.
+    fn set_dev_pasid(&self, pasid: u32, hwpt: Option<&Hwpt>) -> Result {
+        if pasid == 1024 {
+            if hwpt.is_none() {
+                self.pasid_1024_fail.store(false, Relaxed);
+            } else if self.pasid_1024_fail.load(Relaxed) {
+                self.pasid_1024_fail.store(false, Relaxed);
+                return Err(ENOMEM);
+            } else {
+                self.pasid_1024_fail.store(true, Relaxed);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -380,6 +411,7 @@ fn mock_domain(
             cache <- new_mutex!(
                 [bindings::IOMMU_TEST_DEV_CACHE_DEFAULT; bindings::MOCK_DEV_CACHE_NUM as usize]
             ),
+            pasid_1024_fail: Atomic::new(false),
         }),
         GFP_KERNEL_ACCOUNT,
     )?;
@@ -422,7 +454,7 @@ fn trigger_vevent(ictx: &Iommufd, cmd: &TestCmd) -> Result<isize> {
 
 /// The `IOMMU_TEST_OP_PASID_*` operations on mock device `id`: attach, replace or detach a
 /// PASID (answering with the HWPT used), or check what is attached to one (`EINVAL` if not the
-/// HWPT given, 0 for none).
+/// HWPT given, 0 for none). PASID 0 stands for the device's RID, as in upstream's kAPI.
 fn pasid_op(ictx: &Iommufd, ucmd: &mut UserCmd<TestCmd>, op: u32, id: u32) -> Result<isize> {
     let Object::Selftest(mock) = ictx.objects.get(id)? else {
         return Err(ENOENT);
@@ -431,16 +463,28 @@ fn pasid_op(ictx: &Iommufd, ucmd: &mut UserCmd<TestCmd>, op: u32, id: u32) -> Re
     let pasid = u32_at(cmd, arg!(PasidAttach, pasid));
     let pt_id = u32_at(cmd, arg!(PasidAttach, pt_id));
     let dev = &mock.dev;
+    let rid = pasid == 0;
     let hwpt_id = match op {
+        bindings::IOMMU_TEST_OP_PASID_ATTACH if rid => dev.attach(ictx, pt_id)?,
         bindings::IOMMU_TEST_OP_PASID_ATTACH => dev.pasid_attach(ictx, pasid, pt_id)?,
+        bindings::IOMMU_TEST_OP_PASID_REPLACE if rid => dev.replace(ictx, pt_id)?,
         bindings::IOMMU_TEST_OP_PASID_REPLACE => dev.pasid_replace(ictx, pasid, pt_id)?,
         bindings::IOMMU_TEST_OP_PASID_DETACH => {
-            dev.pasid_detach(ictx, pasid);
+            if rid {
+                dev.detach(ictx);
+            } else {
+                dev.pasid_detach(ictx, pasid);
+            }
             return Ok(0);
         }
         _ => {
             let expected = u32_at(cmd, arg!(PasidCheck, hwpt_id));
-            return match dev.pasid_hwpt(u32_at(cmd, arg!(PasidCheck, pasid))) {
+            let attached = if rid {
+                dev.hwpt_id()
+            } else {
+                dev.pasid_hwpt(pasid)
+            };
+            return match attached {
                 Some(h) if h == expected => Ok(0),
                 None if expected == 0 => Ok(0),
                 _ => Err(EINVAL),
@@ -448,7 +492,17 @@ fn pasid_op(ictx: &Iommufd, ucmd: &mut UserCmd<TestCmd>, op: u32, id: u32) -> Re
         }
     };
     set_u32(&mut ucmd.cmd, arg!(PasidAttach, pt_id), hwpt_id);
-    ucmd.respond()?;
+    if let Err(e) = ucmd.respond() {
+        // An attachment userspace was not told of is undone; a replacement stays, as upstream.
+        if op == bindings::IOMMU_TEST_OP_PASID_ATTACH {
+            if rid {
+                dev.detach(ictx);
+            } else {
+                dev.pasid_detach(ictx, pasid);
+            }
+        }
+        return Err(e);
+    }
     Ok(0)
 }
 
