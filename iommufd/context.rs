@@ -13,6 +13,7 @@ use crate::{
     fault,
     hw_pagetable,
     ioas,
+    mmap::MmapTable,
     object::{
         Object,
         ObjectTable, //
@@ -43,6 +44,7 @@ use kernel::{
         MiscDevice,
         MiscDeviceRegistration, //
     },
+    mm::virt::VmaNew,
     new_mutex,
     prelude::*,
     sync::{
@@ -84,6 +86,9 @@ pub(crate) struct Iommufd {
     pub(crate) compat_ioas: Mutex<CompatIoas>,
     /// `/dev/iommu`'s device, which dma-buf attachments name as the importer.
     pub(crate) dev: ARef<kernel::device::Device>,
+    /// The driver memory userspace can map through the file.
+    #[pin]
+    pub(crate) mmaps: MmapTable,
 }
 
 /// One past the last command number of upstream's ioctl table. Numbers from there on are not
@@ -328,6 +333,7 @@ impl MiscDevice for Iommufd {
                 account_mode <- new_mutex!(AccountMode::User),
                 compat_ioas <- new_mutex!(None),
                 dev: misc.device().into(),
+                mmaps <- MmapTable::new(),
             }),
             GFP_KERNEL_ACCOUNT,
         )
@@ -335,5 +341,9 @@ impl MiscDevice for Iommufd {
 
     fn ioctl(me: Pin<&Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         me.get_ref().dispatch(cmd, arg)
+    }
+
+    fn mmap(me: Pin<&Self>, _file: &File, vma: &VmaNew) -> Result {
+        me.mmaps.mmap(&me.objects, vma)
     }
 }

@@ -23,6 +23,7 @@ mod fault;
 mod hw_pagetable;
 mod io_pagetable;
 mod ioas;
+mod mmap;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod mock_domain;
 #[cfg(CONFIG_IOMMUFD_TEST)]

@@ -5,8 +5,8 @@
 //! It behaves as upstream's selftest driver, so that tests can see what iommufd asked of a
 //! vIOMMU driver:
 //! - its driver data (`struct iommu_viommu_selftest`) is a loopback: `out_data` comes back as
-//!   `in_data`. The mmap region upstream's driver also offers is not supported yet: its offset
-//!   and length come back as 0;
+//!   `in_data`, and so does the first word of two pages it offers userspace to map through the
+//!   iommufd (see [`crate::mmap`]), at the `out_mmap_offset` and `out_mmap_length` it answers;
 //! - cache invalidations (`IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST`) name a device by virtual id
 //!   and zero one of its cache entries, or all, which `IOMMU_TEST_OP_DEV_CHECK_CACHE` reads back;
 //! - it has `IOMMU_TEST_HW_QUEUE_MAX` hardware queues, made in order: queue `i` needs queue
@@ -14,6 +14,7 @@
 
 use crate::{
     context::Iommufd,
+    object::Object,
     ucmd::{
         UserData,
         UserDataArray, //
@@ -26,6 +27,10 @@ use core::mem::{
 };
 use kernel::{
     bindings, new_mutex,
+    page::{
+        Page,
+        PAGE_SIZE, //
+    },
     prelude::*,
     sync::Mutex,
     uaccess::{
@@ -43,13 +48,70 @@ pub(crate) struct MockViommu {
     /// The object id of each hardware queue made.
     #[pin]
     queues: Mutex<[Option<u32>; QUEUES]>,
+    /// The offset of the pages it offers to map, once made with driver data.
+    #[pin]
+    mmap_offset: Mutex<Option<u64>>,
 }
 
 impl MockViommu {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
             queues <- new_mutex!([None; QUEUES]),
+            mmap_offset <- new_mutex!(None),
         })
+    }
+
+    /// The driver data of `IOMMU_VIOMMU_ALLOC`, for the vIOMMU `owner` (object `id`, not yet
+    /// published): answers `out_data` with `in_data`, and offers two pages to map, the first
+    /// starting with `in_data`, whose offset and length it answers too; all within the length
+    /// userspace gave. `EINVAL` for data too short to hold `out_data`. On failure nothing is
+    /// left offered.
+    pub(crate) fn init_data(
+        &self,
+        ictx: &Iommufd,
+        id: u32,
+        owner: Object,
+        data: &UserData,
+    ) -> Result {
+        type Data = bindings::iommu_viommu_selftest;
+        let out = offset_of!(Data, out_data);
+        let ty = bindings::IOMMU_VIOMMU_TYPE_SELFTEST;
+        let mut bytes: ViommuData = data.read(ty, out + size_of::<u32>())?;
+        let in_data = u32_at(&bytes, offset_of!(Data, in_data)).to_ne_bytes();
+        let mut pages = KVec::with_capacity(2, GFP_KERNEL_ACCOUNT)?;
+        pages.push(
+            Page::alloc_with(GFP_KERNEL_ACCOUNT, &in_data)?,
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        pages.push(
+            Page::alloc_with(GFP_KERNEL_ACCOUNT, &[])?,
+            GFP_KERNEL_ACCOUNT,
+        )?;
+        let length = (pages.len() * PAGE_SIZE) as u64;
+        let offset = ictx.mmaps.insert(id, owner, pages)?;
+        bytes[out..out + 4].copy_from_slice(&in_data);
+        let at = offset_of!(Data, out_mmap_offset);
+        bytes[at..at + 8].copy_from_slice(&offset.to_ne_bytes());
+        let at = offset_of!(Data, out_mmap_length);
+        bytes[at..at + 8].copy_from_slice(&length.to_ne_bytes());
+        let len = (data.len as usize).min(bytes.len());
+        let written = UserSlice::new(UserPtr::from_addr(data.uptr as usize), len)
+            .writer()
+            .write_slice(bytes.get(..len).ok_or(EINVAL)?);
+        if let Err(e) = written {
+            ictx.mmaps.remove(offset);
+            return Err(e);
+        }
+        *self.mmap_offset.lock() = Some(offset);
+        Ok(())
+    }
+
+    /// What the vIOMMU gives back when destroyed: the pages it offered to map (mappings keep
+    /// theirs).
+    pub(crate) fn release(&self, ictx: &Iommufd) {
+        if let Some(offset) = self.mmap_offset.lock().take() {
+            ictx.mmaps.remove(offset);
+        }
     }
 
     /// Makes queue `index` (object `id`): `EINVAL` past the last queue, `EEXIST` if it exists,
@@ -96,20 +158,6 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
         b.copy_from_slice(src);
     }
     u32::from_ne_bytes(b)
-}
-
-/// The driver data of `IOMMU_VIOMMU_ALLOC`: answers `out_data` with `in_data`, within the
-/// length userspace gave. `EINVAL` for data too short to hold `out_data`.
-pub(crate) fn init_data(data: &UserData) -> Result {
-    let out = offset_of!(bindings::iommu_viommu_selftest, out_data);
-    let ty = bindings::IOMMU_VIOMMU_TYPE_SELFTEST;
-    let mut bytes: ViommuData = data.read(ty, out + size_of::<u32>())?;
-    let in_data = u32_at(&bytes, offset_of!(bindings::iommu_viommu_selftest, in_data));
-    bytes[out..out + 4].copy_from_slice(&in_data.to_ne_bytes());
-    let len = (data.len as usize).min(bytes.len());
-    UserSlice::new(UserPtr::from_addr(data.uptr as usize), len)
-        .writer()
-        .write_slice(bytes.get(..len).ok_or(EINVAL)?)
 }
 
 /// `struct iommu_viommu_invalidate_selftest`, as bytes.

@@ -64,6 +64,30 @@ pub(crate) enum Object {
     Selftest(Arc<crate::selftest::MockDevice>),
 }
 
+impl Object {
+    /// Whether `self` and `other` are the same object, not merely of the same kind.
+    pub(crate) fn is(&self, other: &Object) -> bool {
+        self.addr() == other.addr()
+    }
+
+    /// The address of the object, which tells it from every other live one.
+    fn addr(&self) -> *const u8 {
+        match self {
+            Object::Ioas(o) => Arc::as_ptr(o).cast(),
+            Object::HwptPaging(o) => Arc::as_ptr(o).cast(),
+            Object::HwptNested(o) => Arc::as_ptr(o).cast(),
+            Object::Device(o) => Arc::as_ptr(o).cast(),
+            Object::Fault(o) => Arc::as_ptr(o).cast(),
+            Object::Viommu(o) => Arc::as_ptr(o).cast(),
+            Object::Vdevice(o) => Arc::as_ptr(o).cast(),
+            Object::Veventq(o) => Arc::as_ptr(o).cast(),
+            Object::HwQueue(o) => Arc::as_ptr(o).cast(),
+            #[cfg(CONFIG_IOMMUFD_TEST)]
+            Object::Selftest(o) => Arc::as_ptr(o).cast(),
+        }
+    }
+}
+
 struct Entry {
     /// `None` while the object is being created.
     object: Option<Object>,

@@ -67,9 +67,17 @@ pub(crate) struct Viommu {
 }
 
 impl Viommu {
-    /// What destroying the vIOMMU (out of the table) releases: its hold on its parent.
+    /// What destroying the vIOMMU (out of the table) releases: its hold on its parent, and what
+    /// its driver gave userspace.
     pub(crate) fn release(&self, ictx: &Iommufd) {
         ictx.objects.remove_user(self.hwpt_id);
+        self.release_driver(ictx);
+    }
+
+    /// What the driver gives back when the vIOMMU goes, published or not.
+    fn release_driver(&self, _ictx: &Iommufd) {
+        #[cfg(CONFIG_IOMMUFD_TEST)]
+        self.mock.release(_ictx);
     }
 
     /// The id of its parent HWPT.
@@ -178,12 +186,16 @@ pub(crate) fn alloc_ioctl(
         )?;
         #[cfg(CONFIG_IOMMUFD_TEST)]
         if data.len != 0 {
-            crate::mock_viommu::init_data(&data)?;
+            let owner = Object::Viommu(viommu.clone());
+            viommu.mock.init_data(ictx, new.id(), owner, &data)?;
         }
         #[cfg(not(CONFIG_IOMMUFD_TEST))]
         let _ = &data;
         ucmd.cmd.out_viommu_id = new.id();
-        ucmd.respond()?;
+        if let Err(e) = ucmd.respond() {
+            viommu.release_driver(ictx);
+            return Err(e);
+        }
         new.publish(Object::Viommu(viommu));
         Ok(0)
     })();
