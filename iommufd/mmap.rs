@@ -6,7 +6,8 @@
 //! reads: the driver offers them here and tells userspace, in its answer to the ioctl that made
 //! the object, the offset and length to pass to `mmap()` on the iommufd. Only that exact offset
 //! and length map the region (`ENXIO` otherwise), only shared (`EINVAL`) and not executable
-//! (`EPERM`), as upstream.
+//! (`EPERM`), as upstream; and as upstream's, the mapping is an I/O one, whose pages cannot be
+//! pinned.
 //!
 //! While any mapping of a region lives, the object that owns it counts one more user, so it
 //! cannot be destroyed (`EBUSY`). Each mapping holds the iommufd's file too, so the iommufd
@@ -24,7 +25,8 @@ use crate::object::{
 use kernel::{
     mm::virt::{
         flags,
-        VmaNew, //
+        VmaNew,
+        VmaPages, //
     },
     new_mutex,
     page::{
@@ -64,11 +66,18 @@ pub(crate) struct MmapTable {
     regions: Mutex<KVec<Region>>,
 }
 
-/// What a mapping of a region holds, in each of its VMAs: one use of the region's owner,
-/// given back when the last VMA of the mapping goes.
+/// What a mapping of a region holds, in each of its VMAs: the region's pages, and one use of
+/// its owner, given back when the last VMA of the mapping goes.
 struct MappingHold {
+    pages: Arc<KVec<Page>>,
     objects: Arc<ObjectTable>,
     owner_id: u32,
+}
+
+impl VmaPages for MappingHold {
+    fn pages(&self) -> &[Page] {
+        &self.pages
+    }
 }
 
 impl Drop for MappingHold {
@@ -144,7 +153,7 @@ impl MmapTable {
             return Err(EPERM);
         }
         let length = vma.end() - vma.start();
-        let (pages, hold) = {
+        let hold = {
             let regions = self.regions.lock();
             let region = regions
                 .iter()
@@ -155,22 +164,15 @@ impl MmapTable {
             objects
                 .add_user_if(region.owner_id, |o| o.is(&region.owner).then_some(()))
                 .map_err(|_| ENXIO)?;
-            let hold = MappingHold {
+            MappingHold {
+                pages: region.pages.clone(),
                 objects: objects.clone(),
                 owner_id: region.owner_id,
-            };
-            (region.pages.clone(), hold)
+            }
         };
         // From here on, dropping `hold` gives the use back.
         let hold = Arc::new(hold, GFP_KERNEL)?;
-        vma.set_dontexpand();
-        vma.set_dontdump();
-        let mixed = vma.set_mixedmap();
-        for (i, page) in pages.iter().enumerate() {
-            // On failure the kernel unmaps what was inserted.
-            mixed.vm_insert_page(vma.start() + i * PAGE_SIZE, page)?;
-        }
-        vma.set_hold(hold);
-        Ok(())
+        // As upstream's, an I/O mapping: its pages cannot be pinned (so not mapped into an IOAS).
+        vma.map_pages_io(hold)
     }
 }

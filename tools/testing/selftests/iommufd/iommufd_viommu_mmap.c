@@ -15,6 +15,7 @@
  *    region goes with the vIOMMU (ENXIO afterwards).
  *  - A mapping keeps the file alive: closing and unmapping may come in
  *    either order.
+ *  - It is an I/O mapping: its pages cannot be pinned (EFAULT for an IOAS).
  *
  * The file skips when /dev/iommu or IOMMU_TEST_CMD does not exist.
  */
@@ -212,6 +213,19 @@ TEST_F(viommu_mmap, mapping_keeps_viommu_in_use)
 	EXPECT_EQ(ENXIO, map_errno(self->fd, len, off, RW_SHARED));
 	/* and so did its parent's hold */
 	ASSERT_DESTROY(self->fd, self->parent_id);
+}
+
+TEST_F(viommu_mmap, not_pinnable)
+{
+	size_t len = self->data.out_mmap_length;
+	void *p;
+
+	p = map_at(self->fd, len, self->data.out_mmap_offset, RW_SHARED);
+	ASSERT_NE(MAP_FAILED, p);
+	/* An I/O mapping: its pages cannot be pinned for an IOAS */
+	EXPECT_ERRNO(EFAULT, _map_fixed(self->fd, self->ioas_id, p, len,
+					MOCK_IOVA));
+	ASSERT_EQ(0, munmap(p, len));
 }
 
 TEST_F(viommu_mmap, failed_mmap_holds_nothing)
