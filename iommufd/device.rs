@@ -254,10 +254,12 @@ impl Device {
     }
 
     /// Attaches the device (its requests without a PASID) to `pt_id`, an IOAS or a HWPT, and
-    /// returns the id of the HWPT it uses. `EBUSY` if already attached, `EINVAL` if `pt_id`
-    /// names neither, or names a HWPT made without `IOMMU_HWPT_ALLOC_PASID` (or an IOAS) while a
-    /// PASID of the device is attached.
+    /// returns the id of the HWPT it uses. As upstream, in this order: `ENOENT` if `pt_id` names
+    /// nothing, `EINVAL` if it names neither, `EBUSY` if already attached, `EINVAL` if it names a
+    /// HWPT made without `IOMMU_HWPT_ALLOC_PASID` (or an IOAS) while a PASID of the device is
+    /// attached.
     pub(crate) fn attach(&self, ictx: &Iommufd, pt_id: u32) -> Result<u32> {
+        check_pt(ictx, pt_id)?;
         let mut attached = self.attached.lock();
         if attached.current.is_some() {
             return Err(EBUSY);
@@ -330,12 +332,13 @@ impl Device {
     }
 
     /// Attaches HWPT `pt_id` to PASID `pasid` (not 0, which is the RID's) of the device, and
-    /// returns its id. As upstream, and in its order: `EBUSY` if something is attached there
-    /// already; `EINVAL` for an IOAS (an automatic HWPT is never PASID-compatible), for a HWPT
+    /// returns its id. As upstream, and in its order: `ENOENT` for no object, `EINVAL` for one
+    /// that is neither a HWPT nor an IOAS; `EBUSY` if something is attached there already; `EINVAL` for an IOAS (an automatic HWPT is never PASID-compatible), for a HWPT
     /// made without `IOMMU_HWPT_ALLOC_PASID`, or while the RID uses such a HWPT; `EOPNOTSUPP`
     /// if the driver attaches no PASIDs; `EINVAL` for a HWPT the device cannot use or a PASID
     /// it does not have; then the driver's errors.
     pub(crate) fn pasid_attach(&self, ictx: &Iommufd, pasid: u32, pt_id: u32) -> Result<u32> {
+        check_pt(ictx, pt_id)?;
         let mut attached = self.attached.lock();
         if attached.pasid(pasid).is_some() {
             return Err(EBUSY);
@@ -553,6 +556,15 @@ impl Device {
             Some(fault) => fault.report(self.id, target.handle, request),
             None => Ok(()),
         }
+    }
+}
+
+/// Whether `pt_id` names something a device can attach to, a HWPT or an IOAS: `ENOENT` if it
+/// names nothing, `EINVAL` if something else. Upstream looks the object up before anything else.
+fn check_pt(ictx: &Iommufd, pt_id: u32) -> Result {
+    match ictx.objects.get(pt_id)? {
+        Object::HwptPaging(_) | Object::HwptNested(_) | Object::Ioas(_) => Ok(()),
+        _ => Err(EINVAL),
     }
 }
 

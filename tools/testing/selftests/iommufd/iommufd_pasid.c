@@ -220,6 +220,15 @@ TEST_F(pasid, attached_hwpt_in_use)
 	ASSERT_EQ(0, attach(self->fd, self->stdev_id, PASID, id));
 	ASSERT_EQ(0, attach(self->fd, self->stdev_id, PASID + 1, id));
 	EXPECT_ERRNO(EBUSY, _destroy(self->fd, id));
+	/* Taken: EBUSY, but the object is looked up first */
+	EXPECT_ERRNO(EBUSY, attach(self->fd, self->stdev_id, PASID,
+				   self->s2_id));
+	EXPECT_ERRNO(EBUSY, attach(self->fd, self->stdev_id, PASID,
+				   self->ioas_id));
+	EXPECT_ERRNO(ENOENT, attach(self->fd, self->stdev_id, PASID, 9999));
+	EXPECT_ERRNO(EINVAL, attach(self->fd, self->stdev_id, PASID,
+				    self->idev_id));
+	EXPECT_ERRNO(ENOENT, attach(self->fd, self->stdev_id, 0, 9999));
 	/* Replacing with the same HWPT changes nothing */
 	ASSERT_EQ(0, replace(self->fd, self->stdev_id, PASID, id));
 	EXPECT_EQ(0, check(self->fd, self->stdev_id, PASID, id));
