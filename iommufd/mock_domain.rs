@@ -12,6 +12,11 @@
 //! level whose entries are no larger than it and takes as many entries there as it covers,
 //! each recording the page's size: a 2 MiB page is two entries, not 1024, so mapping huge
 //! pages costs what it costs a hardware page table.
+//!
+//! A domain made for dirty tracking keeps a dirty bit in each entry. The test ABI plays the
+//! device writing (`IOMMU_TEST_OP_DIRTY`): every entry of the page written is marked, so that
+//! a page is reported dirty whole, at the size it was mapped with, as a hardware IOMMU reports
+//! its entries.
 
 use crate::{
     domain::{
@@ -608,5 +613,76 @@ mod tests {
         assert_eq!(d.translate(START + 0x2000), Some((0x10_2000, 0x4000)));
         // Clearing what is not mapped counts nothing, across missing leaves too.
         assert_eq!(d.clear(START + (64 << 20), 4 << 20), 0);
+    }
+
+    /// Which of the first `bits` bits (of `page` bytes from `iova`) a read of the dirty state
+    /// reports; cleans what it read unless `no_clear`.
+    fn read_dirty(d: &MockDomain, iova: u64, bits: u64, page: u64, no_clear: bool) -> KVec<u64> {
+        let mut b = IovaBitmap::new_in_kernel(iova, bits * page, page).expect("memory");
+        b.for_each(|b, at, len| d.read_and_clear_dirty(at, len, no_clear, Some(b)))
+            .expect("read");
+        let mut set = KVec::new();
+        for n in (0..bits).filter(|&n| b.kernel_bit(n)) {
+            set.push(n, GFP_KERNEL).expect("memory");
+        }
+        set
+    }
+
+    #[test]
+    fn dirty_pages_are_whole_pages_and_reads_clean_them() {
+        let d = MockDomain::new_paging(false, true).expect("memory");
+        // A 4 KiB page (two 2 KiB entries) and, after a gap, a 2 KiB page.
+        assert_eq!(d.map(START, 0x10_0000, 0x1000, RW), Ok(()));
+        assert_eq!(d.map(START + 0x2000, 0x20_0800, 0x800, RW), Ok(()));
+        assert_eq!(read_dirty(&d, START, 8, 0x800, false), []);
+        // Marking either half of the 4 KiB page marks all of it; unmapped IOVA marks nothing.
+        d.mark_dirty(START + 0x800, 0x800);
+        d.mark_dirty(START + 0x1000, 0x1000);
+        assert_eq!(read_dirty(&d, START, 8, 0x800, true), [0, 1]);
+        // Not cleaned by the read with `no_clear`, cleaned by the next.
+        assert_eq!(read_dirty(&d, START, 8, 0x800, false), [0, 1]);
+        assert_eq!(read_dirty(&d, START, 8, 0x800, false), []);
+        // Bits of 4 KiB: the 2 KiB page sets the bit holding it.
+        d.mark_dirty(START, 0x3000);
+        assert_eq!(read_dirty(&d, START, 4, 0x1000, false), [0, 2]);
+        // Unmapping drops the dirty state with the entries.
+        d.mark_dirty(START, 0x1000);
+        d.clear(START, 0x1000);
+        assert_eq!(d.map(START, 0x10_0000, 0x1000, RW), Ok(()));
+        assert_eq!(read_dirty(&d, START, 8, 0x800, false), []);
+    }
+
+    #[test]
+    fn a_huge_entry_is_dirty_as_a_whole() {
+        let d = MockDomain::new_paging(true, true).expect("memory");
+        let base = 1u64 << 32;
+        // 2 MiB of memory: two 1 MiB entries of level 1 in the huge page table.
+        assert_eq!(d.map(base, 0x4000_0000, 2 << 20, RW), Ok(()));
+        assert_eq!(d.translate(base + (1 << 20)), Some((0x4010_0000, 1 << 20)));
+        d.mark_dirty(base + (1 << 20) + 0x800, 0x800);
+        let dirty = read_dirty(&d, base, 512, 0x1000, false);
+        assert_eq!(dirty.len(), 256);
+        assert_eq!((dirty[0], dirty[255]), (256, 511));
+        // A read of part of the entry reports what the bitmap covers, and cleans the entry.
+        d.mark_dirty(base, 1);
+        assert_eq!(read_dirty(&d, base + 0x8_0000, 2, 0x1000, false), [0, 1]);
+        assert_eq!(read_dirty(&d, base, 512, 0x1000, false), []);
+    }
+
+    #[test]
+    fn dirty_tracking_needs_a_domain_made_for_it() {
+        let d = MockDomain::new_default().expect("memory");
+        assert!(!d.dirty_capable());
+        assert_eq!(d.set_dirty_tracking(true), Err(EINVAL));
+        assert_eq!(
+            d.read_and_clear_dirty(START, 0x800, false, None),
+            Err(EOPNOTSUPP)
+        );
+        let d = MockDomain::new_paging(false, true).expect("memory");
+        assert!(!d.tracking());
+        assert_eq!(d.set_dirty_tracking(true), Ok(()));
+        assert!(d.tracking());
+        assert_eq!(d.set_dirty_tracking(false), Ok(()));
+        assert!(!d.tracking());
     }
 }

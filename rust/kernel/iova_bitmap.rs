@@ -63,6 +63,31 @@ impl IovaBitmap {
         Self::with_target(iova, length, page_size, Target::User(user))
     }
 
+    /// A bitmap like [`IovaBitmap::new`]'s whose array is a zeroed kernel buffer, for the KUnit
+    /// tests of IOMMU drivers: read it back with [`IovaBitmap::kernel_bit`].
+    #[cfg(CONFIG_KUNIT)]
+    pub fn new_in_kernel(iova: u64, length: u64, page_size: u64) -> Result<Self> {
+        if length == 0 || !page_size.is_power_of_two() {
+            return Err(EINVAL);
+        }
+        let bits = ((length - 1) >> page_size.trailing_zeros()) + 1;
+        let bytes = usize::try_from(bits.div_ceil(WORD_BITS) * 8).map_err(|_| EINVAL)?;
+        let buf = KVVec::from_elem(0, bytes, GFP_KERNEL)?;
+        Self::with_target(iova, length, page_size, Target::Kernel { buf, offset: 0 })
+    }
+
+    /// Whether bit `n` of the array of a bitmap from [`IovaBitmap::new_in_kernel`] is set.
+    #[cfg(CONFIG_KUNIT)]
+    pub fn kernel_bit(&self, n: u64) -> bool {
+        let Target::Kernel { buf, offset } = &self.target else {
+            return false;
+        };
+        usize::try_from(n / 8)
+            .ok()
+            .and_then(|i| buf.get(offset + i))
+            .is_some_and(|b| b & (1 << (n % 8)) != 0)
+    }
+
     fn with_target(iova: u64, length: u64, page_size: u64, target: Target) -> Result<Self> {
         if length == 0 || !page_size.is_power_of_two() || iova.checked_add(length - 1).is_none() {
             return Err(EINVAL);
@@ -162,36 +187,59 @@ impl IovaBitmap {
         (start, bits << self.page_shift)
     }
 
-    /// ORs the window into the user's bitmap, a whole `u64` at a time (the array is one of
-    /// `u64`s, at any byte alignment).
-    fn merge_window(&mut self) -> Result {
+    /// The user's words under the window: their byte offset in the array, and how many.
+    fn window_words(&self) -> (usize, usize) {
         let bits = self.window_last_bit() - self.window_first_bit + 1;
         let words = bits.div_ceil(WORD_BITS) as usize;
         let byte_off = (self.window_first_bit / WORD_BITS) as usize * size_of::<u64>();
+        (byte_off, words)
+    }
+
+    /// Reads the user's words under the window, before the domain reports (and cleans) its
+    /// dirty entries: a bitmap that cannot be read fails the walk while the domain's dirty
+    /// state is still intact. The array is one of `u64`s, at any byte alignment.
+    fn fetch_window(&mut self) -> Result {
+        let (byte_off, words) = self.window_words();
         let len = words * size_of::<u64>();
-        // Nothing to merge: the user's words stay as they are, and need not even be readable.
+        let fetched = &mut self.merge[..words];
+        match &self.target {
+            Target::User(user) => {
+                let addr = user.checked_add(byte_off).ok_or(EFAULT)?;
+                UserSlice::new(UserPtr::from_addr(addr), len)
+                    .reader()
+                    .read_slice(AsBytes::as_bytes_mut(fetched))
+            }
+            Target::Kernel { buf, offset } => {
+                let at = *offset + byte_off;
+                let bytes = buf.get(at..at + len).ok_or(EFAULT)?;
+                AsBytes::as_bytes_mut(fetched).copy_from_slice(bytes);
+                Ok(())
+            }
+        }
+    }
+
+    /// ORs the window into the words [`IovaBitmap::fetch_window`] read and writes them back,
+    /// unless the window has no bit set.
+    fn merge_window(&mut self) -> Result {
+        let (byte_off, words) = self.window_words();
+        let len = words * size_of::<u64>();
         if self.window[..words].iter().all(|&w| w == 0) {
             return Ok(());
         }
         let merged = &mut self.merge[..words];
+        for (u, k) in merged.iter_mut().zip(self.window.iter()) {
+            *u |= *k;
+        }
         match &mut self.target {
             Target::User(user) => {
                 let addr = user.checked_add(byte_off).ok_or(EFAULT)?;
-                let (mut reader, mut writer) =
-                    UserSlice::new(UserPtr::from_addr(addr), len).reader_writer();
-                reader.read_slice(AsBytes::as_bytes_mut(merged))?;
-                for (u, k) in merged.iter_mut().zip(self.window.iter()) {
-                    *u |= *k;
-                }
-                writer.write_slice(AsBytes::as_bytes(merged))
+                UserSlice::new(UserPtr::from_addr(addr), len)
+                    .writer()
+                    .write_slice(AsBytes::as_bytes(merged))
             }
             Target::Kernel { buf, offset } => {
                 let at = *offset + byte_off;
                 let bytes = buf.get_mut(at..at + len).ok_or(EFAULT)?;
-                AsBytes::as_bytes_mut(merged).copy_from_slice(bytes);
-                for (u, k) in merged.iter_mut().zip(self.window.iter()) {
-                    *u |= *k;
-                }
                 bytes.copy_from_slice(AsBytes::as_bytes(merged));
                 Ok(())
             }
@@ -200,11 +248,14 @@ impl IovaBitmap {
 
     /// Walks the bitmap a window at a time: calls `f` with the IOVA range of each window
     /// (`f` reports dirty ranges with [`IovaBitmap::set`]), then merges what it set into the
-    /// user's bitmap. Stops at the first error, of `f` or of the copy (`EFAULT`).
+    /// user's bitmap. Stops at the first error, of `f` or of the copies (`EFAULT`); the user's
+    /// words of a window are read before `f` runs, so an unreadable bitmap fails before the
+    /// domain cleans anything.
     pub fn for_each(&mut self, mut f: impl FnMut(&mut Self, u64, u64) -> Result) -> Result {
         let mut first_bit = 0;
         while first_bit <= self.last_bit {
             self.start_window(first_bit);
+            self.fetch_window()?;
             let (iova, length) = self.window_range();
             f(self, iova, length)?;
             self.merge_window()?;
@@ -302,6 +353,9 @@ mod c_abi {
                     return 0;
                 }
                 b.start_window(first_bit);
+                if let Err(e) = b.fetch_window() {
+                    return e.to_errno();
+                }
                 b.window_range()
             };
             // SAFETY: `f` and `opaque` are valid by the safety requirements.
@@ -606,6 +660,21 @@ mod tests {
         let half = (WINDOW_BITS / 8) as usize;
         assert!(buf(&b)[..half].iter().all(|&x| x == 0xff));
         assert!(buf(&b)[half..].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn an_unreadable_array_fails_before_the_walk() {
+        // 128 bits need two words; the buffer holds one.
+        let buf = KVVec::from_elem(0u8, 8, GFP_KERNEL).unwrap();
+        let target = Target::Kernel { buf, offset: 0 };
+        let mut b = IovaBitmap::with_target(0, 128 * PAGE, PAGE, target).unwrap();
+        let mut calls = 0;
+        let res = b.for_each(|_, _, _| {
+            calls += 1;
+            Ok(())
+        });
+        assert_eq!(res, Err(EFAULT));
+        assert_eq!(calls, 0);
     }
 
     #[test]
