@@ -14,6 +14,7 @@
 
 use crate::{
     alloc::KVVec,
+    page::PAGE_SIZE,
     prelude::*,
     transmute::AsBytes,
     uaccess::{
@@ -54,6 +55,10 @@ pub struct IovaBitmap {
     /// the next window starts. Empty when `carry_first >= carry_end`.
     carry_first: u64,
     carry_end: u64,
+    /// The first and last word of the window with a bit set, if any: only those are cleared
+    /// for the next window and merged into the user's array, so a window of clean pages costs
+    /// no copy of the array and no pass over the window.
+    touched: Option<(usize, usize)>,
 }
 
 impl IovaBitmap {
@@ -103,6 +108,7 @@ impl IovaBitmap {
             merge: KVVec::from_elem(0, WINDOW_WORDS, GFP_KERNEL)?,
             carry_first: 0,
             carry_end: 0,
+            touched: None,
         })
     }
 
@@ -132,6 +138,15 @@ impl IovaBitmap {
         }
         let first = first.max(self.window_first_bit);
         let last = last.min(win_last);
+        if first > last {
+            return;
+        }
+        let lo = ((first - self.window_first_bit) / WORD_BITS) as usize;
+        let hi = ((last - self.window_first_bit) / WORD_BITS) as usize;
+        self.touched = Some(match self.touched {
+            Some((l, h)) => (l.min(lo), h.max(hi)),
+            None => (lo, hi),
+        });
         let mut bit = first;
         while bit <= last {
             let rel = bit - self.window_first_bit;
@@ -171,7 +186,11 @@ impl IovaBitmap {
     /// Starts the window at `first_bit`: clears it and applies what the previous one carried.
     fn start_window(&mut self, first_bit: u64) {
         self.window_first_bit = first_bit;
-        self.window.iter_mut().for_each(|w| *w = 0);
+        if let Some((lo, hi)) = self.touched.take() {
+            if let Some(words) = self.window.get_mut(lo..=hi) {
+                words.iter_mut().for_each(|w| *w = 0);
+            }
+        }
         let (carry_first, carry_end) = (self.carry_first, self.carry_end);
         self.carry_first = 0;
         self.carry_end = 0;
@@ -195,51 +214,64 @@ impl IovaBitmap {
         (byte_off, words)
     }
 
-    /// Reads the user's words under the window, before the domain reports (and cleans) its
-    /// dirty entries: a bitmap that cannot be read fails the walk while the domain's dirty
-    /// state is still intact. The array is one of `u64`s, at any byte alignment.
-    fn fetch_window(&mut self) -> Result {
+    /// Makes sure the user's words under the window can be read and written, before the domain
+    /// reports (and cleans) its dirty entries: a bitmap that is not there fails the walk while
+    /// the domain's dirty state is still intact. One byte of each page the words lie in is read
+    /// and written back, which faults the pages in; the array is one of `u64`s, at any byte
+    /// alignment.
+    fn probe_window(&self) -> Result {
         let (byte_off, words) = self.window_words();
         let len = words * size_of::<u64>();
-        let fetched = &mut self.merge[..words];
         match &self.target {
             Target::User(user) => {
-                let addr = user.checked_add(byte_off).ok_or(EFAULT)?;
-                UserSlice::new(UserPtr::from_addr(addr), len)
-                    .reader()
-                    .read_slice(AsBytes::as_bytes_mut(fetched))
+                let start = user.checked_add(byte_off).ok_or(EFAULT)?;
+                let end = start.checked_add(len).ok_or(EFAULT)?;
+                let mut at = start;
+                while at < end {
+                    let mut byte = [0u8; 1];
+                    let (mut reader, mut writer) =
+                        UserSlice::new(UserPtr::from_addr(at), 1).reader_writer();
+                    reader.read_slice(&mut byte)?;
+                    writer.write_slice(&byte)?;
+                    at = (at / PAGE_SIZE + 1) * PAGE_SIZE;
+                }
+                Ok(())
             }
             Target::Kernel { buf, offset } => {
                 let at = *offset + byte_off;
-                let bytes = buf.get(at..at + len).ok_or(EFAULT)?;
-                AsBytes::as_bytes_mut(fetched).copy_from_slice(bytes);
-                Ok(())
+                buf.get(at..at + len).map(|_| ()).ok_or(EFAULT)
             }
         }
     }
 
-    /// ORs the window into the words [`IovaBitmap::fetch_window`] read and writes them back,
-    /// unless the window has no bit set.
+    /// ORs the words of the window that have bits set into the user's array.
     fn merge_window(&mut self) -> Result {
-        let (byte_off, words) = self.window_words();
-        let len = words * size_of::<u64>();
-        if self.window[..words].iter().all(|&w| w == 0) {
+        let Some((lo, hi)) = self.touched else {
             return Ok(());
-        }
-        let merged = &mut self.merge[..words];
-        for (u, k) in merged.iter_mut().zip(self.window.iter()) {
-            *u |= *k;
-        }
+        };
+        let (byte_off, _) = self.window_words();
+        let byte_off = byte_off + lo * size_of::<u64>();
+        let len = (hi - lo + 1) * size_of::<u64>();
+        let merged = self.merge.get_mut(lo..=hi).ok_or(EINVAL)?;
+        let window = self.window.get(lo..=hi).ok_or(EINVAL)?;
         match &mut self.target {
             Target::User(user) => {
                 let addr = user.checked_add(byte_off).ok_or(EFAULT)?;
-                UserSlice::new(UserPtr::from_addr(addr), len)
-                    .writer()
-                    .write_slice(AsBytes::as_bytes(merged))
+                let (mut reader, mut writer) =
+                    UserSlice::new(UserPtr::from_addr(addr), len).reader_writer();
+                reader.read_slice(AsBytes::as_bytes_mut(merged))?;
+                for (u, k) in merged.iter_mut().zip(window.iter()) {
+                    *u |= *k;
+                }
+                writer.write_slice(AsBytes::as_bytes(merged))
             }
             Target::Kernel { buf, offset } => {
                 let at = *offset + byte_off;
                 let bytes = buf.get_mut(at..at + len).ok_or(EFAULT)?;
+                AsBytes::as_bytes_mut(merged).copy_from_slice(bytes);
+                for (u, k) in merged.iter_mut().zip(window.iter()) {
+                    *u |= *k;
+                }
                 bytes.copy_from_slice(AsBytes::as_bytes(merged));
                 Ok(())
             }
@@ -249,13 +281,13 @@ impl IovaBitmap {
     /// Walks the bitmap a window at a time: calls `f` with the IOVA range of each window
     /// (`f` reports dirty ranges with [`IovaBitmap::set`]), then merges what it set into the
     /// user's bitmap. Stops at the first error, of `f` or of the copies (`EFAULT`); the user's
-    /// words of a window are read before `f` runs, so an unreadable bitmap fails before the
-    /// domain cleans anything.
+    /// words of a window are probed before `f` runs, so a bitmap that is not there fails before
+    /// the domain cleans anything.
     pub fn for_each(&mut self, mut f: impl FnMut(&mut Self, u64, u64) -> Result) -> Result {
         let mut first_bit = 0;
         while first_bit <= self.last_bit {
             self.start_window(first_bit);
-            self.fetch_window()?;
+            self.probe_window()?;
             let (iova, length) = self.window_range();
             f(self, iova, length)?;
             self.merge_window()?;
@@ -353,7 +385,7 @@ mod c_abi {
                     return 0;
                 }
                 b.start_window(first_bit);
-                if let Err(e) = b.fetch_window() {
+                if let Err(e) = b.probe_window() {
                     return e.to_errno();
                 }
                 b.window_range()
