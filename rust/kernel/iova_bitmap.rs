@@ -27,6 +27,27 @@ use crate::{
 /// covers 1 GiB of IOVA at 4 KiB pages.
 const WINDOW_WORDS: usize = 4096;
 const WORD_BITS: u64 = u64::BITS as u64;
+/// The window in 64 segments, each merged only if a bit of it is set: 512 bytes, 16 MiB of
+/// IOVA at 4 KiB pages.
+const SEGMENT_WORDS: usize = WINDOW_WORDS / 64;
+
+/// The runs of set bits of `mask` as ranges of window words `lo..hi`, lowest first.
+fn segment_runs(mut mask: u64) -> impl Iterator<Item = (usize, usize)> {
+    core::iter::from_fn(move || {
+        if mask == 0 {
+            return None;
+        }
+        let first = mask.trailing_zeros();
+        let len = (mask >> first).trailing_ones();
+        mask &= if first + len >= 64 {
+            0
+        } else {
+            u64::MAX << (first + len)
+        };
+        let (first, len) = (first as usize, len as usize);
+        Some((first * SEGMENT_WORDS, (first + len) * SEGMENT_WORDS))
+    })
+}
 
 /// Where the bits end up.
 enum Target {
@@ -55,10 +76,11 @@ pub struct IovaBitmap {
     /// the next window starts. Empty when `carry_first >= carry_end`.
     carry_first: u64,
     carry_end: u64,
-    /// The first and last word of the window with a bit set, if any: only those are cleared
-    /// for the next window and merged into the user's array, so a window of clean pages costs
-    /// no copy of the array and no pass over the window.
-    touched: Option<(usize, usize)>,
+    /// Which segments of [`SEGMENT_WORDS`] words of the window have a bit set: only those are
+    /// cleared for the next window and merged into the user's array, so a window of clean
+    /// pages costs no copy of the array and no pass over the window, and a few dirty pages
+    /// cost a few short copies.
+    touched: u64,
 }
 
 impl IovaBitmap {
@@ -108,7 +130,7 @@ impl IovaBitmap {
             merge: KVVec::from_elem(0, WINDOW_WORDS, GFP_KERNEL)?,
             carry_first: 0,
             carry_end: 0,
-            touched: None,
+            touched: 0,
         })
     }
 
@@ -141,12 +163,10 @@ impl IovaBitmap {
         if first > last {
             return;
         }
-        let lo = ((first - self.window_first_bit) / WORD_BITS) as usize;
-        let hi = ((last - self.window_first_bit) / WORD_BITS) as usize;
-        self.touched = Some(match self.touched {
-            Some((l, h)) => (l.min(lo), h.max(hi)),
-            None => (lo, hi),
-        });
+        let lo = ((first - self.window_first_bit) / WORD_BITS) as usize / SEGMENT_WORDS;
+        let hi = ((last - self.window_first_bit) / WORD_BITS) as usize / SEGMENT_WORDS;
+        // Segments `lo..=hi`, `hi` below 64.
+        self.touched |= (u64::MAX >> (63 - hi)) & (u64::MAX << lo);
         let mut bit = first;
         while bit <= last {
             let rel = bit - self.window_first_bit;
@@ -186,8 +206,8 @@ impl IovaBitmap {
     /// Starts the window at `first_bit`: clears it and applies what the previous one carried.
     fn start_window(&mut self, first_bit: u64) {
         self.window_first_bit = first_bit;
-        if let Some((lo, hi)) = self.touched.take() {
-            if let Some(words) = self.window.get_mut(lo..=hi) {
+        for (lo, hi) in segment_runs(core::mem::take(&mut self.touched)) {
+            if let Some(words) = self.window.get_mut(lo..hi) {
                 words.iter_mut().for_each(|w| *w = 0);
             }
         }
@@ -244,16 +264,26 @@ impl IovaBitmap {
         }
     }
 
-    /// ORs the words of the window that have bits set into the user's array.
+    /// ORs the segments of the window that have bits set into the user's array, a run of
+    /// touched segments at a time.
     fn merge_window(&mut self) -> Result {
-        let Some((lo, hi)) = self.touched else {
-            return Ok(());
-        };
-        let (byte_off, _) = self.window_words();
-        let byte_off = byte_off + lo * size_of::<u64>();
-        let len = (hi - lo + 1) * size_of::<u64>();
-        let merged = self.merge.get_mut(lo..=hi).ok_or(EINVAL)?;
-        let window = self.window.get(lo..=hi).ok_or(EINVAL)?;
+        let (window_off, words) = self.window_words();
+        for (lo, hi) in segment_runs(self.touched) {
+            let hi = hi.min(words);
+            if lo < hi {
+                self.merge_words(window_off, lo, hi)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// ORs words `lo..hi` of the window into the user's array, whose words under the window
+    /// start at byte `window_off`.
+    fn merge_words(&mut self, window_off: usize, lo: usize, hi: usize) -> Result {
+        let byte_off = window_off + lo * size_of::<u64>();
+        let len = (hi - lo) * size_of::<u64>();
+        let merged = self.merge.get_mut(lo..hi).ok_or(EINVAL)?;
+        let window = self.window.get(lo..hi).ok_or(EINVAL)?;
         match &mut self.target {
             Target::User(user) => {
                 let addr = user.checked_add(byte_off).ok_or(EFAULT)?;
@@ -707,6 +737,42 @@ mod tests {
         });
         assert_eq!(res, Err(EFAULT));
         assert_eq!(calls, 0);
+    }
+
+    #[test]
+    fn only_touched_segments_are_merged() {
+        // Bits in segments 0, 2 and 63 of the window; the words of the other segments keep
+        // what the user had there, which shows they were not written.
+        let mut b = in_kernel(0, WINDOW_BITS * PAGE, PAGE, 0, 0, 0x5a);
+        let seg_bits = SEGMENT_WORDS as u64 * WORD_BITS;
+        walk(
+            &mut b,
+            &[
+                (0, PAGE),
+                (2 * seg_bits * PAGE, PAGE),
+                ((WINDOW_BITS - 1) * PAGE, PAGE),
+            ],
+        );
+        let seg_bytes = SEGMENT_WORDS * 8;
+        let seg = |n: usize| &buf(&b)[n * seg_bytes..(n + 1) * seg_bytes];
+        assert_eq!(seg(0)[0], 0x5b);
+        assert!(seg(0)[1..].iter().all(|&x| x == 0x5a));
+        assert!(seg(1).iter().all(|&x| x == 0x5a));
+        assert_eq!(seg(2)[0], 0x5b);
+        assert_eq!(seg(63)[seg_bytes - 1], 0xda);
+        let mut runs = KVec::new();
+        for r in segment_runs((1 << 63) | 0b1101) {
+            runs.push(r, GFP_KERNEL).unwrap();
+        }
+        assert_eq!(
+            &runs[..],
+            &[
+                (0, SEGMENT_WORDS),
+                (2 * SEGMENT_WORDS, 4 * SEGMENT_WORDS),
+                (63 * SEGMENT_WORDS, 64 * SEGMENT_WORDS)
+            ]
+        );
+        assert_eq!(segment_runs(u64::MAX).next(), Some((0, WINDOW_WORDS)));
     }
 
     #[test]
