@@ -268,6 +268,20 @@ impl Iommufd {
                 __reserved,
                 hw_pagetable::invalidate_ioctl
             ),
+            uapi::IOMMUFD_CMD_HWPT_SET_DIRTY_TRACKING => op!(
+                self,
+                arg,
+                iommu_hwpt_set_dirty_tracking,
+                __reserved,
+                hw_pagetable::set_dirty_tracking_ioctl
+            ),
+            uapi::IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP => op!(
+                self,
+                arg,
+                iommu_hwpt_get_dirty_bitmap,
+                data,
+                hw_pagetable::get_dirty_bitmap_ioctl
+            ),
             uapi::IOMMUFD_CMD_FAULT_QUEUE_ALLOC => op!(
                 self,
                 arg,

@@ -55,6 +55,25 @@ pub(crate) trait DeviceIommu: Send + Sync {
     /// A new paging domain for the device.
     fn alloc_domain(&self) -> Result<AllocatedDomain>;
 
+    /// A new paging domain for `IOMMU_HWPT_ALLOC` with `flags` (`IOMMU_HWPT_ALLOC_*` but the
+    /// fault queue's, already checked by the core) and the driver data `data` (none when
+    /// empty): `EOPNOTSUPP` for what the driver does not take. By default only the flags
+    /// every domain meets and no data.
+    fn alloc_domain_flags(&self, flags: u32, data: &UserData) -> Result<AllocatedDomain> {
+        let plain = uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_NEST_PARENT
+            | uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_PASID;
+        if flags & !plain != 0 || data.len != 0 {
+            return Err(EOPNOTSUPP);
+        }
+        self.alloc_domain()
+    }
+
+    /// Whether the IOMMU can track which pages the device writes to (upstream's
+    /// `IOMMU_CAP_DIRTY_TRACKING`).
+    fn dirty_tracking(&self) -> bool {
+        false
+    }
+
     /// Whether the device can use `hwpt`'s domain; `EINVAL` if not, as an IOMMU driver says of
     /// an incompatible domain.
     fn check_domain(&self, hwpt: &Hwpt) -> Result;

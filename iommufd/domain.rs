@@ -18,6 +18,7 @@ use crate::{
     range_map::Range, //
 };
 use kernel::{
+    iova_bitmap::IovaBitmap,
     page::PAGE_SIZE,
     prelude::*, //
 };
@@ -64,6 +65,32 @@ pub(crate) trait Domain: Send + Sync {
     /// Unmaps `[iova, iova + length)`, which was mapped by earlier calls to [`Domain::map`].
     fn unmap(&self, iova: u64, length: u64);
 
+    /// Whether the domain was made to track dirty pages (`IOMMU_HWPT_ALLOC_DIRTY_TRACKING`):
+    /// upstream's `dirty_ops`. Only such a domain takes the two calls below.
+    fn dirty_capable(&self) -> bool {
+        false
+    }
+
+    /// Starts or stops recording which pages devices write to. `EOPNOTSUPP` for a domain that
+    /// cannot track them.
+    fn set_dirty_tracking(&self, _enable: bool) -> Result {
+        Err(EOPNOTSUPP)
+    }
+
+    /// Reports the dirty pages of `[iova, iova + length)` into `bitmap` (each dirty entry of
+    /// the page table as a whole, whatever its page size), and marks them clean unless
+    /// `no_clear`. With no `bitmap` it only cleans them. `EOPNOTSUPP` for a domain that cannot
+    /// track dirty pages.
+    fn read_and_clear_dirty(
+        &self,
+        _iova: u64,
+        _length: u64,
+        _no_clear: bool,
+        _bitmap: Option<&mut IovaBitmap>,
+    ) -> Result {
+        Err(EOPNOTSUPP)
+    }
+
     /// The smallest page size: the alignment every mapping must have.
     fn min_page_size(&self) -> u64 {
         let bitmap = self.pgsize_bitmap();
@@ -86,8 +113,10 @@ pub(crate) fn page_size_for(bitmap: u64, iova: u64, phys: u64, length: u64) -> O
 }
 
 /// Maps bytes `start..start + length` of `pages` (which must be pinned) to `iova` in `domain`,
-/// in runs of physically contiguous memory, handed over [`RUN_BATCH`] at a time. On failure
-/// what this call mapped is unmapped.
+/// in runs of physically contiguous memory, handed over [`RUN_BATCH`] at a time. Without
+/// `large_pages` (`IOMMU_OPTION_HUGE_PAGES` off) every CPU page is a run of its own, so that
+/// the domain maps no page larger than that, as upstream. On failure what this call mapped is
+/// unmapped.
 pub(crate) fn map_pages(
     domain: &dyn Domain,
     pages: &Pages,
@@ -95,6 +124,7 @@ pub(crate) fn map_pages(
     length: u64,
     iova: u64,
     prot: Prot,
+    large_pages: bool,
 ) -> Result {
     let page = PAGE_SIZE as u64;
     let end = start + length;
@@ -114,25 +144,37 @@ pub(crate) fn map_pages(
             let run_start = i as u64 * page;
             let from = start.max(run_start);
             let to = end.min(run_start + npages as u64 * page);
-            let chunk = Run {
-                iova: iova + (from - start),
-                phys: phys + (from - run_start),
-                length: to - from,
-            };
-            if n > 0 {
-                let last = &mut batch[n - 1];
-                if last.phys + last.length == chunk.phys && last.iova + last.length == chunk.iova {
-                    last.length += chunk.length;
-                    return Ok(());
+            let mut from = from;
+            while from < to {
+                // Without large pages, up to the next CPU page boundary of the IOVA.
+                let cut = if large_pages {
+                    to
+                } else {
+                    to.min((iova + (from - start)) / page * page + page - iova + start)
+                };
+                let chunk = Run {
+                    iova: iova + (from - start),
+                    phys: phys + (from - run_start),
+                    length: cut - from,
+                };
+                from = cut;
+                if n > 0 && large_pages {
+                    let last = &mut batch[n - 1];
+                    if last.phys + last.length == chunk.phys
+                        && last.iova + last.length == chunk.iova
+                    {
+                        last.length += chunk.length;
+                        continue;
+                    }
                 }
+                if n == RUN_BATCH {
+                    domain.map_runs(&batch, prot)?;
+                    mapped += batch.iter().map(|r| r.length).sum::<u64>();
+                    n = 0;
+                }
+                batch[n] = chunk;
+                n += 1;
             }
-            if n == RUN_BATCH {
-                domain.map_runs(&batch, prot)?;
-                mapped += batch.iter().map(|r| r.length).sum::<u64>();
-                n = 0;
-            }
-            batch[n] = chunk;
-            n += 1;
             Ok(())
         },
     );

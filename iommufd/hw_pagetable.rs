@@ -230,8 +230,8 @@ pub(crate) fn release(ictx: &Iommufd, hwpt: &HwptPaging) {
 /// `IOMMU_HWPT_ALLOC_NEST_PARENT`, a nested HWPT whose stage-1 table the driver data
 /// describes (see [`crate::nested`]). With `IOMMU_HWPT_FAULT_ID_VALID`, its page faults go to
 /// fault queue `fault_id`. Over a vIOMMU `pt_id`, a nested HWPT over the vIOMMU's parent.
-/// Dirty tracking is not supported yet (`EOPNOTSUPP`), nor driver data
-/// for a paging HWPT.
+/// A paging HWPT made with `IOMMU_HWPT_ALLOC_DIRTY_TRACKING` can track dirty pages (see
+/// [`set_dirty_tracking_ioctl`]); the driver data of a paging HWPT is the driver's to read.
 pub(crate) fn alloc_ioctl(
     ictx: &Iommufd,
     mut ucmd: UserCmd<uapi::iommu_hwpt_alloc>,
@@ -293,19 +293,67 @@ fn alloc_paging(
     let fault = uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_FAULT_ID_VALID;
     let valid = nest_parent | dirty | fault | uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_PASID;
     if flags & !valid != 0
-        || flags & dirty != 0
+        || (flags & dirty != 0 && !dev.iommu().dirty_tracking())
         || (flags & fault != 0 && flags & nest_parent != 0)
-        || data.len != 0
     {
         return Err(EOPNOTSUPP);
     }
+    let allocated = dev.iommu().alloc_domain_flags(flags & !fault, data)?;
     let flags = PagingFlags {
         auto_domain: false,
         nest_parent: flags & nest_parent != 0,
         pasid_compat: flags & uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_PASID != 0,
     };
-    HwptPaging::create(ictx, ioas_id, dev.iommu().alloc_domain()?, flags, fault_id)
+    HwptPaging::create(ictx, ioas_id, allocated, flags, fault_id)
 }
+
+/// `IOMMU_HWPT_SET_DIRTY_TRACKING`: turns dirty tracking of paging HWPT `hwpt_id` on (with
+/// `IOMMU_HWPT_DIRTY_TRACKING_ENABLE`; every mapped page starts clean) or off. `EOPNOTSUPP` for
+/// unknown flags or a HWPT not made with `IOMMU_HWPT_ALLOC_DIRTY_TRACKING`, `ENOENT` if
+/// `hwpt_id` is no paging HWPT.
+pub(crate) fn set_dirty_tracking_ioctl(
+    ictx: &Iommufd,
+    ucmd: UserCmd<uapi::iommu_hwpt_set_dirty_tracking>,
+) -> Result<isize> {
+    let cmd = &ucmd.cmd;
+    let enable = uapi::iommufd_hwpt_set_dirty_tracking_flags_IOMMU_HWPT_DIRTY_TRACKING_ENABLE;
+    if cmd.flags & !enable != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    let hwpt = ictx.objects.get_hwpt_paging(cmd.hwpt_id)?;
+    hwpt.ioas
+        .iopt
+        .set_dirty_tracking(&hwpt.domain, cmd.flags & enable != 0)?;
+    Ok(0)
+}
+
+/// `IOMMU_HWPT_GET_DIRTY_BITMAP`: the dirty pages of `[iova, iova + length)` of paging HWPT
+/// `hwpt_id`, a bit per `page_size` bytes in the user's bitmap at `data` (bits are only set,
+/// never cleared there); the pages read become clean unless
+/// `IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR`. `EOPNOTSUPP` for unknown flags or a non-zero
+/// reserved field, `ENOENT` if `hwpt_id` is no paging HWPT; the range's errors are
+/// [`crate::io_pagetable::IoPagetable::read_and_clear_dirty`]'s.
+pub(crate) fn get_dirty_bitmap_ioctl(
+    ictx: &Iommufd,
+    ucmd: UserCmd<uapi::iommu_hwpt_get_dirty_bitmap>,
+) -> Result<isize> {
+    let cmd = &ucmd.cmd;
+    let no_clear = uapi::iommufd_hwpt_get_dirty_bitmap_flags_IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR;
+    if cmd.flags & !no_clear != 0 || cmd.__reserved != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    let hwpt = ictx.objects.get_hwpt_paging(cmd.hwpt_id)?;
+    hwpt.ioas.iopt.read_and_clear_dirty(
+        &hwpt.domain,
+        cmd.iova,
+        cmd.length,
+        cmd.page_size,
+        cmd.data,
+        cmd.flags & no_clear != 0,
+    )?;
+    Ok(0)
+}
+
 /// The most requests one `IOMMU_HWPT_INVALIDATE` takes, so that one call cannot hold the CPU
 /// for long (upstream's bound).
 const INVALIDATE_ENTRY_NUM_MAX: u32 = 1 << 19;

@@ -38,6 +38,7 @@ use crate::{
 };
 use kernel::{
     fs::File,
+    iova_bitmap::IovaBitmap,
     new_mutex,
     page::PAGE_SIZE,
     prelude::*,
@@ -284,6 +285,7 @@ impl Tables {
                     length,
                     range.start,
                     area.prot,
+                    self.large_pages,
                 )
             };
             if let Err(e) = res {
@@ -1030,6 +1032,92 @@ impl IoPagetable {
         }
         let _ = t.domains.remove(index);
         t.reserved.retain(|r| r.owner != owner);
+    }
+
+    /// Calls `f` with the part inside `first..=last` of each area that has it, lowest first.
+    fn for_each_area_part(
+        t: &Tables,
+        first: u64,
+        last: u64,
+        mut f: impl FnMut(Range) -> Result,
+    ) -> Result {
+        let mut cur = first;
+        while let Some(r) = t.areas.first_overlap(Range { start: cur, last }) {
+            f(Range {
+                start: r.start.max(cur),
+                last: r.last.min(last),
+            })?;
+            if r.last >= last {
+                break;
+            }
+            cur = r.last + 1;
+        }
+        Ok(())
+    }
+
+    /// Turns dirty tracking of `domain` (attached here) on or off. Turning it on first cleans
+    /// every mapped page, so that what is read next was written after this call (upstream's
+    /// `iopt_set_dirty_tracking()`). `EOPNOTSUPP` for a domain that cannot track dirty pages.
+    pub(crate) fn set_dirty_tracking(&self, domain: &Arc<dyn Domain>, enable: bool) -> Result {
+        if !domain.dirty_capable() {
+            return Err(EOPNOTSUPP);
+        }
+        let t = self.tables.lock();
+        if enable {
+            Self::for_each_area_part(&t, 0, u64::MAX, |r| {
+                domain.read_and_clear_dirty(r.start, r.last - r.start + 1, false, None)
+            })?;
+        }
+        domain.set_dirty_tracking(enable)
+    }
+
+    /// `IOMMU_HWPT_GET_DIRTY_BITMAP` on `domain` (attached here): sets in the user's bitmap at
+    /// `data` a bit of each `page_size` bytes from `iova` that a device wrote to, and marks
+    /// them clean unless `no_clear`.
+    ///
+    /// Errors as upstream's `iommufd_check_iova_range()`: `EINVAL` for an empty range or one
+    /// whose ends break the IOVA alignment or the page size (also for a page size that is
+    /// not a power of two), `EOVERFLOW` for one that wraps; then `EOPNOTSUPP` for a domain that
+    /// cannot track dirty pages. Holes between areas read as clean (upstream stops at the
+    /// first, and also answers 0). `EFAULT` if the bitmap cannot be written.
+    ///
+    /// The bitmap is filled a window at a time (see [`IovaBitmap`]): the table lock is held
+    /// while the domain reports a window, and dropped before the window is copied out.
+    pub(crate) fn read_and_clear_dirty(
+        &self,
+        domain: &Arc<dyn Domain>,
+        iova: u64,
+        length: u64,
+        page_size: u64,
+        data: u64,
+        no_clear: bool,
+    ) -> Result {
+        let last = iova
+            .checked_add(length.checked_sub(1).ok_or(EINVAL)?)
+            .ok_or(EOVERFLOW)?;
+        let end = last.wrapping_add(1);
+        let align = self.iova_alignment();
+        if (iova | end) & (align - 1) != 0 || !page_size.is_power_of_two() {
+            return Err(EINVAL);
+        }
+        if (iova | end) & (page_size - 1) != 0 {
+            return Err(EINVAL);
+        }
+        if !domain.dirty_capable() {
+            return Err(EOPNOTSUPP);
+        }
+        let mut bitmap = IovaBitmap::new(iova, length, page_size, data as usize)?;
+        bitmap.for_each(|bitmap, win_iova, win_length| {
+            let t = self.tables.lock();
+            Self::for_each_area_part(&t, win_iova, win_iova + (win_length - 1), |r| {
+                domain.read_and_clear_dirty(
+                    r.start,
+                    r.last - r.start + 1,
+                    no_clear,
+                    Some(&mut *bitmap),
+                )
+            })
+        })
     }
 
     /// Adds the pages of every area to `out`, once each; `EINVAL` if one is not a file's.

@@ -12,6 +12,11 @@
 //! level whose entries are no larger than it and takes as many entries there as it covers,
 //! each recording the page's size: a 2 MiB page is two entries, not 1024, so mapping huge
 //! pages costs what it costs a hardware page table.
+//!
+//! A domain made for dirty tracking keeps a dirty bit in each entry. The test ABI plays the
+//! device writing (`IOMMU_TEST_OP_DIRTY`): every entry of the page written is marked, so that
+//! a page is reported dirty whole, at the size it was mapped with, as a hardware IOMMU reports
+//! its entries.
 
 use crate::{
     domain::{
@@ -24,10 +29,16 @@ use crate::{
 };
 use kernel::{
     bindings, //
+    iova_bitmap::IovaBitmap,
     new_mutex,
+    page::PAGE_SIZE,
     prelude::*,
     rbtree::RBTree,
     sync::{
+        atomic::{
+            ordering::Relaxed,
+            Atomic, //
+        },
         Arc,
         Mutex, //
     },
@@ -45,6 +56,10 @@ const WRITE: u64 = 4;
 /// Bits 3..9 hold log2 of the size of the page an entry belongs to.
 const SIZE_SHIFT: u32 = 3;
 const SIZE_MASK: u64 = 0x3f << SIZE_SHIFT;
+/// A device wrote to the page since the bit was last cleared. Every entry of a page gets it
+/// at once, so that a page is dirty or clean as a whole, as a hardware page table's entry is.
+/// (Below the smallest page size, like the bits above: no address uses it.)
+const DIRTY: u64 = 1 << 9;
 
 type Leaf = [u64; LEAF_ENTRIES];
 /// One level of the table: its leaves, by index.
@@ -57,6 +72,11 @@ pub(crate) struct MockDomain {
     /// log2 of the smallest page size: the size of an entry of level 0.
     shift: u32,
     aperture: Range,
+    /// Made to track dirty pages (`IOMMU_HWPT_ALLOC_DIRTY_TRACKING`).
+    dirty_capable: bool,
+    /// Tracking is on (upstream's `MOCK_DIRTY_TRACK`): only then may the test ABI mark pages
+    /// dirty.
+    tracking: Atomic<bool>,
     #[pin]
     table: Mutex<[Level; LEVELS]>,
 }
@@ -65,26 +85,92 @@ impl MockDomain {
     /// A domain like upstream's default mock: 2 KiB pages and every larger power of two up to
     /// 1 GiB, within the mock aperture.
     pub(crate) fn new_default() -> Result<Arc<Self>> {
-        let page = u64::from(bindings::MOCK_PAGE_SIZE);
-        Self::new(
-            ((1u64 << 31) - 1) & !(page - 1),
-            Range {
-                start: u64::from(bindings::MOCK_APERTURE_START),
-                last: u64::from(bindings::MOCK_APERTURE_LAST),
-            },
-        )
+        Self::new_paging(false, false)
     }
 
-    fn new(pgsize_bitmap: u64, aperture: Range) -> Result<Arc<Self>> {
+    /// A domain of the kind `IOMMU_HWPT_ALLOC` asks for: the default one, or with `huge`
+    /// (`MOCK_IOMMUPT_HUGE`) one that maps only `MOCK_HUGE_PAGE_SIZE` pages and CPU pages, over
+    /// the whole address space of upstream's mock page table (2^56 bytes), as upstream. With
+    /// `dirty` it can track dirty pages.
+    pub(crate) fn new_paging(huge: bool, dirty: bool) -> Result<Arc<Self>> {
+        let page = u64::from(bindings::MOCK_PAGE_SIZE);
+        let (pgsize_bitmap, aperture) = if huge {
+            (
+                u64::from(bindings::MOCK_HUGE_PAGE_SIZE) | PAGE_SIZE as u64,
+                Range {
+                    start: 0,
+                    last: (1 << 56) - 1,
+                },
+            )
+        } else {
+            (
+                ((1u64 << 31) - 1) & !(page - 1),
+                Range {
+                    start: u64::from(bindings::MOCK_APERTURE_START),
+                    last: u64::from(bindings::MOCK_APERTURE_LAST),
+                },
+            )
+        };
         Arc::pin_init(
             pin_init!(Self {
                 pgsize_bitmap,
-                shift: pgsize_bitmap.trailing_zeros(),
+                // Entries of level 0 are of the mock's page size even where the smallest page
+                // is larger, so that a huge page takes one entry of level 1.
+                shift: page.trailing_zeros(),
                 aperture,
+                dirty_capable: dirty,
+                tracking: Atomic::new(false),
                 table <- new_mutex!([RBTree::new(), RBTree::new(), RBTree::new()]),
             }),
             GFP_KERNEL_ACCOUNT,
         )
+    }
+
+    /// Whether dirty tracking is on.
+    pub(crate) fn tracking(&self) -> bool {
+        self.tracking.load(Relaxed)
+    }
+
+    /// The first IOVA and the size of the page mapping `iova`, if any.
+    fn page_at(&self, table: &[Level; LEVELS], iova: u64) -> Option<(u64, u64)> {
+        let (_, _, entry) = self.lookup(table, iova)?;
+        let size = 1u64 << ((entry & SIZE_MASK) >> SIZE_SHIFT);
+        Some((iova & !(size - 1), size))
+    }
+
+    /// The level and the mask of the entry size of the valid entry mapping `iova`, and the
+    /// entry.
+    fn lookup(&self, table: &[Level; LEVELS], iova: u64) -> Option<(usize, u64, u64)> {
+        for (level, t) in table.iter().enumerate().rev() {
+            let (key, index) = self.locate(level, iova);
+            let Some(&entry) = t.get(&key).and_then(|leaf| leaf.get(index)) else {
+                continue;
+            };
+            if entry & VALID != 0 {
+                return Some((level, (1u64 << self.entry_shift(level)) - 1, entry));
+            }
+        }
+        None
+    }
+
+    /// Marks the pages that map any part of `[iova, iova + length)` dirty, each as a whole
+    /// (upstream's mock `set_dirty`, for `IOMMU_TEST_OP_DIRTY`).
+    pub(crate) fn mark_dirty(&self, iova: u64, length: u64) {
+        let Some(last) = length.checked_sub(1).and_then(|l| iova.checked_add(l)) else {
+            return;
+        };
+        let mut table = self.table.lock();
+        let first = self.page_at(&table, iova).map_or(iova, |(start, _)| start);
+        let last = self
+            .page_at(&table, last)
+            .map_or(last, |(start, size)| start + (size - 1));
+        for (level, t) in table.iter_mut().enumerate() {
+            self.for_each_leaf(t, level, first, last, |_, entries| {
+                for entry in entries.iter_mut().filter(|e| **e & VALID != 0) {
+                    *entry |= DIRTY;
+                }
+            });
+        }
     }
 
     /// log2 of the size an entry of `level` maps.
@@ -109,15 +195,15 @@ impl MockDomain {
         )
     }
 
-    /// Calls `f` with the entries of each existing leaf of `level` for `first..=last`: the
-    /// entries that map any part of it.
+    /// Calls `f` with the entries of each existing leaf of `level` for `first..=last` (the
+    /// entries that map any part of it) and the IOVA the first of them maps.
     fn for_each_leaf(
         &self,
         table: &mut Level,
         level: usize,
         first: u64,
         last: u64,
-        mut f: impl FnMut(&mut [u64]),
+        mut f: impl FnMut(u64, &mut [u64]),
     ) {
         let (k0, i0) = self.locate(level, first);
         let (k1, i1) = self.locate(level, last);
@@ -129,7 +215,8 @@ impl MockDomain {
             }
             let lo = if key == k0 { i0 } else { 0 };
             let hi = if key == k1 { i1 + 1 } else { LEAF_ENTRIES };
-            f(&mut leaf[lo..hi]);
+            let first_entry = (key << LEVEL_BITS) + lo as u64;
+            f(first_entry << self.entry_shift(level), &mut leaf[lo..hi]);
             cursor = c.move_next();
         }
     }
@@ -143,7 +230,7 @@ impl MockDomain {
         let mut table = self.table.lock();
         let mut used = false;
         for (level, t) in table.iter_mut().enumerate() {
-            self.for_each_leaf(t, level, iova, last, |entries| {
+            self.for_each_leaf(t, level, iova, last, |_, entries| {
                 used |= entries.iter().any(|e| e & VALID != 0);
             });
         }
@@ -217,7 +304,7 @@ impl MockDomain {
         let mut cleared = 0;
         for (level, t) in table.iter_mut().enumerate() {
             let size = 1u64 << self.entry_shift(level);
-            self.for_each_leaf(t, level, first, last, |entries| {
+            self.for_each_leaf(t, level, first, last, |_, entries| {
                 for entry in entries {
                     if *entry & VALID != 0 {
                         cleared += size;
@@ -232,19 +319,9 @@ impl MockDomain {
     /// The physical address `iova` translates to, and the size of the page holding it.
     pub(crate) fn translate(&self, iova: u64) -> Option<(u64, u64)> {
         let table = self.table.lock();
-        for (level, t) in table.iter().enumerate().rev() {
-            let (key, index) = self.locate(level, iova);
-            let Some(&entry) = t.get(&key).and_then(|leaf| leaf.get(index)) else {
-                continue;
-            };
-            if entry & VALID == 0 {
-                continue;
-            }
-            let mask = (1u64 << self.entry_shift(level)) - 1;
-            let size = 1u64 << ((entry & SIZE_MASK) >> SIZE_SHIFT);
-            return Some(((entry & !mask) + (iova & mask), size));
-        }
-        None
+        let (_, mask, entry) = self.lookup(&table, iova)?;
+        let size = 1u64 << ((entry & SIZE_MASK) >> SIZE_SHIFT);
+        Some(((entry & !mask) + (iova & mask), size))
     }
 }
 
@@ -323,6 +400,53 @@ impl Domain for MockDomain {
 
     fn unmap(&self, iova: u64, length: u64) {
         self.clear(iova, length);
+    }
+
+    fn dirty_capable(&self) -> bool {
+        self.dirty_capable
+    }
+
+    /// `EINVAL` to turn tracking on in a domain not made for it, as upstream's mock.
+    fn set_dirty_tracking(&self, enable: bool) -> Result {
+        if enable && !self.dirty_capable {
+            return Err(EINVAL);
+        }
+        self.tracking.store(enable, Relaxed);
+        Ok(())
+    }
+
+    fn read_and_clear_dirty(
+        &self,
+        iova: u64,
+        length: u64,
+        no_clear: bool,
+        mut bitmap: Option<&mut IovaBitmap>,
+    ) -> Result {
+        if !self.dirty_capable {
+            return Err(EOPNOTSUPP);
+        }
+        let last = length
+            .checked_sub(1)
+            .and_then(|l| iova.checked_add(l))
+            .ok_or(EINVAL)?;
+        let mut table = self.table.lock();
+        for (level, t) in table.iter_mut().enumerate() {
+            let size = 1u64 << self.entry_shift(level);
+            self.for_each_leaf(t, level, iova, last, |mut at, entries| {
+                for entry in entries {
+                    if *entry & (VALID | DIRTY) == VALID | DIRTY {
+                        if let Some(b) = bitmap.as_deref_mut() {
+                            b.set(at, size);
+                        }
+                        if !no_clear {
+                            *entry &= !DIRTY;
+                        }
+                    }
+                    at = at.wrapping_add(size);
+                }
+            });
+        }
+        Ok(())
     }
 }
 
@@ -489,5 +613,76 @@ mod tests {
         assert_eq!(d.translate(START + 0x2000), Some((0x10_2000, 0x4000)));
         // Clearing what is not mapped counts nothing, across missing leaves too.
         assert_eq!(d.clear(START + (64 << 20), 4 << 20), 0);
+    }
+
+    /// Which of the first `bits` bits (of `page` bytes from `iova`) a read of the dirty state
+    /// reports; cleans what it read unless `no_clear`.
+    fn read_dirty(d: &MockDomain, iova: u64, bits: u64, page: u64, no_clear: bool) -> KVec<u64> {
+        let mut b = IovaBitmap::new_in_kernel(iova, bits * page, page).expect("memory");
+        b.for_each(|b, at, len| d.read_and_clear_dirty(at, len, no_clear, Some(b)))
+            .expect("read");
+        let mut set = KVec::new();
+        for n in (0..bits).filter(|&n| b.kernel_bit(n)) {
+            set.push(n, GFP_KERNEL).expect("memory");
+        }
+        set
+    }
+
+    #[test]
+    fn dirty_pages_are_whole_pages_and_reads_clean_them() {
+        let d = MockDomain::new_paging(false, true).expect("memory");
+        // A 4 KiB page (two 2 KiB entries) and, after a gap, a 2 KiB page.
+        assert_eq!(d.map(START, 0x10_0000, 0x1000, RW), Ok(()));
+        assert_eq!(d.map(START + 0x2000, 0x20_0800, 0x800, RW), Ok(()));
+        assert_eq!(read_dirty(&d, START, 8, 0x800, false), []);
+        // Marking either half of the 4 KiB page marks all of it; unmapped IOVA marks nothing.
+        d.mark_dirty(START + 0x800, 0x800);
+        d.mark_dirty(START + 0x1000, 0x1000);
+        assert_eq!(read_dirty(&d, START, 8, 0x800, true), [0, 1]);
+        // Not cleaned by the read with `no_clear`, cleaned by the next.
+        assert_eq!(read_dirty(&d, START, 8, 0x800, false), [0, 1]);
+        assert_eq!(read_dirty(&d, START, 8, 0x800, false), []);
+        // Bits of 4 KiB: the 2 KiB page sets the bit holding it.
+        d.mark_dirty(START, 0x3000);
+        assert_eq!(read_dirty(&d, START, 4, 0x1000, false), [0, 2]);
+        // Unmapping drops the dirty state with the entries.
+        d.mark_dirty(START, 0x1000);
+        d.clear(START, 0x1000);
+        assert_eq!(d.map(START, 0x10_0000, 0x1000, RW), Ok(()));
+        assert_eq!(read_dirty(&d, START, 8, 0x800, false), []);
+    }
+
+    #[test]
+    fn a_huge_entry_is_dirty_as_a_whole() {
+        let d = MockDomain::new_paging(true, true).expect("memory");
+        let base = 1u64 << 32;
+        // 2 MiB of memory: two 1 MiB entries of level 1 in the huge page table.
+        assert_eq!(d.map(base, 0x4000_0000, 2 << 20, RW), Ok(()));
+        assert_eq!(d.translate(base + (1 << 20)), Some((0x4010_0000, 1 << 20)));
+        d.mark_dirty(base + (1 << 20) + 0x800, 0x800);
+        let dirty = read_dirty(&d, base, 512, 0x1000, false);
+        assert_eq!(dirty.len(), 256);
+        assert_eq!((dirty[0], dirty[255]), (256, 511));
+        // A read of part of the entry reports what the bitmap covers, and cleans the entry.
+        d.mark_dirty(base, 1);
+        assert_eq!(read_dirty(&d, base + 0x8_0000, 2, 0x1000, false), [0, 1]);
+        assert_eq!(read_dirty(&d, base, 512, 0x1000, false), []);
+    }
+
+    #[test]
+    fn dirty_tracking_needs_a_domain_made_for_it() {
+        let d = MockDomain::new_default().expect("memory");
+        assert!(!d.dirty_capable());
+        assert_eq!(d.set_dirty_tracking(true), Err(EINVAL));
+        assert_eq!(
+            d.read_and_clear_dirty(START, 0x800, false, None),
+            Err(EOPNOTSUPP)
+        );
+        let d = MockDomain::new_paging(false, true).expect("memory");
+        assert!(!d.tracking());
+        assert_eq!(d.set_dirty_tracking(true), Ok(()));
+        assert!(d.tracking());
+        assert_eq!(d.set_dirty_tracking(false), Ok(()));
+        assert!(!d.tracking());
     }
 }

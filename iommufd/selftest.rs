@@ -96,6 +96,7 @@ type DestroyAccessPages = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_8;
 type AccessPagesArgs = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_9;
 type AccessRwArgs = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_10;
 type AccessReplaceIoas = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_12;
+type Dirty = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_13;
 type CheckIotlb = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_14;
 type TriggerIopf = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_15;
 type TriggerVevent = bindings::iommu_test_cmd__bindgen_ty_1__bindgen_ty_17;
@@ -121,6 +122,11 @@ fn u64_at(cmd: &TestCmd, at: usize) -> u64 {
 /// Writes the `u32` at byte `at` of the command.
 fn set_u32(cmd: &mut TestCmd, at: usize, v: u32) {
     cmd[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+}
+
+/// Writes the `u64` at byte `at` of the command.
+fn set_u64(cmd: &mut TestCmd, at: usize, v: u64) {
+    cmd[at..at + 8].copy_from_slice(&v.to_ne_bytes());
 }
 
 /// The byte offset of field `$f` of union member type `$t`.
@@ -207,9 +213,52 @@ impl DeviceIommu for MockIommu {
         })
     }
 
+    /// As upstream's mock: dirty tracking (`EOPNOTSUPP` for a device without it), the nest
+    /// parent and PASID flags, and `IOMMU_HWPT_DATA_SELFTEST` data choosing the page table
+    /// (`MOCK_IOMMUPT_DEFAULT` or `MOCK_IOMMUPT_HUGE`).
+    fn alloc_domain_flags(&self, flags: u32, data: &UserData) -> Result<AllocatedDomain> {
+        let dirty = uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
+        let valid = dirty
+            | uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_NEST_PARENT
+            | uapi::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_PASID;
+        if flags & !valid != 0 || (flags & dirty != 0 && !self.dirty_tracking()) {
+            return Err(EOPNOTSUPP);
+        }
+        let huge = if data.len == 0 {
+            false
+        } else {
+            if data.data_type != bindings::IOMMU_HWPT_DATA_SELFTEST {
+                return Err(EOPNOTSUPP);
+            }
+            type Config = [u8; size_of::<bindings::iommu_hwpt_selftest>()];
+            let iotlb = offset_of!(bindings::iommu_hwpt_selftest, iotlb);
+            let config: Config =
+                data.read(bindings::IOMMU_HWPT_DATA_SELFTEST, iotlb + size_of::<u32>())?;
+            let at = offset_of!(bindings::iommu_hwpt_selftest, pagetable_type);
+            match config.get(at..at + 4).map(|b| [b[0], b[1], b[2], b[3]]) {
+                Some(b) if u32::from_ne_bytes(b) == bindings::MOCK_IOMMUPT_DEFAULT => false,
+                Some(b) if u32::from_ne_bytes(b) == bindings::MOCK_IOMMUPT_HUGE => true,
+                _ => return Err(EOPNOTSUPP),
+            }
+        };
+        let mock = MockDomain::new_paging(huge, flags & dirty != 0)?;
+        Ok(AllocatedDomain {
+            domain: mock.clone(),
+            mock: Some(mock),
+        })
+    }
+
+    fn dirty_tracking(&self) -> bool {
+        self.flags & bindings::MOCK_FLAGS_DEVICE_NO_DIRTY == 0
+    }
+
+    /// Any mock domain, but one that tracks dirty pages only for a device that can
+    /// (`MOCK_FLAGS_DEVICE_NO_DIRTY`), as upstream's mock.
     fn check_domain(&self, hwpt: &Hwpt) -> Result {
         let mock = match hwpt {
-            Hwpt::Paging(hwpt) => hwpt.mock.is_some(),
+            Hwpt::Paging(hwpt) => {
+                hwpt.mock.is_some() && (self.dirty_tracking() || !hwpt.domain.dirty_capable())
+            }
             Hwpt::Nested(hwpt) => hwpt.mock.is_some(),
         };
         if mock {
@@ -357,6 +406,7 @@ pub(crate) fn test_cmd(ictx: &Iommufd, mut ucmd: UserCmd<TestCmd>) -> Result<isi
                 _ => Err(EINVAL),
             }
         }
+        bindings::IOMMU_TEST_OP_DIRTY => mark_dirty(ictx, &mut ucmd, id),
         bindings::IOMMU_TEST_OP_TRIGGER_IOPF => trigger_iopf(ictx, cmd),
         bindings::IOMMU_TEST_OP_TRIGGER_VEVENT => trigger_vevent(ictx, cmd),
         bindings::IOMMU_TEST_OP_PASID_ATTACH
@@ -503,6 +553,67 @@ fn pasid_op(ictx: &Iommufd, ucmd: &mut UserCmd<TestCmd>, op: u32, id: u32) -> Re
         }
         return Err(e);
     }
+    Ok(0)
+}
+
+/// The most pages one `IOMMU_TEST_OP_DIRTY` takes: a 16 MiB bitmap, as upstream.
+const DIRTY_MAX_BITS: u64 = (16 << 20) * 8;
+
+/// `IOMMU_TEST_OP_DIRTY`: a device wrote to the pages of paging HWPT `id` whose bits are set
+/// in the user's bitmap (bit `n`: `page_size` bytes at `iova + n * page_size`); answers with
+/// how many bits were set. The mock domain marks each page holding such an address dirty as
+/// a whole. `EINVAL` for a zero, misaligned or missing argument and while the HWPT does not
+/// track dirty pages, `EOVERFLOW` past [`DIRTY_MAX_BITS`], as upstream.
+fn mark_dirty(ictx: &Iommufd, ucmd: &mut UserCmd<TestCmd>, id: u32) -> Result<isize> {
+    let cmd = &ucmd.cmd;
+    let iova = u64_at(cmd, arg!(Dirty, iova));
+    let length = u64_at(cmd, arg!(Dirty, length));
+    let page_size = u64_at(cmd, arg!(Dirty, page_size));
+    let uptr = u64_at(cmd, arg!(Dirty, uptr));
+    if page_size == 0
+        || length == 0
+        || iova % page_size != 0
+        || length % page_size != 0
+        || uptr == 0
+    {
+        return Err(EINVAL);
+    }
+    let bits = length / page_size;
+    if bits > DIRTY_MAX_BITS {
+        return Err(EOVERFLOW);
+    }
+    let mock = mock_of(ictx, id)?;
+    if !mock.tracking() {
+        return Err(EINVAL);
+    }
+    // Read as bytes: bit `n` is bit `n % 8` of byte `n / 8` of a little-endian `u64` array.
+    let mut map = KVVec::from_elem(0u8, bits.div_ceil(8) as usize, GFP_KERNEL_ACCOUNT)?;
+    UserSlice::new(UserPtr::from_addr(uptr as usize), map.len())
+        .reader()
+        .read_slice(&mut map)?;
+    let byte = |n: u64| map.get((n / 8) as usize).copied().unwrap_or(0);
+    let bit = |n: u64| byte(n) & (1 << (n % 8)) != 0;
+    // Runs of set bits, each marked in one walk of the table.
+    let mut count = 0u64;
+    let mut n = 0;
+    while n < bits {
+        if n % 8 == 0 && byte(n) == 0 {
+            n += 8;
+            continue;
+        }
+        if !bit(n) {
+            n += 1;
+            continue;
+        }
+        let first = n;
+        while n < bits && bit(n) {
+            n += 1;
+        }
+        count += n - first;
+        mock.mark_dirty(iova + first * page_size, (n - first) * page_size);
+    }
+    set_u64(&mut ucmd.cmd, arg!(Dirty, out_nr_dirty), count);
+    ucmd.respond()?;
     Ok(0)
 }
 

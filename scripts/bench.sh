@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench.sh (make bench): IOMMU_IOAS_MAP/UNMAP of 1 GiB (4K anonymous, THP,
 # a hugetlb memfd through IOMMU_IOAS_MAP_FILE and through its user VA; no
-# domain and mock domain) on our kernel and on the stock C Linux 7.3, in one
+# domain and mock domain) and IOMMU_HWPT_GET_DIRTY_BITMAP over 1 GiB and
+# 64 GiB of mock IOVA, on our kernel and on the stock C Linux 7.3, in one
 # run; prints each case's time on both and the ratio.
 #
 #   1. builds the stock kernel from the pristine source (the tree
@@ -17,7 +18,8 @@
 # Not part of `make test`.  Everything of its own goes to $BENCH_OUT (logs in
 # $BENCH_OUT/logs) and out/build-stock.  Environment:
 #   BENCH_ARGS    arguments of iommufd_map_bench, default "-b 5" (see its
-#                 header comment: -r rounds, -k kinds, -n 0 for no 4K cases)
+#                 header comment: -r rounds, -k kinds, -n 0 for no 4K cases;
+#                 "-k dirty" for the dirty-tracking cases alone)
 #   VM_TIMEOUT    per VM, default 1500 seconds
 #   STOCK_BUILD   stock kernel build directory, default out/build-stock
 #   STOCK_KERNEL  a stock bzImage to use as it is: no stock build at all
@@ -184,6 +186,11 @@ cat <<'EOF'
     IOMMU_IOAS_MAP_FILE), hugetlb-va (the same pages through IOMMU_IOAS_MAP of their
     mmap()); all touched before the first map.  Domain "mock": the pages are pinned and
     mapped into the mock domain's page table.
+    dirty.SPACE.PATTERN: one IOMMU_HWPT_GET_DIRTY_BITMAP (read and clear, a bit per
+    4 KiB) of a dirty-tracking mock HWPT after IOMMU_TEST_OP_DIRTY marked nothing
+    (clean), a page every 2 MiB or 64 MiB (sparse) or everything (all); SPACE 1G-4k is
+    1 GiB of 4K pages in the default mock page table, 64G-huge is one 1 GiB hugetlb
+    memfd mapped 64 times into a MOCK_IOMMUPT_HUGE table of 1 MiB entries.
     stock/ours > 1 means ours is faster.
     Caveats: domain "none" is an IOAS without a domain, where both kernels only record
     the mapping (no pinning, no page table): it measures the bookkeeping path.  Both

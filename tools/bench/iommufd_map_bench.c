@@ -27,6 +27,23 @@
  *                            ... 262144 (= 1 GiB) while the next step is
  *                            predicted to fit the time budget
  *
+ * Dirty tracking (the pseudo-kind "dirty" of -k): IOMMU_HWPT_GET_DIRTY_BITMAP
+ * on a mock HWPT made with IOMMU_HWPT_ALLOC_DIRTY_TRACKING (tracking on), with
+ * a bit per 4 KiB, over
+ *   1G-4k     1 GiB of anonymous 4K pages on an IOAS with IOMMU_OPTION_HUGE_PAGES
+ *             off (the default mock page table: 256K entries of 4 KiB)
+ *   64G-huge  64 GiB of IOVA: the same 1 GiB hugetlb memfd mapped 64 times at
+ *             fixed IOVAs into a MOCK_IOMMUPT_HUGE page table (1 MiB entries),
+ *             the way upstream's selftest runs its _huge variants; 16M bits
+ * Each round marks pages dirty with IOMMU_TEST_OP_DIRTY (not timed) and then
+ * times one GET_DIRTY_BITMAP of the whole range, which reads and clears:
+ *   clean     nothing marked: the cost of the walk alone
+ *   sparse    one page marked every 2 MiB (1G-4k) or every 64 MiB (64G-huge)
+ *   all       every page marked
+ * The HWPT has no device attached: it is allocated for the mock device on an
+ * IOAS of its own, so the device's default domain (2 GiB aperture) does not
+ * restrict the IOVA.
+ *
  * Output, one line per case: `BENCH <domain>.<kind>.<case> <ns>`, the median
  * over the rounds of the ns one operation took (for the 4K cases: a round's
  * total divided by N).  `BENCH-NA <domain>[.<kind>] <reason>` says a case
@@ -38,7 +55,8 @@
  *       spent (at least one round runs), the 4K ladder stops climbing when
  *       the next step would not fit
  *   -n  largest number of 4K mappings (default 262144; 0: no 4K cases)
- *   -k  the memory kinds to run, comma separated (default all four)
+ *   -k  the memory kinds to run, comma separated (default all four, and
+ *       "dirty" for the dirty-tracking cases)
  *   -T  do not touch (fault in) the memory before mapping it
  */
 #define _GNU_SOURCE
@@ -478,6 +496,248 @@ static bool alloc_kind(enum kind k, struct mem *mem)
 	return false;
 }
 
+/* Dirty tracking: see the header comment. */
+struct dirty_space {
+	const char *name;
+	int fd;			/* /dev/iommu */
+	__u32 ioas_id, hwpt_id;
+	__u64 iova, length;
+	__u64 sparse_step;	/* bytes between two pages marked in "sparse" */
+	__u64 mark_page;	/* bytes per bit of IOMMU_TEST_OP_DIRTY */
+};
+
+static int hwpt_alloc_dirty(int fd, __u32 dev_id, __u32 ioas_id, __u32 pt_type,
+			    __u32 *hwpt_id)
+{
+	struct iommu_hwpt_selftest data = { .pagetable_type = pt_type };
+	struct iommu_hwpt_alloc cmd = {
+		.size = sizeof(cmd),
+		.flags = IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+		.dev_id = dev_id,
+		.pt_id = ioas_id,
+		.data_type = IOMMU_HWPT_DATA_SELFTEST,
+		.data_len = sizeof(data),
+		.data_uptr = (uintptr_t)&data,
+	};
+
+	if (ioctl(fd, IOMMU_HWPT_ALLOC, &cmd))
+		return -1;
+	*hwpt_id = cmd.out_hwpt_id;
+	return 0;
+}
+
+/*
+ * A context with a mock device on an IOAS of its own, and a second IOAS with a
+ * dirty-tracking HWPT of pt_type made for that device, tracking on.
+ */
+static int dirty_setup(struct dirty_space *d, __u32 pt_type, bool huge_pages)
+{
+	struct iommu_test_cmd mock = { .size = sizeof(mock), .op = IOMMU_TEST_OP_MOCK_DOMAIN };
+	struct iommu_option opt = {
+		.size = sizeof(opt),
+		.option_id = IOMMU_OPTION_HUGE_PAGES,
+		.op = IOMMU_OPTION_OP_SET,
+		.val64 = huge_pages,
+	};
+	struct iommu_hwpt_set_dirty_tracking set = {
+		.size = sizeof(set),
+		.flags = IOMMU_HWPT_DIRTY_TRACKING_ENABLE,
+	};
+	__u32 dev_ioas;
+
+	d->fd = open("/dev/iommu", O_RDWR);
+	if (d->fd < 0 || ioas_alloc(d->fd, &dev_ioas) || ioas_alloc(d->fd, &d->ioas_id)) {
+		printf("BENCH-NA dirty.%s setup: %s\n", d->name, strerror(errno));
+		return -1;
+	}
+	mock.id = dev_ioas;
+	if (ioctl(d->fd, IOMMU_TEST_CMD, &mock)) {
+		printf("BENCH-NA dirty.%s IOMMU_TEST_OP_MOCK_DOMAIN: %s\n", d->name, strerror(errno));
+		return -1;
+	}
+	opt.object_id = d->ioas_id;
+	if (ioctl(d->fd, IOMMU_OPTION, &opt)) {
+		printf("BENCH-NA dirty.%s IOMMU_OPTION_HUGE_PAGES: %s\n", d->name, strerror(errno));
+		return -1;
+	}
+	if (hwpt_alloc_dirty(d->fd, mock.mock_domain.out_idev_id, d->ioas_id, pt_type, &d->hwpt_id)) {
+		printf("BENCH-NA dirty.%s IOMMU_HWPT_ALLOC(DIRTY_TRACKING): %s\n", d->name, strerror(errno));
+		return -1;
+	}
+	set.hwpt_id = d->hwpt_id;
+	if (ioctl(d->fd, IOMMU_HWPT_SET_DIRTY_TRACKING, &set)) {
+		printf("BENCH-NA dirty.%s IOMMU_HWPT_SET_DIRTY_TRACKING: %s\n", d->name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Marks the pages whose bits are set in bits (one per d->mark_page bytes). */
+static int dirty_mark(struct dirty_space *d, __u64 *bits, __u64 *count)
+{
+	struct iommu_test_cmd cmd = {
+		.size = sizeof(cmd),
+		.op = IOMMU_TEST_OP_DIRTY,
+		.id = d->hwpt_id,
+		.dirty = {
+			.iova = d->iova,
+			.length = d->length,
+			.page_size = d->mark_page,
+			.uptr = (uintptr_t)bits,
+		},
+	};
+
+	if (ioctl(d->fd, IOMMU_TEST_CMD, &cmd))
+		return -1;
+	*count = cmd.dirty.out_nr_dirty;
+	return 0;
+}
+
+static int dirty_get(struct dirty_space *d, __u64 *bitmap)
+{
+	struct iommu_hwpt_get_dirty_bitmap cmd = {
+		.size = sizeof(cmd),
+		.hwpt_id = d->hwpt_id,
+		.iova = d->iova,
+		.length = d->length,
+		.page_size = SZ_4K,
+		.data = (uintptr_t)bitmap,
+	};
+
+	return ioctl(d->fd, IOMMU_HWPT_GET_DIRTY_BITMAP, &cmd);
+}
+
+/* The three patterns on a set-up space; the mapping is d's to undo. */
+static void dirty_cases(struct dirty_space *d)
+{
+	static const char *const patterns[] = { "clean", "sparse", "all" };
+	__u64 mark_bits = d->length / d->mark_page, get_bits = d->length / SZ_4K;
+	__u64 *mark = calloc((mark_bits + 63) / 64, 8);
+	__u64 *bitmap = calloc((get_bits + 63) / 64, 8);
+
+	if (!mark || !bitmap) {
+		printf("BENCH-NA dirty.%s out of memory\n", d->name);
+		goto out;
+	}
+	for (int p = 0; p < 3; p++) {
+		uint64_t v[MAX_ROUNDS], start = now_ns();
+		__u64 count = 0, set_bits = 0;
+		int n;
+
+		memset(mark, 0, (mark_bits + 63) / 64 * 8);
+		for (__u64 i = 0; p && i < mark_bits; i++)
+			if (p == 2 || (i * d->mark_page) % d->sparse_step == 0)
+				mark[i / 64] |= 1ULL << (i % 64);
+		for (n = 0; n < rounds && n < MAX_ROUNDS; n++) {
+			uint64_t t0;
+
+			if (n > 0 && now_ns() - start > budget_s * 1e9)
+				break;
+			if (p && dirty_mark(d, mark, &count)) {
+				printf("BENCH-NA dirty.%s.%s IOMMU_TEST_OP_DIRTY: %s\n", d->name,
+				       patterns[p], strerror(errno));
+				goto out;
+			}
+			memset(bitmap, 0, (get_bits + 63) / 64 * 8);
+			t0 = now_ns();
+			if (dirty_get(d, bitmap)) {
+				printf("BENCH-NA dirty.%s.%s IOMMU_HWPT_GET_DIRTY_BITMAP: %s\n", d->name,
+				       patterns[p], strerror(errno));
+				goto out;
+			}
+			v[n] = now_ns() - t0;
+		}
+		for (__u64 i = 0; i < (get_bits + 63) / 64; i++)
+			set_bits += __builtin_popcountll(bitmap[i]);
+		printf("# dirty.%s.%s: %d rounds, %llu marked, %llu of %llu bits read dirty; ms:",
+		       d->name, patterns[p], n, (unsigned long long)count,
+		       (unsigned long long)set_bits, (unsigned long long)get_bits);
+		for (int i = 0; i < n; i++)
+			printf(" %.2f", v[i] / 1e6);
+		printf("\n");
+		report("dirty", d->name, patterns[p], v, n);
+	}
+out:
+	free(mark);
+	free(bitmap);
+}
+
+/* 1G-4k: 1 GiB of 4K anonymous pages, the default mock page table. */
+static void bench_dirty_4k(void)
+{
+	struct dirty_space d = {
+		.name = "1G-4k", .fd = -1, .length = SZ_1G, .sparse_step = SZ_2M, .mark_page = SZ_4K,
+	};
+	struct target t;
+	struct mem mem;
+
+	if (dirty_setup(&d, MOCK_IOMMUPT_DEFAULT, false))
+		goto out;
+	if (!alloc_kind(ANON4K, &mem))
+		goto out;
+	touch_mem(mem.va, SZ_1G);
+	t = (struct target){ .name = "dirty", .fd = d.fd, .ioas_id = d.ioas_id, .ok = true };
+	if (map(&t, &mem, 0, SZ_1G, &d.iova)) {
+		printf("BENCH-NA dirty.%s IOMMU_IOAS_MAP: %s\n", d.name, strerror(errno));
+	} else {
+		printf("# dirty.%s: 1 GiB mapped at IOVA 0x%llx\n", d.name, (unsigned long long)d.iova);
+		dirty_cases(&d);
+	}
+	munmap(mem.map_base, mem.map_len);
+out:
+	if (d.fd >= 0)
+		close(d.fd);
+}
+
+/* 64G-huge: one 1 GiB hugetlb memfd, 64 times, into a MOCK_IOMMUPT_HUGE table. */
+static void bench_dirty_huge(void)
+{
+	struct dirty_space d = {
+		.name = "64G-huge", .fd = -1, .iova = SZ_1G, .length = 64 * SZ_1G,
+		.sparse_step = 64UL << 20, .mark_page = 1UL << 20,
+	};
+	int memfd = -1;
+	unsigned int i;
+	uint64_t t0;
+
+	if (dirty_setup(&d, MOCK_IOMMUPT_HUGE, true))
+		goto out;
+	if (!hugetlb_ready()) {
+		printf("BENCH-NA dirty.%s not enough free 2M hugetlb pages\n", d.name);
+		goto out;
+	}
+	memfd = memfd_create("dirty", MFD_HUGETLB);
+	if (memfd < 0 || ftruncate(memfd, SZ_1G) || fallocate(memfd, 0, 0, SZ_1G)) {
+		printf("BENCH-NA dirty.%s hugetlb memfd: %s\n", d.name, strerror(errno));
+		goto out;
+	}
+	t0 = now_ns();
+	for (i = 0; i < 64; i++) {
+		struct iommu_ioas_map_file cmd = {
+			.size = sizeof(cmd),
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+				 IOMMU_IOAS_MAP_WRITEABLE,
+			.ioas_id = d.ioas_id,
+			.fd = memfd,
+			.length = SZ_1G,
+			.iova = d.iova + i * SZ_1G,
+		};
+
+		if (ioctl(d.fd, IOMMU_IOAS_MAP_FILE, &cmd)) {
+			printf("BENCH-NA dirty.%s IOMMU_IOAS_MAP_FILE %u: %s\n", d.name, i, strerror(errno));
+			goto out;
+		}
+	}
+	printf("# dirty.%s: 64 x 1 GiB mapped at IOVA 0x%llx in %.2fs\n", d.name,
+	       (unsigned long long)d.iova, (now_ns() - t0) / 1e9);
+	dirty_cases(&d);
+out:
+	if (d.fd >= 0)
+		close(d.fd);
+	if (memfd >= 0)
+		close(memfd);
+}
+
 /* Every case of one memory kind on both IOASes. */
 static void bench_mem(struct target *targets, int ntargets, const struct mem *mem)
 {
@@ -564,6 +824,12 @@ int main(int argc, char **argv)
 			close(mem.fd);
 		}
 		munmap(mem.map_base, mem.map_len);
+	}
+	if (wanted("dirty") && targets[1].ok) {
+		bench_dirty_4k();
+		bench_dirty_huge();
+	} else if (wanted("dirty")) {
+		printf("BENCH-NA dirty %s\n", targets[1].why);
 	}
 	printf("# done\n");
 	return 0;
