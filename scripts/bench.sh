@@ -5,11 +5,16 @@
 # 64 GiB of mock IOVA, on our kernel and on the stock C Linux 7.3, in one
 # run; prints each case's time on both and the ratio.
 #
-#   1. builds the stock kernel from the pristine source (the tree
-#      get-kernel-source.sh prints) with scripts/kernel.config plus the C
-#      iommufd's mock domain (IOMMUFD_TEST) into out/build-stock (unless
-#      STOCK_KERNEL names a bzImage to use);
-#   2. expects our kernel in out/build (`make bench` runs `make kernel` first);
+#   1. builds both kernels with the same configuration (unless STOCK_KERNEL
+#      or OURS_KERNEL names a bzImage to use): the stock one from the
+#      pristine source (the tree get-kernel-source.sh prints) plus the C
+#      iommufd's mock domain (IOMMUFD_TEST), ours from the prepared tree.
+#      BENCH_CONFIG=release (the default): scripts/kernel.config without its
+#      debugging section (no KASAN, lockdep, kmemleak, KUnit), as a
+#      production kernel would be, into out/bench-build-{stock,ours}.
+#      BENCH_CONFIG=debug: the test kernels' configuration, in out/build-stock
+#      and our test kernel's out/build;
+#   2. (nothing: step 1 found or built our kernel)
 #   3. builds tools/bench/iommufd_map_bench and one initramfs with it;
 #   4. boots each kernel (BENCH_MEM of RAM) with the VM task `bench` and collects
 #      the `BENCH <case> <ns>` lines of both consoles;
@@ -21,10 +26,12 @@
 #                 header comment: -r rounds, -k kinds, -n 0 for no 4K cases;
 #                 "-k dirty" for the dirty-tracking cases alone)
 #   VM_TIMEOUT    per VM, default 1500 seconds
-#   STOCK_BUILD   stock kernel build directory, default out/build-stock
+#   BENCH_CONFIG  release (default) or debug, see 1.
+#   STOCK_BUILD   stock kernel build directory (default: see 1.)
+#   OURS_BUILD    our kernel's build directory (default: see 1.)
 #   STOCK_KERNEL  a stock bzImage to use as it is: no stock build at all
 #                 (default: build $STOCK_BUILD and use its bzImage)
-#   OURS_KERNEL   our bzImage, default out/build/arch/x86/boot/bzImage
+#   OURS_KERNEL   our bzImage to use as it is (default: $OURS_BUILD's)
 #   BENCH_OUT     where the program, initramfs, logs and results go, default
 #                 out/bench
 #   BENCH_MEM     the VMs' RAM, default 4G (1 GiB of it hugetlb pages)
@@ -33,10 +40,19 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 BOUT=${BENCH_OUT:-$OUT/bench}
-STOCK_BUILD=${STOCK_BUILD:-$OUT/build-stock}
+BENCH_CONFIG=${BENCH_CONFIG:-release}
+case $BENCH_CONFIG in
+release)
+	STOCK_BUILD=${STOCK_BUILD:-$OUT/bench-build-stock}
+	OURS_BUILD=${OURS_BUILD:-$OUT/bench-build-ours} ;;
+debug)
+	STOCK_BUILD=${STOCK_BUILD:-$OUT/build-stock}
+	OURS_BUILD=${OURS_BUILD:-$OUT/build} ;;
+*) echo "BENCH_CONFIG is release or debug, not $BENCH_CONFIG" >&2; exit 2 ;;
+esac
 STOCK_KERNEL=${STOCK_KERNEL:-}
+OURS_KERNEL=${OURS_KERNEL:-}
 BENCH_MEM=${BENCH_MEM:-4G}
-OURS_KERNEL=${OURS_KERNEL:-$OUT/build/arch/x86/boot/bzImage}
 BENCH_ARGS=${BENCH_ARGS:--b 5}
 VM_TIMEOUT=${VM_TIMEOUT:-1500}
 BENCH_KERNELS=${BENCH_KERNELS:-stock ours}
@@ -51,16 +67,28 @@ else
 fi
 [ -f "$pristine/drivers/iommu/iommufd/main.c" ] ||
 	{ echo "$pristine is not a pristine 7.3 tree (no C iommufd)" >&2; exit 1; }
-case " $BENCH_KERNELS " in *" ours "*)
-	[ -f "$OURS_KERNEL" ] || { echo "no kernel at $OURS_KERNEL (make kernel)" >&2; exit 1; } ;;
-esac
 [ -z "$STOCK_KERNEL" ] || [ -f "$STOCK_KERNEL" ] || { echo "no kernel at STOCK_KERNEL=$STOCK_KERNEL" >&2; exit 1; }
+[ -z "$OURS_KERNEL" ] || [ -f "$OURS_KERNEL" ] || { echo "no kernel at OURS_KERNEL=$OURS_KERNEL" >&2; exit 1; }
 
-# 1. The stock kernel: our fragment, plus the C iommufd's mock domain (its
-# IOMMUFD_TEST needs the AMDv1 page table format, which VT-d does not select).
-fragment=$BOUT/stock.config
+# 1. The configuration both kernels share: the test kernels' fragment, or for
+# release that fragment up to its debugging section, keeping only what the
+# mock domain (IOMMUFD_TEST) depends on, and the normal SLUB.
+base=$BOUT/$BENCH_CONFIG.config
+if [ "$BENCH_CONFIG" = release ]; then
+	{
+		sed '/^# Tests and debugging/,$d' "$ROOT/scripts/kernel.config"
+		printf '# bench.sh: what IOMMUFD_TEST depends on, nothing more\n'
+		printf 'CONFIG_DEBUG_KERNEL=y\nCONFIG_SLUB_TINY=n\nCONFIG_FAULT_INJECTION=y\nCONFIG_RUNTIME_TESTING_MENU=y\n'
+	} >"$base.new"
+else
+	cp "$ROOT/scripts/kernel.config" "$base.new"
+fi
+if cmp -s "$base.new" "$base"; then rm "$base.new"; else mv "$base.new" "$base"; fi
+# The stock kernel also needs the AMDv1 page table format for its mock domain
+# (VT-d does not select it).
+fragment=$BOUT/$BENCH_CONFIG-stock.config
 {
-	cat "$ROOT/scripts/kernel.config"
+	cat "$base"
 	printf '\n# bench.sh: the mock domain of the C iommufd (IOMMU_TEST_CMD)\n'
 	printf 'CONFIG_IOMMU_PT_AMDV1=y\nCONFIG_IOMMUFD_TEST=y\n'
 } >"$fragment.new"
@@ -69,11 +97,24 @@ if [ -n "$STOCK_KERNEL" ]; then
 	stock_kernel=$STOCK_KERNEL
 else
 	case " $BENCH_KERNELS " in *" stock "*)
-		step "the stock C kernel ($pristine into $STOCK_BUILD)"
+		step "the stock C kernel ($BENCH_CONFIG, $pristine into $STOCK_BUILD)"
 		OUT=$BOUT TREE=$pristine BUILD=$STOCK_BUILD FRAGMENT=$fragment "$ROOT/scripts/build-kernel.sh" ;;
 	esac
 	stock_kernel=$STOCK_BUILD/arch/x86/boot/bzImage
 fi
+if [ -n "$OURS_KERNEL" ]; then
+	ours_kernel=$OURS_KERNEL
+else
+	case " $BENCH_KERNELS " in *" ours "*)
+		step "our kernel ($BENCH_CONFIG, $OUT/linux into $OURS_BUILD)"
+		tree=$OUT/linux
+		OUT=$BOUT TREE=$tree BUILD=$OURS_BUILD FRAGMENT=$base "$ROOT/scripts/build-kernel.sh" ;;
+	esac
+	ours_kernel=$OURS_BUILD/arch/x86/boot/bzImage
+fi
+case " $BENCH_KERNELS " in *" ours "*)
+	[ -f "$ours_kernel" ] || { echo "no kernel at $ours_kernel" >&2; exit 1; } ;;
+esac
 
 # 2./3. The program, against the pristine uAPI headers (ours are the same
 # bytes; the uAPI layout test checks that) and our iommufd/iommufd_test.h
@@ -92,7 +133,7 @@ benchargs=$(echo "$BENCH_ARGS" | tr ' ' ,)
 declare -A vm_rc=()
 rm -f "$BOUT"/results/*.txt
 for which in $BENCH_KERNELS; do
-	if [ $which = stock ]; then kernel=$stock_kernel; else kernel=$OURS_KERNEL; fi
+	if [ $which = stock ]; then kernel=$stock_kernel; else kernel=$ours_kernel; fi
 	step "benchmark on the $which kernel ($kernel)"
 	rc=0
 	OUT=$BOUT "$ROOT/scripts/run-vm.sh" --task bench --timeout "$VM_TIMEOUT" \
@@ -194,7 +235,8 @@ cat <<'EOF'
     stock/ours > 1 means ours is faster.
     Caveats: domain "none" is an IOAS without a domain, where both kernels only record
     the mapping (no pinning, no page table): it measures the bookkeeping path.  Both
-    kernels are the same debug build (KASAN, lockdep, kmemleak, fault injection) under
+    kernels have the same configuration (BENCH_CONFIG: release, or debug = the test
+    kernels with KASAN, lockdep and kmemleak, whose costs then dominate) and run under
     QEMU TCG, so the absolute numbers are inflated many times over; only the ratios
     mean something, and they carry the noise of the host (compare a few runs).
     "-": that kernel did not get to the case within the time budget per case (the 4K

@@ -521,8 +521,10 @@ pub fn pin_file_runs(
     write: bool,
     f: impl FnMut(PinnedRun) -> Result,
 ) -> Result {
-    /// Folios asked for per call.
-    const BATCH: usize = 64;
+    /// Folios asked for per call, at most: a page of pointers. `memfd_pin_folios` looks folios
+    /// up a page-cache batch at a time and drops the part of the last batch past the folios
+    /// asked for, so asking for few at a time would look many up twice.
+    const BATCH: usize = PAGE_SIZE / core::mem::size_of::<*mut bindings::folio>();
     if npages == 0 || offset % PAGE_SIZE as u64 != 0 {
         return Err(EINVAL);
     }
@@ -531,27 +533,28 @@ pub fn pin_file_runs(
         .and_then(|len| offset.checked_add(len - 1))
         .and_then(|end| i64::try_from(end).ok())
         .ok_or(EOVERFLOW)?;
-    let mut folios = [core::ptr::null_mut::<bindings::folio>(); BATCH];
+    let batch = npages.min(BATCH);
+    let mut folios = KVec::from_elem(core::ptr::null_mut::<bindings::folio>(), batch, GFP_KERNEL)?;
     let mut runs = RunBuilder::new(f);
     let mut done = 0;
     while done < npages {
         let start = i64::try_from(offset + (done * PAGE_SIZE) as u64).map_err(|_| EOVERFLOW)?;
         let mut first_offset: crate::ffi::c_ulong = 0;
-        // SAFETY: `folios` has room for `BATCH` folio pointers; `file` is a counted reference.
+        // SAFETY: `folios` has room for `batch` folio pointers; `file` is a counted reference.
         let n = unsafe {
             bindings::memfd_pin_folios(
                 file.as_ptr(),
                 start,
                 end,
                 folios.as_mut_ptr(),
-                BATCH as u32,
+                batch as u32,
                 &mut first_offset,
             )
         };
         if n < 0 {
             return Err(Error::from_errno(n as i32));
         }
-        let n = (n as usize).min(BATCH);
+        let n = (n as usize).min(batch);
         if n == 0 {
             return Err(EFAULT);
         }

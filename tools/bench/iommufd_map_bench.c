@@ -50,6 +50,7 @@
  * could not run.  Lines starting with '#' are commentary.
  *
  * usage: iommufd_map_bench [-r ROUNDS] [-b BUDGET_S] [-n MAX_SMALL] [-k KINDS] [-T]
+ *                          [-p PERIOD_US]
  *   -r  rounds of the 1 GiB case (default 5)
  *   -b  time budget per case in seconds (default 15): rounds stop once it is
  *       spent (at least one round runs), the 4K ladder stops climbing when
@@ -58,6 +59,9 @@
  *   -k  the memory kinds to run, comma separated (default all four, and
  *       "dirty" for the dirty-tracking cases)
  *   -T  do not touch (fault in) the memory before mapping it
+ *   -p  profile: after each 1 GiB case, run its maps and its unmaps again
+ *       (as many rounds) while sampling the kernel every P microseconds
+ *       (kprof.h), and print the functions that took the time
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -77,6 +81,7 @@
 
 /* IOMMU_TEST_CMD: the test-only ABI of drivers/iommu/iommufd (not in uapi). */
 #include "iommufd_test.h"
+#include "kprof.h"
 
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB 0x0004U
@@ -92,6 +97,7 @@ static double budget_s = 15;
 static unsigned long max_small = SZ_1G / SZ_4K;
 static bool touch = true;
 static const char *only_kinds;
+static unsigned long profile_us;
 
 /* 1 GiB of one kind of memory, as the benchmark maps it. */
 struct mem {
@@ -235,6 +241,47 @@ static void setup(struct target *t, const char *name, bool mock)
 	t->ok = true;
 }
 
+/* Rounds of map + unmap of 1 GiB with the maps (or the unmaps) profiled. */
+static void profile_1g(struct target *t, const struct mem *mem, int n, bool maps)
+{
+	char label[64];
+
+	snprintf(label, sizeof(label), "%s.%s.%s1G", t->name, mem->kind, maps ? "map" : "unmap");
+	if (kprof_open(profile_us * 1000))
+		return;
+	/*
+	 * The sampling clock may tick no faster than the timer interrupt
+	 * (kernels without high resolution timers): go on until enough time
+	 * was sampled to mean something.
+	 */
+	uint64_t sampled = 0, start = now_ns();
+	int i;
+
+	for (i = 0; i < n || (sampled < 3e9 && now_ns() - start < 4 * budget_s * 1e9); i++) {
+		uint64_t t0 = now_ns(), t1, t2;
+		__u64 iova;
+		int err;
+
+		if (maps)
+			kprof_on();
+		err = map(t, mem, 0, SZ_1G, &iova);
+		kprof_off();
+		t1 = now_ns();
+		if (err)
+			break;
+		if (!maps)
+			kprof_on();
+		err = unmap(t, iova, SZ_1G);
+		kprof_off();
+		t2 = now_ns();
+		if (err)
+			break;
+		sampled += maps ? t1 - t0 : t2 - t1;
+	}
+	printf("# kprof %s: %d rounds, %.2fs sampled\n", label, i, sampled / 1e9);
+	kprof_report(label);
+}
+
 /* 1 GiB at once: rounds of map + unmap. */
 static int bench_1g(struct target *t, const struct mem *mem)
 {
@@ -274,6 +321,10 @@ static int bench_1g(struct target *t, const struct mem *mem)
 	printf("\n");
 	report(t->name, kind, "map1G", m, n);
 	report(t->name, kind, "unmap1G", u, n);
+	if (profile_us) {
+		profile_1g(t, mem, n, true);
+		profile_1g(t, mem, n, false);
+	}
 	return 0;
 }
 
@@ -759,15 +810,16 @@ int main(int argc, char **argv)
 	struct utsname u;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "r:b:n:k:T")) != -1) {
+	while ((opt = getopt(argc, argv, "r:b:n:k:Tp:")) != -1) {
 		switch (opt) {
 		case 'r': rounds = atoi(optarg); break;
 		case 'b': budget_s = atof(optarg); break;
 		case 'n': max_small = strtoul(optarg, NULL, 0); break;
 		case 'k': only_kinds = optarg; break;
 		case 'T': touch = false; break;
+		case 'p': profile_us = strtoul(optarg, NULL, 0); break;
 		default:
-			fprintf(stderr, "usage: %s [-r ROUNDS] [-b BUDGET_S] [-n MAX_SMALL] [-k KINDS] [-T]\n",
+			fprintf(stderr, "usage: %s [-r ROUNDS] [-b BUDGET_S] [-n MAX_SMALL] [-k KINDS] [-T] [-p PERIOD_US]\n",
 				argv[0]);
 			return 2;
 		}
