@@ -165,7 +165,7 @@ impl MockDomain {
             .page_at(&table, last)
             .map_or(last, |(start, size)| start + (size - 1));
         for (level, t) in table.iter_mut().enumerate() {
-            self.for_each_leaf(t, level, first, last, |_, entries| {
+            self.for_each_leaf(t, level, first, last, false, |_, entries| {
                 for entry in entries.iter_mut().filter(|e| **e & VALID != 0) {
                     *entry |= DIRTY;
                 }
@@ -196,13 +196,16 @@ impl MockDomain {
     }
 
     /// Calls `f` with the entries of each existing leaf of `level` for `first..=last` (the
-    /// entries that map any part of it) and the IOVA the first of them maps.
+    /// entries that map any part of it) and the IOVA the first of them maps. With `prune`, a
+    /// leaf that `f` leaves with no entry set is freed, so that later walks do not go through
+    /// leaves of mappings long gone.
     fn for_each_leaf(
         &self,
         table: &mut Level,
         level: usize,
         first: u64,
         last: u64,
+        prune: bool,
         mut f: impl FnMut(u64, &mut [u64]),
     ) {
         let (k0, i0) = self.locate(level, first);
@@ -217,7 +220,13 @@ impl MockDomain {
             let hi = if key == k1 { i1 + 1 } else { LEAF_ENTRIES };
             let first_entry = (key << LEVEL_BITS) + lo as u64;
             f(first_entry << self.entry_shift(level), &mut leaf[lo..hi]);
-            cursor = c.move_next();
+            if prune && leaf.iter().all(|&e| e == 0) {
+                // The cursor moves to the next leaf, or back to the previous one if this was
+                // the last: that one is done with.
+                cursor = c.remove_current().0.filter(|n| *n.current().0 > key);
+            } else {
+                cursor = c.move_next();
+            }
         }
     }
 
@@ -230,7 +239,7 @@ impl MockDomain {
         let mut table = self.table.lock();
         let mut used = false;
         for (level, t) in table.iter_mut().enumerate() {
-            self.for_each_leaf(t, level, iova, last, |_, entries| {
+            self.for_each_leaf(t, level, iova, last, false, |_, entries| {
                 used |= entries.iter().any(|e| e & VALID != 0);
             });
         }
@@ -304,7 +313,7 @@ impl MockDomain {
         let mut cleared = 0;
         for (level, t) in table.iter_mut().enumerate() {
             let size = 1u64 << self.entry_shift(level);
-            self.for_each_leaf(t, level, first, last, |_, entries| {
+            self.for_each_leaf(t, level, first, last, true, |_, entries| {
                 for entry in entries {
                     if *entry & VALID != 0 {
                         cleared += size;
@@ -328,7 +337,8 @@ impl MockDomain {
 /// Leaf `key` of `level`, allocated (empty) if it was not there.
 fn leaf_mut(level: &mut Level, key: u64) -> Result<&mut Leaf> {
     if level.get(&key).is_none() {
-        let leaf = KBox::new([0u64; LEAF_ENTRIES], GFP_KERNEL_ACCOUNT)?;
+        // Made in place: 16 KiB is too much for the stack.
+        let leaf = KBox::init(pin_init::zeroed::<Leaf>(), GFP_KERNEL_ACCOUNT)?;
         level.try_create_and_insert(key, leaf, GFP_KERNEL_ACCOUNT)?;
     }
     level.get_mut(&key).map(|leaf| &mut **leaf).ok_or(ENOMEM)
@@ -432,7 +442,7 @@ impl Domain for MockDomain {
         let mut table = self.table.lock();
         for (level, t) in table.iter_mut().enumerate() {
             let size = 1u64 << self.entry_shift(level);
-            self.for_each_leaf(t, level, iova, last, |mut at, entries| {
+            self.for_each_leaf(t, level, iova, last, false, |mut at, entries| {
                 for entry in entries {
                     if *entry & (VALID | DIRTY) == VALID | DIRTY {
                         if let Some(b) = bitmap.as_deref_mut() {
@@ -582,6 +592,30 @@ mod tests {
         assert_eq!(d.clear(base, gib), gib);
         assert_eq!(d.translate(base), None);
         assert_eq!(d.translate(small), None);
+    }
+
+    #[test]
+    fn unmapping_frees_the_leaves_it_empties() {
+        let d = MockDomain::new_default().expect("memory");
+        // Two 4 KiB pages in one leaf of level 0, one in the next leaf.
+        let leaf = LEAF_ENTRIES as u64 * u64::from(bindings::MOCK_PAGE_SIZE);
+        let base = START.next_multiple_of(leaf);
+        assert_eq!(d.map(base, 0x10_0000, 0x1000, RW), Ok(()));
+        assert_eq!(d.map(base + 0x4000, 0x20_0000, 0x1000, RW), Ok(()));
+        assert_eq!(d.map(base + leaf, 0x30_0000, 0x1000, RW), Ok(()));
+        assert_eq!(leaves(&d), [2, 0, 0]);
+        // A leaf with an entry left stays.
+        assert_eq!(d.clear(base, 0x1000), 0x1000);
+        assert_eq!(leaves(&d), [2, 0, 0]);
+        assert_eq!(d.translate(base + 0x4000), Some((0x20_0000, 0x1000)));
+        // The last leaf of the level goes, then the only one left.
+        assert_eq!(d.clear(base + leaf, 0x1000), 0x1000);
+        assert_eq!(leaves(&d), [1, 0, 0]);
+        assert_eq!(d.clear(base, 2 * leaf), 0x1000);
+        assert_eq!(leaves(&d), [0, 0, 0]);
+        // And mapping there again starts afresh.
+        assert_eq!(d.map(base, 0x10_0000, 0x1000, RW), Ok(()));
+        assert_eq!(d.translate(base), Some((0x10_0000, 0x1000)));
     }
 
     #[test]
