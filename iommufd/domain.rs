@@ -103,6 +103,7 @@ pub(crate) trait Domain: Send + Sync {
 
 /// The largest page size of `bitmap` that fits `length` bytes from `iova` and `phys`, both of
 /// which it must divide; `None` if even the smallest does not.
+#[inline]
 pub(crate) fn page_size_for(bitmap: u64, iova: u64, phys: u64, length: u64) -> Option<u64> {
     if length == 0 {
         return None;

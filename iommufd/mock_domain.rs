@@ -174,6 +174,7 @@ impl MockDomain {
     }
 
     /// log2 of the size an entry of `level` maps.
+    #[inline]
     fn entry_shift(&self, level: usize) -> u32 {
         self.shift + LEVEL_BITS * level as u32
     }
@@ -181,12 +182,14 @@ impl MockDomain {
     /// The level a page of `size` bytes goes in: the highest whose entries are no larger. The
     /// page takes as many entries there as it needs, like the contiguous entries of hardware
     /// page tables.
+    #[inline]
     fn level_for(&self, size: u64) -> usize {
         let above = size.trailing_zeros().saturating_sub(self.shift) / LEVEL_BITS;
         (above as usize).min(LEVELS - 1)
     }
 
     /// The leaf of `level` holding the entry for `iova`, and the entry's index in it.
+    #[inline]
     fn locate(&self, level: usize, iova: u64) -> (u64, usize) {
         let entry = iova >> self.entry_shift(level);
         (
@@ -254,47 +257,41 @@ impl MockDomain {
         res
     }
 
-    /// Writes the entries of the pages `runs` are cut into, a leaf at a time: the pages that
-    /// fall in one leaf are written under one lookup of it.
+    /// Writes the entries of the pages `runs` are cut into (each the largest page size that
+    /// fits where it starts). The leaf written last is kept at hand, so that the pages that
+    /// fall in one leaf cost one lookup of it: a run of 4 KiB pages writes its entries with
+    /// little more than the stores. `EINVAL` at a run no page size fits.
     fn write(&self, table: &mut [Level; LEVELS], runs: &[Run], perm: u64) -> Result {
-        let mut pages = Cuts {
-            runs,
-            done: 0,
-            bitmap: self.pgsize_bitmap,
-        }
-        .peekable();
-        // Entries of the page at the head of `pages` already written.
-        let mut written = 0u64;
-        while let Some(&head) = pages.peek() {
-            let (iova, _, size) = head?;
-            let level = self.level_for(size);
-            let shift = self.entry_shift(level);
-            let (key, _) = self.locate(level, iova + (written << shift));
-            let leaf = leaf_mut(&mut table[level], key)?;
-            while let Some(&next) = pages.peek() {
-                let (iova, phys, size) = next?;
-                if self.level_for(size) != level {
-                    break;
+        // The leaf at hand, and its level and key.
+        let mut leaf: Option<&mut Leaf> = None;
+        let mut leaf_id = (LEVELS, 0);
+        for run in runs {
+            let mut done = 0;
+            while done < run.length {
+                let (iova, phys) = (run.iova + done, run.phys + done);
+                let size = page_size_for(self.pgsize_bitmap, iova, phys, run.length - done)
+                    .ok_or(EINVAL)?;
+                let level = self.level_for(size);
+                let shift = self.entry_shift(level);
+                let mut value = phys | perm | (u64::from(size.trailing_zeros()) << SIZE_SHIFT);
+                let (mut at, end) = (iova, iova + size);
+                while at < end {
+                    let (key, index) = self.locate(level, at);
+                    if leaf_id != (level, key) {
+                        leaf = Some(leaf_mut(&mut table[level], key)?);
+                        leaf_id = (level, key);
+                    }
+                    let Some(entries) = leaf.as_deref_mut() else {
+                        return Err(EINVAL);
+                    };
+                    let n = (((end - at) >> shift) as usize).min(LEAF_ENTRIES - index);
+                    for entry in &mut entries[index..index + n] {
+                        *entry = value;
+                        value += 1 << shift;
+                    }
+                    at += (n as u64) << shift;
                 }
-                let at = iova + (written << shift);
-                let (k, index) = self.locate(level, at);
-                if k != key {
-                    break;
-                }
-                let entries = size >> shift;
-                let n = ((entries - written) as usize).min(LEAF_ENTRIES - index);
-                let mut value = (phys + (written << shift))
-                    | perm
-                    | (u64::from(size.trailing_zeros()) << SIZE_SHIFT);
-                for entry in &mut leaf[index..index + n] {
-                    *entry = value;
-                    value += 1 << shift;
-                }
-                written += n as u64;
-                if written == entries {
-                    written = 0;
-                    pages.next();
-                }
+                done += size;
             }
         }
         Ok(())
@@ -342,34 +339,6 @@ fn leaf_mut(level: &mut Level, key: u64) -> Result<&mut Leaf> {
         level.try_create_and_insert(key, leaf, GFP_KERNEL_ACCOUNT)?;
     }
     level.get_mut(&key).map(|leaf| &mut **leaf).ok_or(ENOMEM)
-}
-
-/// The pages runs of memory are cut into, in IOVA order, as `(iova, phys, size)`: each the
-/// largest size that fits where it starts. `EINVAL` (and the end) at a run no size fits.
-struct Cuts<'a> {
-    runs: &'a [Run],
-    /// Bytes of `runs[0]` already cut.
-    done: u64,
-    bitmap: u64,
-}
-
-impl Iterator for Cuts<'_> {
-    type Item = Result<(u64, u64, u64)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let run = self.runs.first()?;
-        let (iova, phys) = (run.iova + self.done, run.phys + self.done);
-        let Some(size) = page_size_for(self.bitmap, iova, phys, run.length - self.done) else {
-            self.runs = &[];
-            return Some(Err(EINVAL));
-        };
-        self.done += size;
-        if self.done == run.length {
-            self.runs = &self.runs[1..];
-            self.done = 0;
-        }
-        Some(Ok((iova, phys, size)))
-    }
 }
 
 impl Domain for MockDomain {
@@ -430,7 +399,7 @@ impl Domain for MockDomain {
         iova: u64,
         length: u64,
         no_clear: bool,
-        mut bitmap: Option<&mut IovaBitmap>,
+        bitmap: Option<&mut IovaBitmap>,
     ) -> Result {
         if !self.dirty_capable {
             return Err(EOPNOTSUPP);
@@ -440,14 +409,16 @@ impl Domain for MockDomain {
             .and_then(|l| iova.checked_add(l))
             .ok_or(EINVAL)?;
         let mut table = self.table.lock();
+        let mut runs = DirtyRuns {
+            bitmap,
+            run: None,
+        };
         for (level, t) in table.iter_mut().enumerate() {
             let size = 1u64 << self.entry_shift(level);
             self.for_each_leaf(t, level, iova, last, false, |mut at, entries| {
                 for entry in entries {
                     if *entry & (VALID | DIRTY) == VALID | DIRTY {
-                        if let Some(b) = bitmap.as_deref_mut() {
-                            b.set(at, size);
-                        }
+                        runs.add(at, size);
                         if !no_clear {
                             *entry &= !DIRTY;
                         }
@@ -456,7 +427,37 @@ impl Domain for MockDomain {
                 }
             });
         }
+        runs.flush();
         Ok(())
+    }
+}
+
+/// Dirty entries reported to a bitmap a run of neighbours at a time: a bitmap sets a run of
+/// bits for about what it costs to set one.
+struct DirtyRuns<'a> {
+    bitmap: Option<&'a mut IovaBitmap>,
+    /// The run being gathered: its first IOVA and length.
+    run: Option<(u64, u64)>,
+}
+
+impl DirtyRuns<'_> {
+    /// Adds the dirty entry of `size` bytes at `iova`.
+    fn add(&mut self, iova: u64, size: u64) {
+        if let Some((start, length)) = &mut self.run {
+            if start.wrapping_add(*length) == iova {
+                *length += size;
+                return;
+            }
+        }
+        self.flush();
+        self.run = Some((iova, size));
+    }
+
+    /// Reports the run gathered.
+    fn flush(&mut self) {
+        if let (Some((start, length)), Some(b)) = (self.run.take(), self.bitmap.as_deref_mut()) {
+            b.set(start, length);
+        }
     }
 }
 
