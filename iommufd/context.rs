@@ -56,11 +56,8 @@ use kernel::{
         AsBytes,
         FromBytes, //
     },
-    uaccess::{
-        UserPtr,
-        UserSlice, //
-    },
-    uapi, //
+    uapi,
+    uapi_bytes::read_user_u32, //
 };
 
 /// Whose limit pinned pages count against (`IOMMU_OPTION_RLIMIT_MODE`).
@@ -208,9 +205,7 @@ impl Iommufd {
         }
         // As upstream: the size word is read before the number is validated further, so a
         // bad pointer is EFAULT for any number in iommufd's range. It is read once.
-        let user_size = UserSlice::new(UserPtr::from_addr(arg), size_of::<u32>())
-            .reader()
-            .read::<u32>()? as usize;
+        let user_size = read_user_u32(arg)? as usize;
         if cmd != iommufd_cmd(nr) {
             return Err(ENOTTY);
         }

@@ -61,7 +61,14 @@ const SIZE_MASK: u64 = 0x3f << SIZE_SHIFT;
 /// (Below the smallest page size, like the bits above: no address uses it.)
 const DIRTY: u64 = 1 << 9;
 
-type Leaf = [u64; LEAF_ENTRIES];
+/// A leaf of the table: its entries, and how many of them are set, so that emptying one is
+/// seen without a look at every entry.
+#[derive(pin_init::Zeroable)]
+struct Leaf {
+    entries: [u64; LEAF_ENTRIES],
+    used: usize,
+}
+
 /// One level of the table: its leaves, by index.
 type Level = RBTree<u64, KBox<Leaf>>;
 
@@ -143,7 +150,7 @@ impl MockDomain {
     fn lookup(&self, table: &[Level; LEVELS], iova: u64) -> Option<(usize, u64, u64)> {
         for (level, t) in table.iter().enumerate().rev() {
             let (key, index) = self.locate(level, iova);
-            let Some(&entry) = t.get(&key).and_then(|leaf| leaf.get(index)) else {
+            let Some(&entry) = t.get(&key).and_then(|leaf| leaf.entries.get(index)) else {
                 continue;
             };
             if entry & VALID != 0 {
@@ -201,7 +208,8 @@ impl MockDomain {
     /// Calls `f` with the entries of each existing leaf of `level` for `first..=last` (the
     /// entries that map any part of it) and the IOVA the first of them maps. With `prune`, a
     /// leaf that `f` leaves with no entry set is freed, so that later walks do not go through
-    /// leaves of mappings long gone.
+    /// leaves of mappings long gone; the leaf's count of set entries follows what `f` did to
+    /// the entries it was given. Without it, `f` must not set or clear entries.
     fn for_each_leaf(
         &self,
         table: &mut Level,
@@ -222,8 +230,17 @@ impl MockDomain {
             let lo = if key == k0 { i0 } else { 0 };
             let hi = if key == k1 { i1 + 1 } else { LEAF_ENTRIES };
             let first_entry = (key << LEVEL_BITS) + lo as u64;
-            f(first_entry << self.entry_shift(level), &mut leaf[lo..hi]);
-            if prune && leaf.iter().all(|&e| e == 0) {
+            let entries = &mut leaf.entries[lo..hi];
+            if !prune {
+                f(first_entry << self.entry_shift(level), entries);
+                cursor = c.move_next();
+                continue;
+            }
+            let set = |entries: &[u64]| entries.iter().filter(|&&e| e != 0).count();
+            let before = set(entries);
+            f(first_entry << self.entry_shift(level), entries);
+            leaf.used = (leaf.used + set(&leaf.entries[lo..hi])).saturating_sub(before);
+            if leaf.used == 0 {
                 // The cursor moves to the next leaf, or back to the previous one if this was
                 // the last: that one is done with.
                 cursor = c.remove_current().0.filter(|n| *n.current().0 > key);
@@ -285,7 +302,9 @@ impl MockDomain {
                         return Err(EINVAL);
                     };
                     let n = (((end - at) >> shift) as usize).min(LEAF_ENTRIES - index);
-                    for entry in &mut entries[index..index + n] {
+                    // All clear before (checked by the caller).
+                    entries.used += n;
+                    for entry in &mut entries.entries[index..index + n] {
                         *entry = value;
                         value += 1 << shift;
                     }
@@ -409,10 +428,7 @@ impl Domain for MockDomain {
             .and_then(|l| iova.checked_add(l))
             .ok_or(EINVAL)?;
         let mut table = self.table.lock();
-        let mut runs = DirtyRuns {
-            bitmap,
-            run: None,
-        };
+        let mut runs = DirtyRuns { bitmap, run: None };
         for (level, t) in table.iter_mut().enumerate() {
             let size = 1u64 << self.entry_shift(level);
             self.for_each_leaf(t, level, iova, last, false, |mut at, entries| {
