@@ -103,6 +103,11 @@ struct Tables {
     /// How many attached emulated devices pin pages; while there are any, mappings must be
     /// page aligned.
     pinning_accesses: u32,
+    /// Every IOVA below this one is in an area or a reserved range, so the search for a free
+    /// IOVA starts here: mapping one range after another at kernel-chosen IOVAs does not walk
+    /// every area mapped before. Raised by a mapping that starts at or below it, lowered to
+    /// the start of whatever is unmapped or unreserved.
+    used_below: u64,
 }
 
 /// The largest alignment automatic IOVA allocation aims for: what the CPU can map with one
@@ -121,6 +126,18 @@ fn fit(start: u64, last: u64, length: u64, align: u64, page_offset: u64) -> Opti
 }
 
 impl Tables {
+    /// Notes that `range` was just mapped (see `used_below`).
+    fn note_used(&mut self, range: Range) {
+        if range.start <= self.used_below {
+            self.used_below = self.used_below.max(range.last.saturating_add(1));
+        }
+    }
+
+    /// Notes that IOVAs from `start` on may have become free (see `used_below`).
+    fn note_freed(&mut self, start: u64) {
+        self.used_below = self.used_below.min(start);
+    }
+
     /// Checks a fixed IOVA for a new mapping (upstream's `iopt_check_iova`).
     fn check_fixed_iova(&self, iova: u64, length: u64) -> Result {
         if iova & (self.iova_alignment() - 1) != 0 {
@@ -160,12 +177,18 @@ impl Tables {
 
         // The lowest fitting IOVA in one allowed span: the holes between the used ranges
         // (reserved ranges and areas, walked together in order of their start, no copy)
-        // from the span's aligned start on.
+        // from the span's aligned start on, or from `used_below` when that is higher.
         let try_span = |span: Range| -> Option<u64> {
-            let start = fit(span.start, span.last, length, align, page_offset)?;
+            let start = fit(
+                span.start.max(self.used_below),
+                span.last,
+                length,
+                align,
+                page_offset,
+            )?;
             let mut hole_start = start;
             let mut reserved = self.reserved.iter().map(|r| r.range).peekable();
-            let mut areas = self.areas.iter().map(|(r, _)| r).peekable();
+            let mut areas = self.areas.iter_from(start).map(|(r, _)| r).peekable();
             loop {
                 let next = match (reserved.peek(), areas.peek()) {
                     (Some(r), Some(a)) if a.start < r.start => areas.next(),
@@ -384,6 +407,7 @@ impl IoPagetable {
                 large_pages: true,
                 domains: KVec::new(),
                 pinning_accesses: 0,
+                used_below: 0,
             }),
             access_users <- new_mutex!(KVec::new()),
         })
@@ -462,7 +486,9 @@ impl IoPagetable {
         )
     )]
     pub(crate) fn unreserve(&self, owner: usize) {
-        self.tables.lock().reserved.retain(|r| r.owner != owner);
+        let mut t = self.tables.lock();
+        t.reserved.retain(|r| r.owner != owner);
+        t.note_freed(0);
     }
 
     /// Maps `length` bytes of user memory at `uptr` to `iova`, or to an IOVA the table picks
@@ -606,6 +632,7 @@ impl IoPagetable {
                 t.areas.remove(range.start);
                 break;
             }
+            t.note_used(range);
             inserted += 1;
             // Wraps only past the last slice of a mapping that ends at the top of the
             // address space, where the value is not used again.
@@ -616,6 +643,7 @@ impl IoPagetable {
             let mut at = iova;
             for _ in 0..inserted {
                 if let Some((range, area)) = t.areas.remove(at) {
+                    t.note_freed(range.start);
                     t.empty_area(range, &area, None);
                     at = range.last.wrapping_add(1);
                 }
@@ -678,6 +706,7 @@ impl IoPagetable {
                     continue 'again;
                 }
                 if let Some((range, removed)) = t.areas.remove(area.start) {
+                    t.note_freed(range.start);
                     t.empty_area(range, &removed, None);
                 }
                 // Areas covering all 2^64 bytes sum to 0, as upstream's unsigned long does.
@@ -1032,6 +1061,7 @@ impl IoPagetable {
         }
         let _ = t.domains.remove(index);
         t.reserved.retain(|r| r.owner != owner);
+        t.note_freed(0);
     }
 
     /// Calls `f` with the part inside `first..=last` of each area that has it, lowest first.
@@ -1313,6 +1343,31 @@ mod tests {
         assert_eq!(map(&t, None, 0x7000_0000, 0x1000, RW), Ok(0x10_1000));
         assert_eq!(map(&t, None, 0x7000_0000, 0x1000, RW), Err(ENOSPC));
         assert_eq!(map(&t, None, 0x7000_0000, u64::MAX / 2, RW), Err(EOVERFLOW));
+    }
+
+    #[test]
+    fn allocation_finds_holes_that_unmaps_and_unreserves_leave() {
+        let t = iopt();
+        let page = 0x7f00_0000_1000;
+        for i in 1..=4 {
+            assert_eq!(map(&t, None, page, 0x1000, RW), Ok(i * 0x1000));
+        }
+        // Unmapping the second makes its IOVA the lowest free one again.
+        assert_eq!(t.unmap(0x2000, 0x2fff), Ok(0x1000));
+        assert_eq!(map(&t, None, page, 0x1000, RW), Ok(0x2000));
+        assert_eq!(map(&t, None, page, 0x1000, RW), Ok(0x5000));
+        // A fixed mapping right after the used ones is skipped like them.
+        assert_eq!(map(&t, Some(0x6000), page, 0x2000, RW), Ok(0x6000));
+        assert_eq!(map(&t, None, page, 0x1000, RW), Ok(0x8000));
+        // A range reserved in the middle and given back frees its IOVAs too.
+        assert_eq!(t.unmap(0x3000, 0x4fff), Ok(0x2000));
+        assert_eq!(t.reserve(r(0x3000, 0x4fff), 7), Ok(()));
+        assert_eq!(map(&t, None, page, 0x1000, RW), Ok(0x9000));
+        t.unreserve(7);
+        assert_eq!(map(&t, None, page, 0x1000, RW), Ok(0x3000));
+        // A hole too small for a mapping is passed over, and stays for a smaller one.
+        assert_eq!(map(&t, None, page, 0x2000, RW), Ok(0xa000));
+        assert_eq!(map(&t, None, page, 0x1000, RW), Ok(0x4000));
     }
 
     #[test]

@@ -113,6 +113,17 @@ impl<V> RangeMap<V> {
     pub(crate) fn iter(&self) -> impl Iterator<Item = (Range, &V)> {
         self.tree.iter().map(entry)
     }
+
+    /// The ranges that end at or after `at`, lowest first, found by a descent of the tree.
+    pub(crate) fn iter_from(&self, at: u64) -> impl Iterator<Item = (Range, &V)> {
+        let from = self
+            .first_overlap(Range {
+                start: at,
+                last: at,
+            })
+            .map_or(at, |r| r.start);
+        self.tree.iter_from(&from).map(entry)
+    }
 }
 
 #[kunit_tests(rust_iommufd_range_map)]
@@ -148,6 +159,25 @@ mod tests {
         assert_eq!(overlap(&m, 0x4000, 0x4000), Some(r(0x4000, 0x4fff)));
         assert_eq!(overlap(&m, u64::MAX, u64::MAX), Some(r(0x8000, u64::MAX)));
         assert_eq!(overlap(&map(&[]), 0, u64::MAX), None);
+    }
+
+    #[test]
+    fn iterates_from_the_range_holding_a_point() {
+        let m = map(&[(0x1000, 0x1fff), (0x4000, 0x4fff), (0x8000, u64::MAX)]);
+        let from = |at: u64| {
+            let mut v = KVec::new();
+            for (range, _) in m.iter_from(at) {
+                v.push(range.start, GFP_KERNEL).expect("memory");
+            }
+            v
+        };
+        assert_eq!(&from(0)[..], &[0x1000, 0x4000, 0x8000]);
+        assert_eq!(&from(0x1fff)[..], &[0x1000, 0x4000, 0x8000]);
+        assert_eq!(&from(0x2000)[..], &[0x4000, 0x8000]);
+        assert_eq!(&from(0x4800)[..], &[0x4000, 0x8000]);
+        assert_eq!(&from(u64::MAX)[..], &[0x8000]);
+        assert_eq!(map(&[]).iter_from(0).count(), 0);
+        assert_eq!(map(&[(0x1000, 0x1fff)]).iter_from(0x2000).count(), 0);
     }
 
     #[test]
