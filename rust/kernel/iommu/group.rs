@@ -105,6 +105,13 @@ pub struct DmaOwner {
     attached: Option<Attached>,
 }
 
+// SAFETY: DMA ownership is not tied to a thread: it may be released, and domains attached and
+// detached, from any thread. The attach handle is only used by the core, under the group's lock.
+unsafe impl Send for DmaOwner {}
+// SAFETY: A shared `DmaOwner` only gives out its device, group and attached domain, which are
+// all `Sync`.
+unsafe impl Sync for DmaOwner {}
+
 impl DmaOwner {
     /// Claims the DMA of `dev` for `owner`, an object whose address names the owner (as C
     /// callers use their context): `ENODEV` for a device without an IOMMU, `EPERM` if another
