@@ -216,12 +216,16 @@ impl DeviceIommu for HwDevice {
         iommu_device::capable(&self.dev, Cap::DirtyTracking)
     }
 
-    /// A paging domain of a hardware IOMMU; one with dirty tracking only if the device's IOMMU
-    /// tracks dirty pages. The core refuses, when attaching, a domain of another IOMMU.
+    /// A paging domain of the device's IOMMU driver; one with dirty tracking only if the
+    /// device's IOMMU tracks dirty pages. The driver may still refuse the domain when the device
+    /// is attached (a domain of another IOMMU instance it cannot share, say).
     fn check_domain(&self, hwpt: &Hwpt) -> Result {
         match hwpt {
             Hwpt::Paging(hwpt)
-                if hwpt.domain.iommu_domain().is_some()
+                if hwpt
+                    .domain
+                    .iommu_domain()
+                    .is_some_and(|d| d.is_from_driver_of(&self.dev))
                     && (self.dirty_tracking() || !hwpt.domain.dirty_capable()) =>
             {
                 Ok(())

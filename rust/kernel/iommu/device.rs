@@ -58,6 +58,11 @@ fn iommu_of(dev: &Device) -> Option<(&bindings::dev_iommu, &bindings::iommu_ops)
     Some((iommu, unsafe { &*ops }))
 }
 
+/// The operations of `dev`'s IOMMU driver, if it has an IOMMU.
+pub(super) fn ops_of(dev: &Device) -> Option<&bindings::iommu_ops> {
+    iommu_of(dev).map(|(_, ops)| ops)
+}
+
 /// How many PASIDs the IOMMU core enabled for `dev`, 0 for none.
 pub fn max_pasids(dev: &Device) -> u32 {
     iommu_of(dev).map_or(0, |(iommu, _)| iommu.max_pasids)

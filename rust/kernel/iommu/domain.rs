@@ -99,6 +99,13 @@ impl PagingDomain {
         unsafe { self.ptr.as_ref() }
     }
 
+    /// Whether the domain comes from the IOMMU driver of `dev`: the core refuses to attach a
+    /// device to another driver's domain (and the driver may still refuse a domain of its own
+    /// that the device's IOMMU instance cannot use).
+    pub fn is_from_driver_of(&self, dev: &Device) -> bool {
+        super::device::ops_of(dev).is_some_and(|ops| core::ptr::eq(ops, self.raw().owner))
+    }
+
     /// The page sizes the domain maps, as a bitmap of powers of two.
     pub fn pgsize_bitmap(&self) -> u64 {
         self.raw().pgsize_bitmap as u64

@@ -396,8 +396,13 @@ mod tests {
 
         // Dirty tracking only for a domain made for it.
         let domain = PagingDomain::new(dev)?;
+        assert!(domain.is_from_driver_of(dev));
         assert!(!domain.dirty_tracking());
         assert_eq!(domain.set_dirty_tracking(true), Err(EOPNOTSUPP));
+        assert_eq!(
+            domain.read_and_clear_dirty(0, SZ_2M, false, None),
+            Err(EOPNOTSUPP)
+        );
         let flag = bindings::iommufd_hwpt_alloc_flags_IOMMU_HWPT_ALLOC_DIRTY_TRACKING;
         match PagingDomain::with_flags(dev, flag) {
             Ok(d) => {
