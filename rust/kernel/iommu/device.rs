@@ -157,46 +157,56 @@ pub struct ResvRegion {
     pub kind: ResvType,
 }
 
-/// The IOVA ranges `dev`'s IOMMU reserves (`iommu_get_resv_regions()`): none for a device
-/// without an IOMMU.
-pub fn resv_regions(dev: &Device) -> Result<KVec<ResvRegion>> {
+/// Makes `head` an empty list (what `INIT_LIST_HEAD()` does). It must not move while the list
+/// is in use.
+pub(super) fn init_list(head: &mut bindings::list_head) -> *mut bindings::list_head {
+    let ptr = core::ptr::from_mut(head);
+    head.next = ptr;
+    head.prev = ptr;
+    ptr
+}
+
+/// The regions of the list at `head`.
+///
+/// # Safety
+///
+/// `head` must be a valid list of `struct iommu_resv_region`s, not changed during the call.
+pub(super) unsafe fn read_regions(head: *mut bindings::list_head) -> Result<KVec<ResvRegion>> {
     let mut out = KVec::new();
-    if iommu_of(dev).is_none() {
-        return Ok(out);
-    }
-    // An empty list head, on this frame and not moved while the list is built and walked.
-    let mut head = bindings::list_head {
-        next: core::ptr::null_mut(),
-        prev: core::ptr::null_mut(),
-    };
-    let head_ptr = core::ptr::from_mut(&mut head);
-    // SAFETY: `head_ptr` is valid; this makes it an empty list (what `INIT_LIST_HEAD()` does).
-    unsafe {
-        (*head_ptr).next = head_ptr;
-        (*head_ptr).prev = head_ptr;
-    }
-    // SAFETY: `dev` is valid and has an IOMMU (checked above); the driver adds regions it
-    // allocated to the list.
-    unsafe { bindings::iommu_get_resv_regions(dev.as_raw(), head_ptr) };
-    let mut res = Ok(());
-    // SAFETY: `head_ptr` is a valid list.
-    let mut pos = unsafe { (*head_ptr).next };
-    while pos != head_ptr {
+    // SAFETY: `head` is a valid list by the safety requirements.
+    let mut pos = unsafe { (*head).next };
+    while pos != head {
         // SAFETY: Every entry of the list is the `list` field of a `struct iommu_resv_region`.
         let region = unsafe { &*crate::container_of!(pos, bindings::iommu_resv_region, list) };
-        if region.length != 0 && res.is_ok() {
+        if region.length != 0 {
             let r = ResvRegion {
                 start: region.start,
                 last: region.start.saturating_add(region.length as u64 - 1),
                 kind: ResvType::from_raw(region.type_),
             };
-            res = out.push(r, GFP_KERNEL);
+            out.push(r, GFP_KERNEL)?;
         }
         // SAFETY: `pos` is an entry of the valid list.
         pos = unsafe { (*pos).next };
     }
-    // SAFETY: The list holds what `iommu_get_resv_regions()` gave; this frees every region.
-    unsafe { bindings::iommu_put_resv_regions(dev.as_raw(), head_ptr) };
-    res?;
     Ok(out)
+}
+
+/// The IOVA ranges `dev`'s IOMMU reserves (`iommu_get_resv_regions()`): none for a device
+/// without an IOMMU.
+pub fn resv_regions(dev: &Device) -> Result<KVec<ResvRegion>> {
+    if iommu_of(dev).is_none() {
+        return Ok(KVec::new());
+    }
+    let mut head = bindings::list_head::default();
+    // `head` stays on this frame until the regions are freed.
+    let head = init_list(&mut head);
+    // SAFETY: `dev` is valid and has an IOMMU (checked above); the driver adds regions it
+    // allocated to the list.
+    unsafe { bindings::iommu_get_resv_regions(dev.as_raw(), head) };
+    // SAFETY: `head` is the list just filled.
+    let regions = unsafe { read_regions(head) };
+    // SAFETY: The list holds what `iommu_get_resv_regions()` gave; this frees every region.
+    unsafe { bindings::iommu_put_resv_regions(dev.as_raw(), head) };
+    regions
 }

@@ -12,7 +12,14 @@
 //! ([`DmaOwner::attach`]). Dropping the owner detaches its domain and gives the group back to
 //! the DMA API.
 
-use super::domain::PagingDomain;
+use super::{
+    device::{
+        init_list,
+        read_regions,
+        ResvRegion, //
+    },
+    domain::PagingDomain,
+};
 use crate::{
     bindings,
     device::Device,
@@ -59,6 +66,33 @@ impl Group {
     pub fn id(&self) -> i32 {
         // SAFETY: The group is valid by the type invariant.
         unsafe { bindings::iommu_group_id(self.as_raw()) }
+    }
+
+    /// The IOVA ranges the IOMMU reserves for any device of the group, overlapping ones of a
+    /// type merged (`iommu_get_group_resv_regions()`, what VFIO's type1 container reports).
+    pub fn resv_regions(&self) -> Result<KVec<ResvRegion>> {
+        let mut head = bindings::list_head::default();
+        // `head` stays on this frame until the regions are freed.
+        let head = init_list(&mut head);
+        // SAFETY: The group is valid by the type invariant; the core adds copies of the
+        // regions, allocated with `kmalloc()`, to the list (some even on failure).
+        let ret = unsafe { bindings::iommu_get_group_resv_regions(self.as_raw(), head) };
+        // SAFETY: `head` is the list just filled.
+        let regions = unsafe { read_regions(head) };
+        // SAFETY: `head` is a valid list of regions the caller owns; each is freed once, after
+        // its successor was read.
+        unsafe {
+            let mut pos = (*head).next;
+            while pos != head {
+                let next = (*pos).next;
+                bindings::kfree(
+                    crate::container_of!(pos, bindings::iommu_resv_region, list).cast::<c_void>(),
+                );
+                pos = next;
+            }
+        }
+        to_result(ret)?;
+        regions
     }
 }
 
@@ -379,6 +413,13 @@ mod tests {
             assert_eq!(device::hw_info(dev, 0xdead).err(), Some(EOPNOTSUPP));
         }
         let regions = device::resv_regions(dev)?;
+        let group_regions = Group::of(dev)?.resv_regions()?;
+        // The group's regions cover the device's.
+        for r in regions.iter() {
+            assert!(group_regions
+                .iter()
+                .any(|g| g.start <= r.start && r.last <= g.last));
+        }
         for r in regions.iter() {
             pr_info!(
                 "rust_iommu_paging: reserved {:#x}..={:#x} {:?}\n",
