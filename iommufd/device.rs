@@ -128,6 +128,14 @@ pub(crate) trait DeviceIommu: Send + Sync {
         Err(EOPNOTSUPP)
     }
 
+    /// Points the device's requests without a PASID at the domain of `hwpt` (already accepted
+    /// by [`DeviceIommu::check_domain`]), replacing the one there, or blocks them for `None`
+    /// (which must not fail). On failure the device stays as it was. Nothing to do for a device
+    /// whose IOMMU iommufd emulates.
+    fn attach_domain(&self, _hwpt: Option<&Hwpt>) -> Result {
+        Ok(())
+    }
+
     /// What `IOMMU_GET_HW_INFO` reports of the IOMMU, for a request of data type `data_type`
     /// (`IOMMU_HW_INFO_TYPE_DEFAULT` for the driver's own); `EOPNOTSUPP` for a type the driver
     /// does not have.
@@ -285,11 +293,17 @@ impl Device {
         }
         let (hwpt_id, hwpt) = self.get_hwpt(ictx, pt_id, &attached, None)?;
         let handle = attached.next_handle();
-        attached.current = Some(Attachment {
+        let new = Attachment {
             hwpt_id,
             hwpt,
             handle,
-        });
+        };
+        if let Err(e) = self.source.attach_domain(Some(&new.hwpt)) {
+            drop(attached);
+            self.release_attachment(ictx, new);
+            return Err(e);
+        }
+        attached.current = Some(new);
         Ok(hwpt_id)
     }
 
@@ -309,11 +323,17 @@ impl Device {
             return Ok(hwpt_id);
         }
         let handle = attached.next_handle();
-        let old = attached.current.replace(Attachment {
+        let new = Attachment {
             hwpt_id,
             hwpt,
             handle,
-        });
+        };
+        if let Err(e) = self.source.attach_domain(Some(&new.hwpt)) {
+            drop(attached);
+            self.release_attachment(ictx, new);
+            return Err(e);
+        }
+        let old = attached.current.replace(new);
         drop(attached);
         if let Some(old) = old {
             self.release_attachment(ictx, old);
@@ -524,7 +544,16 @@ impl Device {
     /// Detaches the device (its requests without a PASID), if attached; an automatic HWPT left
     /// without devices is destroyed.
     pub(crate) fn detach(&self, ictx: &Iommufd) {
-        let old = self.attached.lock().current.take();
+        let old = {
+            let mut attached = self.attached.lock();
+            let old = attached.current.take();
+            if old.is_some() {
+                if let Err(e) = self.source.attach_domain(None) {
+                    pr_warn!("iommufd: blocking a device's DMA failed: {:?}\n", e);
+                }
+            }
+            old
+        };
         if let Some(old) = old {
             self.release_attachment(ictx, old);
         }

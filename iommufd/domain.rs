@@ -18,9 +18,11 @@ use crate::{
     range_map::Range, //
 };
 use kernel::{
+    iommu::domain::PagingDomain,
     iova_bitmap::IovaBitmap,
     page::PAGE_SIZE,
-    prelude::*, //
+    prelude::*,
+    sync::Arc, //
 };
 
 /// Physically contiguous memory to map: `length` bytes at `phys` to `iova`.
@@ -89,6 +91,12 @@ pub(crate) trait Domain: Send + Sync {
         _bitmap: Option<&mut IovaBitmap>,
     ) -> Result {
         Err(EOPNOTSUPP)
+    }
+
+    /// The hardware IOMMU's domain behind this one, which real devices attach to; `None` for
+    /// a domain no hardware walks (the mock domain).
+    fn iommu_domain(&self) -> Option<&Arc<PagingDomain>> {
+        None
     }
 
     /// The smallest page size: the alignment every mapping must have.

@@ -20,6 +20,7 @@ mod context;
 mod device;
 mod domain;
 mod fault;
+mod hw_domain;
 mod hw_pagetable;
 mod io_pagetable;
 mod ioas;

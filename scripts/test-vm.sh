@@ -18,7 +18,8 @@ tr -d '\r' <"$console" | sed -n '/^### KUNIT/,/^### END/p' |
 # Our KUnit suites must have run: a kernel without them would otherwise pass silently.
 for suite in rust_iommufd_object rust_iommufd_range_map rust_iommufd_io_pagetable \
 	rust_iommufd_domain rust_iommufd_mock_domain rust_iommufd_mock_nested \
-	rust_iommufd_fault rust_iommufd_veventq rust_iova_bitmap; do
+	rust_iommufd_fault rust_iommufd_veventq rust_iova_bitmap rust_iommu_paging \
+	rust_iommufd_hw_domain; do
 	if grep -qE "# Subtest: $suite"$'\r?$' "$console"; then echo "ok - KUnit suite $suite ran"
 	else echo "not ok - KUnit suite $suite ran"; fi
 done
