@@ -103,10 +103,11 @@ struct Tables {
     /// How many attached emulated devices pin pages; while there are any, mappings must be
     /// page aligned.
     pinning_accesses: u32,
-    /// Every IOVA below this one is in an area or a reserved range, so the search for a free
-    /// IOVA starts here: mapping one range after another at kernel-chosen IOVAs does not walk
-    /// every area mapped before. Raised by a mapping that starts at or below it, lowered to
-    /// the start of whatever is unmapped or unreserved.
+    /// Every IOVA below this one is in the first page (never picked), an area or a reserved
+    /// range, so the search for a free IOVA starts here: mapping one range after another at
+    /// kernel-chosen IOVAs does not walk every area mapped before. Raised by an area or a
+    /// reserved range that starts at or below it, lowered to the start of whatever is
+    /// unmapped or unreserved.
     used_below: u64,
 }
 
@@ -135,7 +136,17 @@ impl Tables {
 
     /// Notes that IOVAs from `start` on may have become free (see `used_below`).
     fn note_freed(&mut self, start: u64) {
-        self.used_below = self.used_below.min(start);
+        self.used_below = self.used_below.min(start.max(PAGE_SIZE as u64));
+    }
+
+    /// Notes the reserved ranges, after some were added (see `used_below`).
+    fn note_reserved(&mut self) {
+        // Sorted by start, so that touching ranges raise it one after the other.
+        for r in self.reserved.iter() {
+            if r.range.start <= self.used_below {
+                self.used_below = self.used_below.max(r.range.last.saturating_add(1));
+            }
+        }
     }
 
     /// Checks a fixed IOVA for a new mapping (upstream's `iopt_check_iova`).
@@ -407,7 +418,7 @@ impl IoPagetable {
                 large_pages: true,
                 domains: KVec::new(),
                 pinning_accesses: 0,
-                used_below: 0,
+                used_below: PAGE_SIZE as u64,
             }),
             access_users <- new_mutex!(KVec::new()),
         })
@@ -474,6 +485,7 @@ impl IoPagetable {
         t.reserved
             .push(Reserved { range, owner }, GFP_KERNEL_ACCOUNT)?;
         t.reserved.sort_unstable_by_key(|r| r.range.start);
+        t.note_reserved();
         Ok(())
     }
 
@@ -1041,6 +1053,7 @@ impl IoPagetable {
                 .push(Reserved { range, owner }, GFP_KERNEL_ACCOUNT)?;
         }
         t.reserved.sort_unstable_by_key(|r| r.range.start);
+        t.note_reserved();
         Ok(())
     }
 
