@@ -48,6 +48,10 @@ use kernel::{
     new_mutex,
     prelude::*,
     sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
         aref::ARef,
         Arc,
         Mutex, //
@@ -70,14 +74,14 @@ pub(crate) enum AccountMode {
 }
 
 /// The state behind one open file of `/dev/iommu`.
-///
-/// Lock order: `account_mode` before the object table's lock.
 #[pin_data]
 pub(crate) struct Iommufd {
     /// Shared with the emulated-device accesses, which may outlive the file.
     pub(crate) objects: Arc<ObjectTable>,
-    #[pin]
-    account_mode: Mutex<AccountMode>,
+    /// Whether pinned pages count per process (`AccountMode::Mm`) rather than per user. It
+    /// only changes while the context has no objects, under the object table's lock, so a map
+    /// (which holds an IOAS) always sees the value it started with.
+    account_per_mm: Atomic<bool>,
     /// The IOAS the VFIO container ioctls act on.
     #[pin]
     pub(crate) compat_ioas: Mutex<CompatIoas>,
@@ -172,20 +176,21 @@ impl Iommufd {
         }
         match u32::from(cmd.op) {
             uapi::iommufd_option_ops_IOMMU_OPTION_OP_GET => {
-                cmd.val64 = u64::from(*self.account_mode.lock() == AccountMode::Mm);
+                cmd.val64 = u64::from(self.account_mode() == AccountMode::Mm);
                 Ok(())
             }
             uapi::iommufd_option_ops_IOMMU_OPTION_OP_SET => {
                 if !capable(Capability::SYS_RESOURCE) {
                     return Err(EPERM);
                 }
-                let mut mode = self.account_mode.lock();
+                // As upstream: EBUSY for a context with objects comes before EINVAL.
                 self.objects.if_empty(|| {
-                    *mode = match cmd.val64 {
-                        0 => AccountMode::User,
-                        1 => AccountMode::Mm,
+                    let per_mm = match cmd.val64 {
+                        0 => false,
+                        1 => true,
                         _ => return Err(EINVAL),
                     };
+                    self.account_per_mm.store(per_mm, Relaxed);
                     Ok(())
                 })?
             }
@@ -195,7 +200,11 @@ impl Iommufd {
 
     /// Whose limit pages pinned for this context count against.
     pub(crate) fn account_mode(&self) -> AccountMode {
-        *self.account_mode.lock()
+        if self.account_per_mm.load(Relaxed) {
+            AccountMode::Mm
+        } else {
+            AccountMode::User
+        }
     }
 
     fn dispatch(&self, cmd: u32, arg: usize) -> Result<isize> {
@@ -339,7 +348,7 @@ impl MiscDevice for Iommufd {
         KBox::try_pin_init(
             try_pin_init!(Self {
                 objects: Arc::pin_init(ObjectTable::new(), GFP_KERNEL_ACCOUNT)?,
-                account_mode <- new_mutex!(AccountMode::User),
+                account_per_mm: Atomic::new(false),
                 compat_ioas <- new_mutex!(None),
                 dev: misc.device().into(),
                 mmaps <- MmapTable::new(),

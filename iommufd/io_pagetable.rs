@@ -635,10 +635,13 @@ impl IoPagetable {
             if res.is_err() {
                 break;
             }
-            res = match t.areas.get(range.start) {
-                Some(area) => t.fill_area(range, area, None),
-                None => Err(EINVAL),
-            };
+            // (With no domain there is nothing to fill: not even a lookup.)
+            if !t.domains.is_empty() {
+                res = match t.areas.get(range.start) {
+                    Some(area) => t.fill_area(range, area, None),
+                    None => Err(EINVAL),
+                };
+            }
             if res.is_err() {
                 // The failed fill undid itself; only the area goes.
                 t.areas.remove(range.start);
@@ -697,17 +700,19 @@ impl IoPagetable {
         'again: loop {
             let mut t = self.tables.lock();
             let mut from = start;
-            while let Some(area) = t.areas.first_overlap(Range { start: from, last }) {
-                if t.areas.get(area.start).is_some_and(|a| a.locks != 0) {
+            while let Some(mut found) = t.areas.first_overlap_mut(Range { start: from, last }) {
+                let area = found.range();
+                let value = found.value_mut();
+                if value.locks != 0 {
                     return Err(EBUSY);
                 }
                 if area.start < start || area.last > last {
                     return Err(ENOENT);
                 }
-                if let Some(pinned) = t.areas.get_mut(area.start).filter(|a| a.accesses != 0) {
+                if value.accesses != 0 {
                     // Emulated devices hold pins here: stop new ones, ask them to let go
                     // (without our lock, as they call back to unpin), then look again.
-                    pinned.prevent_access = true;
+                    value.prevent_access = true;
                     drop(t);
                     self.notify_unmap(area.start, area.last - area.start + 1);
                     tries += 1;
@@ -717,10 +722,9 @@ impl IoPagetable {
                     }
                     continue 'again;
                 }
-                if let Some((range, removed)) = t.areas.remove(area.start) {
-                    t.note_freed(range.start);
-                    t.empty_area(range, &removed, None);
-                }
+                let (range, removed) = found.remove();
+                t.note_freed(range.start);
+                t.empty_area(range, &removed, None);
                 // Areas covering all 2^64 bytes sum to 0, as upstream's unsigned long does.
                 *unmapped = unmapped.wrapping_add(area.last - area.start + 1);
                 match area.last.checked_add(1) {

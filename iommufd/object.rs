@@ -186,11 +186,18 @@ impl ObjectTable {
 
     /// The published object with this id.
     pub(crate) fn get(&self, id: u32) -> Result<Object> {
+        self.get_as(id, |object| Some(object.clone()))
+    }
+
+    /// What `pick` takes of the published object with this id, under the table's lock;
+    /// `ENOENT` if there is no such object or `pick` takes nothing. (A lookup of one kind
+    /// clones only the reference it keeps.)
+    fn get_as<T>(&self, id: u32, pick: impl FnOnce(&Object) -> Option<T>) -> Result<T> {
         match self.entries.lock().get(&id) {
             Some(Entry {
                 object: Some(object),
                 ..
-            }) => Ok(object.clone()),
+            }) => pick(object).ok_or(ENOENT),
             _ => Err(ENOENT),
         }
     }
@@ -207,10 +214,10 @@ impl ObjectTable {
 
     /// The IOAS with this id; `ENOENT` if there is none or the id names another kind.
     pub(crate) fn get_ioas(&self, id: u32) -> Result<Arc<Ioas>> {
-        match self.get(id)? {
-            Object::Ioas(ioas) => Ok(ioas),
-            _ => Err(ENOENT),
-        }
+        self.get_as(id, |object| match object {
+            Object::Ioas(ioas) => Some(ioas.clone()),
+            _ => None,
+        })
     }
 
     /// Every IOAS in the table.
@@ -226,18 +233,18 @@ impl ObjectTable {
 
     /// The device with this id; `ENOENT` if there is none or the id names another kind.
     pub(crate) fn get_device(&self, id: u32) -> Result<Arc<Device>> {
-        match self.get(id)? {
-            Object::Device(dev) => Ok(dev),
-            _ => Err(ENOENT),
-        }
+        self.get_as(id, |object| match object {
+            Object::Device(dev) => Some(dev.clone()),
+            _ => None,
+        })
     }
 
     /// The paging HWPT with this id; `ENOENT` if there is none or the id names another kind.
     pub(crate) fn get_hwpt_paging(&self, id: u32) -> Result<Arc<HwptPaging>> {
-        match self.get(id)? {
-            Object::HwptPaging(hwpt) => Ok(hwpt),
-            _ => Err(ENOENT),
-        }
+        self.get_as(id, |object| match object {
+            Object::HwptPaging(hwpt) => Some(hwpt.clone()),
+            _ => None,
+        })
     }
 
     /// Records that another object depends on object `id`, and returns it.

@@ -185,15 +185,16 @@ fn same_domain(a: &Arc<dyn Domain>, b: &Arc<dyn Domain>) -> bool {
 }
 
 /// A page-aligned range of user memory.
-#[pin_data(PinnedDrop)]
+#[pin_data]
 pub(crate) struct Pages {
+    /// First, so that the pins go before the source (a file, a dma-buf attachment) they are of.
+    #[pin]
+    pins: Mutex<Pins>,
     source: Source,
     /// Number of pages.
     npages: usize,
     /// Whether devices may write to the memory.
     writable: bool,
-    #[pin]
-    pins: Mutex<Pins>,
 }
 
 impl Pages {
@@ -812,16 +813,15 @@ impl Pins {
     }
 }
 
-#[pinned_drop]
-impl PinnedDrop for Pages {
-    fn drop(self: Pin<&mut Self>) {
+impl Drop for Pins {
+    fn drop(&mut self) {
         // Every use is given back before the last area or pin goes; this only guards against
-        // a leak if one was not. Dropping the segments unpins them.
-        let mut p = self.pins.lock();
-        let n = p.npinned;
-        p.segs.clear();
-        p.npinned = 0;
-        p.refund(n);
+        // a leak if one was not. Dropping the segments unpins them. (Here, with the pages
+        // going, rather than in a drop of `Pages`, which would have to take the lock.)
+        let n = self.npinned;
+        self.segs.clear();
+        self.npinned = 0;
+        self.refund(n);
     }
 }
 

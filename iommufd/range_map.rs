@@ -10,6 +10,7 @@
 use kernel::{
     prelude::*,
     rbtree::{
+        CursorMut,
         RBTree,
         RBTreeNodeReservation, //
     },
@@ -45,6 +46,29 @@ pub(crate) struct RangeMap<V> {
     tree: RBTree<u64, (u64, V)>,
 }
 
+/// The lowest range of a [`RangeMap`] that overlaps some range, found with
+/// [`RangeMap::first_overlap_mut`]: read, changed or removed without looking it up again.
+pub(crate) struct OverlapMut<'a, V> {
+    cursor: CursorMut<'a, u64, (u64, V)>,
+}
+
+impl<V> OverlapMut<'_, V> {
+    pub(crate) fn range(&self) -> Range {
+        entry(self.cursor.current()).0
+    }
+
+    pub(crate) fn value_mut(&mut self) -> &mut V {
+        &mut self.cursor.current_mut().1 .1
+    }
+
+    /// Takes the range out of the map.
+    pub(crate) fn remove(self) -> (Range, V) {
+        let (_, node) = self.cursor.remove_current();
+        let (start, (last, v)) = node.to_key_value();
+        (Range { start, last }, v)
+    }
+}
+
 /// Memory for one more range, allocated before a lock is taken.
 pub(crate) type RangeReservation<V> = RBTreeNodeReservation<u64, (u64, V)>;
 
@@ -71,6 +95,43 @@ impl<V> RangeMap<V> {
         before
             .filter(|b| b.last >= r.start)
             .or_else(|| after.filter(|a| a.start <= r.last))
+    }
+
+    /// The lowest range that overlaps `r`, to read, change or remove: one descent of the tree
+    /// where [`RangeMap::first_overlap`] and then [`RangeMap::get_mut`] or
+    /// [`RangeMap::remove`] take two.
+    pub(crate) fn first_overlap_mut(&mut self, r: Range) -> Option<OverlapMut<'_, V>> {
+        // Every range starts before `r` (or there are none): only the last one can reach it.
+        // (Looked at first, through the tree's right edge, so that the search below always
+        // finds a range.)
+        let (back_start, back_last) = {
+            let c = self.tree.cursor_back()?;
+            (*c.current().0, c.current().1 .0)
+        };
+        if back_start < r.start {
+            return match back_last >= r.start {
+                true => self.tree.cursor_back_mut().map(|cursor| OverlapMut { cursor }),
+                false => None,
+            };
+        }
+        // As in `first_overlap`: the range starting at `r.start`, else the one before the first
+        // range after `r.start` if it reaches `r.start`, else that first range if it starts
+        // inside `r`.
+        let cursor = self.tree.cursor_lower_bound_mut(&r.start)?;
+        let start = *cursor.current().0;
+        let cursor = if start == r.start {
+            cursor
+        } else if cursor
+            .peek_prev()
+            .is_some_and(|(_, (last, _))| *last >= r.start)
+        {
+            cursor.move_prev()?
+        } else if start <= r.last {
+            cursor
+        } else {
+            return None;
+        };
+        Some(OverlapMut { cursor })
     }
 
     /// The value of the range that starts at `start`.
@@ -159,6 +220,44 @@ mod tests {
         assert_eq!(overlap(&m, 0x4000, 0x4000), Some(r(0x4000, 0x4fff)));
         assert_eq!(overlap(&m, u64::MAX, u64::MAX), Some(r(0x8000, u64::MAX)));
         assert_eq!(overlap(&map(&[]), 0, u64::MAX), None);
+    }
+
+    #[test]
+    fn first_overlap_mut_agrees_with_first_overlap() {
+        let ranges = [(0x1000, 0x1fff), (0x4000, 0x4fff), (0x8000, u64::MAX)];
+        let mut m = map(&ranges);
+        let probes = [
+            (0, 0xfff),
+            (0, 0x1000),
+            (0x1fff, 0x1fff),
+            (0x2000, 0x3fff),
+            (0x1800, 0x9000),
+            (0x2000, 0x9000),
+            (0x4000, 0x4000),
+            (0x5000, 0x7fff),
+            (0x9000, 0x9000),
+            (u64::MAX, u64::MAX),
+        ];
+        for (s, l) in probes {
+            let want = overlap(&m, s, l);
+            assert_eq!(m.first_overlap_mut(r(s, l)).map(|o| o.range()), want);
+        }
+        assert!(map(&[]).first_overlap_mut(r(0, u64::MAX)).is_none());
+        assert!(map(&[(0x1000, 0x1fff)])
+            .first_overlap_mut(r(0x2000, 0x2fff))
+            .is_none());
+
+        // Changing and removing through it.
+        if let Some(mut o) = m.first_overlap_mut(r(0x4800, 0x4800)) {
+            *o.value_mut() = 7;
+        }
+        assert_eq!(m.get(0x4000), Some(&7));
+        let removed = m.first_overlap_mut(r(0x2000, 0x4000)).map(|o| o.remove());
+        assert_eq!(removed, Some((r(0x4000, 0x4fff), 7)));
+        assert_eq!(overlap(&m, 0x2000, 0x7fff), None);
+        let removed = m.first_overlap_mut(r(u64::MAX, u64::MAX)).map(|o| o.remove());
+        assert_eq!(removed, Some((r(0x8000, u64::MAX), 2)));
+        assert_eq!(m.iter().count(), 1);
     }
 
     #[test]
