@@ -63,8 +63,7 @@ impl<V> OverlapMut<'_, V> {
 
     /// Takes the range out of the map.
     pub(crate) fn remove(self) -> (Range, V) {
-        let (_, node) = self.cursor.remove_current();
-        let (start, (last, v)) = node.to_key_value();
+        let (start, (last, v)) = self.cursor.remove_current_node().to_key_value();
         (Range { start, last }, v)
     }
 }
@@ -101,25 +100,17 @@ impl<V> RangeMap<V> {
     /// where [`RangeMap::first_overlap`] and then [`RangeMap::get_mut`] or
     /// [`RangeMap::remove`] take two.
     pub(crate) fn first_overlap_mut(&mut self, r: Range) -> Option<OverlapMut<'_, V>> {
-        // Every range starts before `r` (or there are none): only the last one can reach it.
-        // (Looked at first, through the tree's right edge, so that the search below always
-        // finds a range.)
-        let (back_start, back_last) = {
-            let c = self.tree.cursor_back()?;
-            (*c.current().0, c.current().1 .0)
-        };
-        if back_start < r.start {
-            return match back_last >= r.start {
-                true => self.tree.cursor_back_mut().map(|cursor| OverlapMut { cursor }),
-                false => None,
-            };
-        }
-        // As in `first_overlap`: the range starting at `r.start`, else the one before the first
-        // range after `r.start` if it reaches `r.start`, else that first range if it starts
-        // inside `r`.
-        let cursor = self.tree.cursor_lower_bound_mut(&r.start)?;
-        let start = *cursor.current().0;
+        // The range starting at `r.start`; else, below the first range after `r.start`, the
+        // one before it if it reaches `r.start`, else that first range if it starts inside
+        // `r`; else (every range starts before `r.start`) the last range if it reaches it.
+        let cursor = self.tree.cursor_lower_bound_or_back_mut(&r.start)?;
+        let (start, last) = (*cursor.current().0, cursor.current().1 .0);
         let cursor = if start == r.start {
+            cursor
+        } else if start < r.start {
+            if last < r.start {
+                return None;
+            }
             cursor
         } else if cursor
             .peek_prev()
