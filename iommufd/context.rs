@@ -18,6 +18,10 @@ use crate::{
         Object,
         ObjectTable, //
     },
+    pages::{
+        Charger,
+        OwnerCache, //
+    },
     ucmd::UserCmd,
     veventq,
     vfio_compat::{
@@ -82,6 +86,8 @@ pub(crate) struct Iommufd {
     /// only changes while the context has no objects, under the object table's lock, so a map
     /// (which holds an IOAS) always sees the value it started with.
     account_per_mm: Atomic<bool>,
+    /// The owner of the pages the context's first mapping process maps.
+    owners: OwnerCache,
     /// The IOAS the VFIO container ioctls act on.
     #[pin]
     pub(crate) compat_ioas: Mutex<CompatIoas>,
@@ -205,6 +211,14 @@ impl Iommufd {
         } else {
             AccountMode::User
         }
+    }
+
+    /// Who pages the current process maps now are charged to when pinned.
+    pub(crate) fn charger(&self) -> Result<Charger> {
+        Ok(Charger {
+            mode: self.account_mode(),
+            owner: self.owners.current()?,
+        })
     }
 
     fn dispatch(&self, cmd: u32, arg: usize) -> Result<isize> {
@@ -349,6 +363,7 @@ impl MiscDevice for Iommufd {
             try_pin_init!(Self {
                 objects: Arc::pin_init(ObjectTable::new(), GFP_KERNEL_ACCOUNT)?,
                 account_per_mm: Atomic::new(false),
+                owners: OwnerCache::new(),
                 compat_ioas <- new_mutex!(None),
                 dev: misc.device().into(),
                 mmaps <- MmapTable::new(),

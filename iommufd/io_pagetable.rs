@@ -24,12 +24,14 @@
 //! or from userspace (callers copy the answer out after the lock is dropped).
 
 use crate::{
-    context::AccountMode,
     domain::{
         self,
         Domain, //
     },
-    pages::Pages,
+    pages::{
+        Charger,
+        Pages, //
+    },
     range_map::{
         Range,
         RangeMap,
@@ -511,9 +513,9 @@ impl IoPagetable {
         uptr: u64,
         length: u64,
         prot: Prot,
-        account: AccountMode,
+        charger: Charger,
     ) -> Result<u64> {
-        let (pages, start) = Pages::user(uptr, length, prot.write, account)?;
+        let (pages, start) = Pages::user(uptr, length, prot.write, charger)?;
         self.map_one(iova, pages, start, length, prot)
     }
 
@@ -526,12 +528,12 @@ impl IoPagetable {
         start: u64,
         length: u64,
         prot: Prot,
-        account: AccountMode,
+        charger: Charger,
     ) -> Result<u64> {
         start
             .checked_add(length.checked_sub(1).ok_or(EINVAL)?)
             .ok_or(EOVERFLOW)?;
-        let (pages, offset) = Pages::file(file, start, length, prot.write, account)?;
+        let (pages, offset) = Pages::file(file, start, length, prot.write, charger)?;
         self.map_one(iova, pages, offset, length, prot)
     }
 
@@ -1230,6 +1232,7 @@ impl IoPagetable {
 #[kunit_tests(rust_iommufd_io_pagetable)]
 mod tests {
     use super::*;
+    use crate::context::AccountMode;
     use kernel::alloc::KBox;
 
     fn iopt() -> Pin<KBox<IoPagetable>> {
@@ -1238,7 +1241,11 @@ mod tests {
 
     /// Maps user memory (never pinned here: KUnit has no user memory) as the current user.
     fn map(t: &IoPagetable, iova: Option<u64>, uptr: u64, length: u64, prot: Prot) -> Result<u64> {
-        t.map_user(iova, uptr, length, prot, AccountMode::User)
+        let charger = Charger {
+            mode: AccountMode::User,
+            owner: None,
+        };
+        t.map_user(iova, uptr, length, prot, charger)
     }
 
     fn r(start: u64, last: u64) -> Range {

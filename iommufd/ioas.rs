@@ -166,7 +166,7 @@ pub(crate) fn map_file_ioctl(
         cmd.start,
         cmd.length,
         prot,
-        ictx.account_mode(),
+        ictx.charger()?,
     )?;
     ucmd.cmd.iova = iova;
     ucmd.respond()?;
@@ -185,7 +185,7 @@ pub(crate) fn map_ioctl(ictx: &Iommufd, mut ucmd: UserCmd<uapi::iommu_ioas_map>)
     let fixed = (cmd.flags & MAP_FIXED_IOVA != 0).then_some(cmd.iova);
     let iova = ioas
         .iopt
-        .map_user(fixed, cmd.user_va, cmd.length, prot, ictx.account_mode())?;
+        .map_user(fixed, cmd.user_va, cmd.length, prot, ictx.charger()?)?;
     ucmd.cmd.iova = iova;
     ucmd.respond()?;
     Ok(0)

@@ -66,7 +66,8 @@ use kernel::{
     sync::aref::ARef,
     sync::{
         Arc,
-        Mutex, //
+        Mutex,
+        SetOnce, //
     },
     uaccess::{
         UserPtr,
@@ -86,6 +87,44 @@ enum Charge {
     Nobody,
     User,
     Process,
+}
+
+/// Who pages a process maps are charged to once pinned: the context's accounting mode, and
+/// the mapping process (`None` for a kernel thread, whose pages can never be pinned).
+pub(crate) struct Charger {
+    pub(crate) mode: AccountMode,
+    pub(crate) owner: Option<Arc<PinOwner>>,
+}
+
+/// The [`PinOwner`] of the process that maps first in a context, kept for the context's life.
+///
+/// One process (the VMM) usually does every map of a context, so its maps share one owner
+/// instead of taking three references (memory map, process, user) each. Pages mapped by any
+/// other process get an owner of their own.
+pub(crate) struct OwnerCache {
+    first: SetOnce<Arc<PinOwner>>,
+}
+
+impl OwnerCache {
+    pub(crate) fn new() -> Self {
+        Self {
+            first: SetOnce::new(),
+        }
+    }
+
+    /// The owner for pages the current process maps; `None` from a kernel thread.
+    pub(crate) fn current(&self) -> Result<Option<Arc<PinOwner>>> {
+        if let Some(first) = self.first.as_ref().filter(|o| o.is_current()) {
+            return Ok(Some(first.clone()));
+        }
+        let Ok(owner) = PinOwner::current() else {
+            return Ok(None);
+        };
+        let owner = Arc::new(owner, GFP_KERNEL_ACCOUNT)?;
+        // Only the first process to get here is kept; losing the race changes nothing.
+        self.first.populate(owner.clone());
+        Ok(Some(owner))
+    }
 }
 
 /// Pages `first..first + run.len()` of a [`Pages`], pinned, with `uses` uses each.
@@ -116,7 +155,7 @@ struct Pins {
     npinned: usize,
     /// The process whose memory this is. `None` for memory mapped by a kernel thread (KUnit),
     /// which can be recorded but never pinned.
-    owner: Option<PinOwner>,
+    owner: Option<Arc<PinOwner>>,
     charge: Charge,
 }
 
@@ -204,7 +243,7 @@ impl Pages {
         uptr: u64,
         length: u64,
         writable: bool,
-        mode: AccountMode,
+        charger: Charger,
     ) -> Result<(Arc<Self>, u64)> {
         uptr.checked_add(length).ok_or(EOVERFLOW)?;
         let offset = uptr % PAGE_SIZE as u64;
@@ -213,7 +252,7 @@ impl Pages {
             offset,
             length,
             writable,
-            Some(mode),
+            Some(charger),
         )
     }
 
@@ -224,7 +263,7 @@ impl Pages {
         start: u64,
         length: u64,
         writable: bool,
-        mode: AccountMode,
+        charger: Charger,
     ) -> Result<(Arc<Self>, u64)> {
         let offset = start % PAGE_SIZE as u64;
         Self::new(
@@ -232,7 +271,7 @@ impl Pages {
             offset,
             length,
             writable,
-            Some(mode),
+            Some(charger),
         )
     }
 
@@ -280,30 +319,25 @@ impl Pages {
         Self::new(source, offset, length, writable, None)
     }
 
-    /// Makes the pages; `mode` says who pinned pages are charged to, `None` for memory that
-    /// is never pinned.
+    /// Makes the pages; `charger` says who pinned pages are charged to, `None` for memory
+    /// that is never pinned.
     fn new(
         source: Source,
         offset: u64,
         length: u64,
         writable: bool,
-        mode: Option<AccountMode>,
+        charger: Option<Charger>,
     ) -> Result<(Arc<Self>, u64)> {
         let page = PAGE_SIZE as u64;
         if length == 0 || length > u64::MAX - page {
             return Err(EINVAL);
         }
         let npages = usize::try_from((offset + length).div_ceil(page)).map_err(|_| EINVAL)?;
-        let charge = match mode {
-            None => Charge::Nobody,
-            Some(_) if capable(Capability::IPC_LOCK) => Charge::Nobody,
-            Some(AccountMode::User) => Charge::User,
-            Some(AccountMode::Mm) => Charge::Process,
-        };
-        let owner = if mode.is_some() {
-            PinOwner::current().ok()
-        } else {
-            None
+        let (charge, owner) = match charger {
+            None => (Charge::Nobody, None),
+            Some(c) if capable(Capability::IPC_LOCK) => (Charge::Nobody, c.owner),
+            Some(c) if c.mode == AccountMode::User => (Charge::User, c.owner),
+            Some(c) => (Charge::Process, c.owner),
         };
         let pages = Arc::pin_init(
             pin_init!(Self {
@@ -374,7 +408,7 @@ impl Pages {
         if old_len == 0 {
             // Nothing pinned yet: pin straight into the (reused) segment list.
             let Pins { segs, owner, .. } = p;
-            if let Err(e) = self.pin_new(owner.as_ref(), first, last, self.writable, segs) {
+            if let Err(e) = self.pin_new(owner.as_deref(), first, last, self.writable, segs) {
                 segs.clear();
                 return Err(e);
             }
@@ -382,7 +416,7 @@ impl Pages {
         let mut fresh = KVVec::new();
         if old_len != 0 {
             for (from, to) in p.gaps(first, last) {
-                self.pin_new(p.owner.as_ref(), from, to, self.writable, &mut fresh)?;
+                self.pin_new(p.owner.as_deref(), from, to, self.writable, &mut fresh)?;
             }
         }
         if !fresh.is_empty() {
@@ -525,7 +559,7 @@ impl Pages {
             return None;
         };
         let p = self.pins.lock();
-        if !p.owner.as_ref().is_some_and(PinOwner::is_current_mm) {
+        if !p.owner.as_deref().is_some_and(PinOwner::is_current_mm) {
             return None;
         }
         let user = UserSlice::new(UserPtr::from_addr((uptr + offset) as usize), buf.len());
@@ -555,7 +589,7 @@ impl Pages {
             return copy(&seg.run, index - seg.first);
         }
         let mut res = Err(EFAULT);
-        self.pin_runs(p.owner.as_ref(), index, index, write, |run| {
+        self.pin_runs(p.owner.as_deref(), index, index, write, |run| {
             res = copy(&run, 0);
             Ok(())
         })?;
@@ -642,17 +676,17 @@ impl Pages {
     /// is charged for what is pinned and the old owner refunded. Returns the old owner, to
     /// give back with [`Pages::restore_owner`] if the caller must undo; `None` if the current
     /// process owned them already. `ENOMEM` if it cannot take the charge: nothing changes.
-    pub(crate) fn move_to_current(&self) -> Result<Option<PinOwner>> {
+    pub(crate) fn move_to_current(&self) -> Result<Option<Arc<PinOwner>>> {
         let mut p = self.pins.lock();
-        if p.owner.as_ref().is_some_and(PinOwner::is_current) {
+        if p.owner.as_deref().is_some_and(PinOwner::is_current) {
             return Ok(None);
         }
-        let new = PinOwner::current()?;
+        let new = Arc::new(PinOwner::current()?, GFP_KERNEL_ACCOUNT)?;
         p.switch_owner(Some(new))
     }
 
     /// Gives the pages back to `old`, undoing [`Pages::move_to_current`].
-    pub(crate) fn restore_owner(&self, old: PinOwner) {
+    pub(crate) fn restore_owner(&self, old: Arc<PinOwner>) {
         let _ = self.pins.lock().switch_owner(Some(old));
     }
 }
@@ -766,7 +800,7 @@ impl Pins {
 impl Pins {
     /// Moves the pinned pages' charge to `new` and returns the previous owner; `ENOMEM`,
     /// with nothing changed, if `new` cannot take it.
-    fn switch_owner(&mut self, new: Option<PinOwner>) -> Result<Option<PinOwner>> {
+    fn switch_owner(&mut self, new: Option<Arc<PinOwner>>) -> Result<Option<Arc<PinOwner>>> {
         let n = self.npinned;
         let old = core::mem::replace(&mut self.owner, new);
         if n == 0 {

@@ -170,7 +170,7 @@ fn map_dma(ictx: &Iommufd, arg: usize) -> Result<isize> {
         map.vaddr,
         map.size,
         prot,
-        ictx.account_mode(),
+        ictx.charger()?,
     )?;
     Ok(0)
 }

@@ -18,6 +18,12 @@ __rust_helper struct user_struct *rust_helper_get_current_user(void)
 	return get_current_user();
 }
 
+/* The current task's user, without a reference: for comparing addresses only. */
+__rust_helper struct user_struct *rust_helper_current_user_ptr(void)
+{
+	return current_user();
+}
+
 __rust_helper unsigned long rust_helper_task_rlimit(const struct task_struct *task,
 						    unsigned int limit)
 {

@@ -266,12 +266,10 @@ impl PinOwner {
     /// Whether the current process is this owner: same memory map, thread group and user.
     pub fn is_current(&self) -> bool {
         let current = kernel_task_current();
-        // SAFETY: as in `current`: a counted reference to the current task's user, dropped below.
-        let user = unsafe { bindings::get_current_user() };
-        let same_user = user == self.user.as_ptr();
-        // SAFETY: drops the reference taken above.
-        unsafe { bindings::free_uid(user) };
-        same_user
+        // SAFETY: reads the current task's user without a reference: only the address is
+        // compared, never dereferenced.
+        let user = unsafe { bindings::current_user_ptr() };
+        user == self.user.as_ptr()
             && self.is_current_mm()
             && core::ptr::eq(current.group_leader().as_ptr(), self.task.as_ptr())
     }
