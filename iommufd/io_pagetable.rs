@@ -128,12 +128,17 @@ fn fit(start: u64, last: u64, length: u64, align: u64, page_offset: u64) -> Opti
     (aligned < last && last - aligned >= length - 1).then_some(aligned)
 }
 
+/// Raises `used_below` past `range`, now used, if it starts at or below it.
+fn raise_used_below(used_below: &mut u64, range: Range) {
+    if range.start <= *used_below {
+        *used_below = (*used_below).max(range.last.saturating_add(1));
+    }
+}
+
 impl Tables {
     /// Notes that `range` was just mapped (see `used_below`).
     fn note_used(&mut self, range: Range) {
-        if range.start <= self.used_below {
-            self.used_below = self.used_below.max(range.last.saturating_add(1));
-        }
+        raise_used_below(&mut self.used_below, range);
     }
 
     /// Notes that IOVAs from `start` on may have become free (see `used_below`).
@@ -145,9 +150,7 @@ impl Tables {
     fn note_reserved(&mut self) {
         // Sorted by start, so that touching ranges raise it one after the other.
         for r in self.reserved.iter() {
-            if r.range.start <= self.used_below {
-                self.used_below = self.used_below.max(r.range.last.saturating_add(1));
-            }
+            raise_used_below(&mut self.used_below, r.range);
         }
     }
 

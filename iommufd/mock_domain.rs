@@ -176,6 +176,7 @@ impl MockDomain {
                 for entry in entries.iter_mut().filter(|e| **e & VALID != 0) {
                     *entry |= DIRTY;
                 }
+                0
             });
         }
     }
@@ -209,7 +210,8 @@ impl MockDomain {
     /// entries that map any part of it) and the IOVA the first of them maps. With `prune`, a
     /// leaf that `f` leaves with no entry set is freed, so that later walks do not go through
     /// leaves of mappings long gone; the leaf's count of set entries follows what `f` did to
-    /// the entries it was given. Without it, `f` must not set or clear entries.
+    /// the entries it was given: `f` returns how many of them it emptied (set before, zero
+    /// after). Without it, `f` must not set or clear entries, and returns 0.
     fn for_each_leaf(
         &self,
         table: &mut Level,
@@ -217,7 +219,7 @@ impl MockDomain {
         first: u64,
         last: u64,
         prune: bool,
-        mut f: impl FnMut(u64, &mut [u64]),
+        mut f: impl FnMut(u64, &mut [u64]) -> usize,
     ) {
         let (k0, i0) = self.locate(level, first);
         let (k1, i1) = self.locate(level, last);
@@ -236,10 +238,8 @@ impl MockDomain {
                 cursor = c.move_next();
                 continue;
             }
-            let set = |entries: &[u64]| entries.iter().filter(|&&e| e != 0).count();
-            let before = set(entries);
-            f(first_entry << self.entry_shift(level), entries);
-            leaf.used = (leaf.used + set(&leaf.entries[lo..hi])).saturating_sub(before);
+            let emptied = f(first_entry << self.entry_shift(level), entries);
+            leaf.used = leaf.used.saturating_sub(emptied);
             if leaf.used == 0 {
                 // The cursor moves to the next leaf, or back to the previous one if this was
                 // the last: that one is done with.
@@ -261,6 +261,7 @@ impl MockDomain {
         for (level, t) in table.iter_mut().enumerate() {
             self.for_each_leaf(t, level, iova, last, false, |_, entries| {
                 used |= entries.iter().any(|e| e & VALID != 0);
+                0
             });
         }
         if used {
@@ -330,12 +331,17 @@ impl MockDomain {
         for (level, t) in table.iter_mut().enumerate() {
             let size = 1u64 << self.entry_shift(level);
             self.for_each_leaf(t, level, first, last, true, |_, entries| {
+                let mut emptied = 0;
                 for entry in entries {
                     if *entry & VALID != 0 {
                         cleared += size;
                     }
+                    if *entry != 0 {
+                        emptied += 1;
+                    }
                     *entry = 0;
                 }
+                emptied
             });
         }
         cleared
@@ -441,6 +447,7 @@ impl Domain for MockDomain {
                     }
                     at = at.wrapping_add(size);
                 }
+                0
             });
         }
         runs.flush();
