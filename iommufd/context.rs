@@ -52,11 +52,11 @@ use kernel::{
     new_mutex,
     prelude::*,
     sync::{
+        aref::ARef,
         atomic::{
             Atomic,
             Relaxed, //
         },
-        aref::ARef,
         Arc,
         Mutex, //
     },

@@ -47,7 +47,8 @@ use kernel::{
     sync::{
         aref::ARef,
         Arc,
-        Mutex, //
+        Mutex,
+        MutexGuard, //
     },
 };
 
@@ -152,6 +153,62 @@ impl Tables {
         for r in self.reserved.iter() {
             raise_used_below(&mut self.used_below, r.range);
         }
+    }
+
+    /// Whether `start` bytes into `pages` can be mapped with `prot` at IOVA alignment `align`:
+    /// `EPERM` for a writable mapping of read-only pages, `EINVAL` for a misaligned start.
+    fn check_slice(pages: &Pages, start: u64, prot: Prot, align: u64) -> Result {
+        if prot.write && !pages.writable() {
+            return Err(EPERM);
+        }
+        if (start % PAGE_SIZE as u64) & (align - 1) != 0 {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// Adds an area mapping `length` bytes from byte `start` of `pages` at `iova`, free and
+    /// aligned, and fills it into every domain; nothing changes on failure.
+    fn add_area(
+        &mut self,
+        iova: u64,
+        pages: Arc<Pages>,
+        start: u64,
+        length: u64,
+        prot: Prot,
+        align: u64,
+    ) -> Result {
+        Self::check_slice(&pages, start, prot, align)?;
+        // Allocated under the lock: one allocation per area, and none kept around.
+        let mem = RangeReservation::new(GFP_KERNEL_ACCOUNT)?;
+        let range = Range {
+            start: iova,
+            last: iova + (length - 1),
+        };
+        let area = Area {
+            pages,
+            start,
+            prot,
+            accesses: 0,
+            locks: 0,
+            prevent_access: false,
+        };
+        // Cannot overlap: the whole range was checked free, under the same lock.
+        self.areas.insert(range, area, mem)?;
+        // (With no domain there is nothing to fill: not even a lookup.)
+        if !self.domains.is_empty() {
+            let res = match self.areas.get(range.start) {
+                Some(area) => self.fill_area(range, area, None),
+                None => Err(EINVAL),
+            };
+            if let Err(e) = res {
+                // The failed fill undid itself; only the area goes.
+                self.areas.remove(range.start);
+                return Err(e);
+            }
+        }
+        self.note_used(range);
+        Ok(())
     }
 
     /// Checks a fixed IOVA for a new mapping (upstream's `iopt_check_iova`).
@@ -557,6 +614,8 @@ impl IoPagetable {
         self.map_one(iova, pages, offset, length, prot)
     }
 
+    /// Maps one slice of `pages`, taking over the reference: [`IoPagetable::map_pages`] for a
+    /// single slice, without taking a reference of its own and dropping the caller's.
     fn map_one(
         &self,
         iova: Option<u64>,
@@ -565,12 +624,9 @@ impl IoPagetable {
         length: u64,
         prot: Prot,
     ) -> Result<u64> {
-        let slice = PagesSlice {
-            pages,
-            start,
-            length,
-        };
-        self.map_pages(iova, core::slice::from_ref(&slice), length, prot)
+        let (mut t, iova, align) = self.lock_for_map(iova, pages.address(start), length)?;
+        t.add_area(iova, pages, start, length, prot, align)?;
+        Ok(iova)
     }
 
     /// Maps `slices`, `length` bytes in all, one after the other from `iova` (or from an IOVA
@@ -587,10 +643,45 @@ impl IoPagetable {
         length: u64,
         prot: Prot,
     ) -> Result<u64> {
-        let page = PAGE_SIZE as u64;
         let first = slices.first().ok_or(EINVAL)?;
-        let first_address = first.pages.address(first.start);
-        let mut t = self.tables.lock();
+        let (mut t, iova, align) =
+            self.lock_for_map(iova, first.pages.address(first.start), length)?;
+        // Check every slice before inserting any, so that failure leaves nothing behind.
+        for s in slices.iter() {
+            Tables::check_slice(&s.pages, s.start, prot, align)?;
+        }
+        let mut at = iova;
+        for (inserted, s) in slices.iter().enumerate() {
+            let res = t.add_area(at, s.pages.clone(), s.start, s.length, prot, align);
+            if let Err(e) = res {
+                // Take back the slices mapped before the failure.
+                let mut at = iova;
+                for _ in 0..inserted {
+                    if let Some((range, area)) = t.areas.remove(at) {
+                        t.note_freed(range.start);
+                        t.empty_area(range, &area, None);
+                        at = range.last.wrapping_add(1);
+                    }
+                }
+                return Err(e);
+            }
+            // Wraps only past the last slice of a mapping that ends at the top of the
+            // address space, where the value is not used again.
+            at = at.wrapping_add(s.length);
+        }
+        Ok(iova)
+    }
+
+    /// Locks the tables for a new mapping of `length` bytes and picks its IOVA: `iova` if
+    /// given and free, else one aligned like `address` (see [`IoPagetable::map_pages`]).
+    /// Returns the locked tables, the IOVA and the IOVA alignment.
+    fn lock_for_map(
+        &self,
+        iova: Option<u64>,
+        address: u64,
+        length: u64,
+    ) -> Result<(MutexGuard<'_, Tables>, u64, u64)> {
+        let t = self.tables.lock();
         let align = t.iova_alignment();
         if length == 0 || length & (align - 1) != 0 {
             return Err(EINVAL);
@@ -600,77 +691,9 @@ impl IoPagetable {
                 t.check_fixed_iova(iova, length)?;
                 iova
             }
-            None => t.alloc_iova(first_address, length)?,
+            None => t.alloc_iova(address, length)?,
         };
-        // Check every slice before inserting any, so that failure leaves nothing behind.
-        for s in slices.iter() {
-            if prot.write && !s.pages.writable() {
-                return Err(EPERM);
-            }
-            if (s.start % page) & (align - 1) != 0 {
-                return Err(EINVAL);
-            }
-        }
-        let mut at = iova;
-        let mut res = Ok(());
-        let mut inserted = 0;
-        for s in slices {
-            // Allocated under the lock: one allocation per area, and none kept around.
-            let mem = match RangeReservation::new(GFP_KERNEL_ACCOUNT) {
-                Ok(mem) => mem,
-                Err(e) => {
-                    res = Err(e);
-                    break;
-                }
-            };
-            let range = Range {
-                start: at,
-                last: at + (s.length - 1),
-            };
-            let area = Area {
-                pages: s.pages.clone(),
-                start: s.start,
-                prot,
-                accesses: 0,
-                locks: 0,
-                prevent_access: false,
-            };
-            // Cannot overlap: the whole range was checked free above, under the same lock.
-            res = t.areas.insert(range, area, mem);
-            if res.is_err() {
-                break;
-            }
-            // (With no domain there is nothing to fill: not even a lookup.)
-            if !t.domains.is_empty() {
-                res = match t.areas.get(range.start) {
-                    Some(area) => t.fill_area(range, area, None),
-                    None => Err(EINVAL),
-                };
-            }
-            if res.is_err() {
-                // The failed fill undid itself; only the area goes.
-                t.areas.remove(range.start);
-                break;
-            }
-            t.note_used(range);
-            inserted += 1;
-            // Wraps only past the last slice of a mapping that ends at the top of the
-            // address space, where the value is not used again.
-            at = at.wrapping_add(s.length);
-        }
-        if let Err(e) = res {
-            // Take back the slices mapped before the failure.
-            let mut at = iova;
-            for _ in 0..inserted {
-                if let Some((range, area)) = t.areas.remove(at) {
-                    t.note_freed(range.start);
-                    t.empty_area(range, &area, None);
-                    at = range.last.wrapping_add(1);
-                }
-            }
-            return Err(e);
-        }
-        Ok(iova)
+        Ok((t, iova, align))
     }
 
     /// The slices of pages behind `[iova, iova + length)`, which areas must cover without a

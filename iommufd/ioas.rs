@@ -160,14 +160,9 @@ pub(crate) fn map_file_ioctl(
         return Ok(0);
     }
     let file = fget_for_pin(u32::try_from(cmd.fd).map_err(|_| EBADF)?)?;
-    let iova = ioas.iopt.map_file(
-        fixed,
-        file,
-        cmd.start,
-        cmd.length,
-        prot,
-        ictx.charger()?,
-    )?;
+    let iova = ioas
+        .iopt
+        .map_file(fixed, file, cmd.start, cmd.length, prot, ictx.charger()?)?;
     ucmd.cmd.iova = iova;
     ucmd.respond()?;
     Ok(0)

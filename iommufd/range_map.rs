@@ -246,7 +246,9 @@ mod tests {
         let removed = m.first_overlap_mut(r(0x2000, 0x4000)).map(|o| o.remove());
         assert_eq!(removed, Some((r(0x4000, 0x4fff), 7)));
         assert_eq!(overlap(&m, 0x2000, 0x7fff), None);
-        let removed = m.first_overlap_mut(r(u64::MAX, u64::MAX)).map(|o| o.remove());
+        let removed = m
+            .first_overlap_mut(r(u64::MAX, u64::MAX))
+            .map(|o| o.remove());
         assert_eq!(removed, Some((r(0x8000, u64::MAX), 2)));
         assert_eq!(m.iter().count(), 1);
     }

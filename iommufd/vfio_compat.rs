@@ -165,13 +165,8 @@ fn map_dma(ictx: &Iommufd, arg: usize) -> Result<isize> {
         write: map.flags & uapi::VFIO_DMA_MAP_FLAG_WRITE != 0,
     };
     let ioas = ictx.compat_ioas()?;
-    ioas.iopt.map_user(
-        Some(map.iova),
-        map.vaddr,
-        map.size,
-        prot,
-        ictx.charger()?,
-    )?;
+    ioas.iopt
+        .map_user(Some(map.iova), map.vaddr, map.size, prot, ictx.charger()?)?;
     Ok(0)
 }
 
