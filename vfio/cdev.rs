@@ -33,6 +33,11 @@ use kernel::{
     str::CString,
     sync::{
         aref::ARef,
+        atomic::{
+            Acquire,
+            Atomic,
+            Release, //
+        },
         Arc,
         Mutex, //
     },
@@ -77,10 +82,13 @@ impl Node {
 #[pin_data(PinnedDrop)]
 pub(crate) struct DeviceFile {
     device: Arc<VfioDevice>,
-    /// The iommufd the file is bound to: `Some` once `VFIO_DEVICE_BIND_IOMMUFD` succeeded, which
-    /// grants the file access to the device.
+    /// The iommufd the file is bound to: `Some` once `VFIO_DEVICE_BIND_IOMMUFD` succeeded.
     #[pin]
     iommufd: Mutex<Option<ARef<Ctx>>>,
+    /// Set (with release ordering) once the file is bound: it then has access to the device.
+    /// Read without a lock, as `mmap` runs under the mm's lock, which a bind (copying to the
+    /// user with the file's lock held) may take.
+    granted: Atomic<bool>,
 }
 
 /// The end of `T`'s field at `offset` of type `F` (C's `offsetofend`).
@@ -113,7 +121,7 @@ fn write_u32(addr: usize, val: u32) -> Result {
 impl DeviceFile {
     /// Whether the file is bound (may use the device).
     fn granted(&self) -> bool {
-        self.iommufd.lock().is_some()
+        self.granted.load(Acquire)
     }
 
     /// `VFIO_DEVICE_BIND_IOMMUFD`: opens the device for this file, bound to the iommufd given.
@@ -151,6 +159,7 @@ impl DeviceFile {
             return Err(e);
         }
         *iommufd = Some(ctx);
+        self.granted.store(true, Release);
         Ok(0)
     }
 
@@ -285,6 +294,7 @@ impl CdevFile for DeviceFile {
             pin_init!(Self {
                 device: device.clone(),
                 iommufd <- new_mutex!(None),
+                granted: Atomic::new(false),
             }),
             GFP_KERNEL_ACCOUNT,
         );

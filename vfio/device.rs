@@ -228,7 +228,7 @@ impl VfioDevice {
     /// driver's `close_device` and unbinds the device from its iommufd.
     pub(crate) fn close(&self, state: &mut State) {
         match state.open_count {
-            0 => pr_warn!("vfio: closing vfio{}, which is not open\n", self.index),
+            0 => pr_warn!("closing vfio{}, which is not open\n", self.index),
             1 => {
                 self.ops.close_device(self);
                 self.ops.unbind_iommufd(self, &mut state.phys);
@@ -249,7 +249,7 @@ impl VfioDevice {
                 drop(state);
                 self.ops.request(self, asked);
                 pr_info!(
-                    "vfio: vfio{} is in use, unregistering waits until it is released\n",
+                    "vfio{} is in use, unregistering waits until it is released\n",
                     self.index
                 );
                 asked += 1;
