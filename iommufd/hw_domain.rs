@@ -155,10 +155,6 @@ impl HwDevice {
     /// must all be bound to the same one): `EINVAL` if its IOMMU cannot make DMA
     /// cache-coherent, `ENODEV` without an IOMMU, `EPERM` if another owner has the group,
     /// `EBUSY` if a kernel driver uses it.
-    #[cfg_attr(
-        not(CONFIG_KUNIT),
-        expect(dead_code, reason = "VFIO binds real devices")
-    )]
     pub(crate) fn new<T: ?Sized>(dev: &Device, owner: &T) -> Result<Arc<Self>> {
         if !iommu_device::capable(dev, Cap::CacheCoherency) {
             return Err(EINVAL);

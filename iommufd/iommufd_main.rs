@@ -4,7 +4,8 @@
 //!
 //! A drop-in replacement, in Rust, for the C iommufd of Linux 7.3, with the same uAPI.
 //! Each open of `/dev/iommu` is an [`context::Iommufd`] holding a table of objects (IOASes
-//! today) that userspace creates, names by id and destroys with ioctls.
+//! today) that userspace creates, names by id and destroys with ioctls. Other modules (VFIO)
+//! bind devices through the C functions of [`kapi`].
 
 use kernel::{
     miscdevice::{
@@ -24,6 +25,7 @@ mod hw_domain;
 mod hw_pagetable;
 mod io_pagetable;
 mod ioas;
+mod kapi;
 mod mmap;
 #[cfg(CONFIG_IOMMUFD_TEST)]
 mod mock_domain;
@@ -64,6 +66,11 @@ impl kernel::InPlaceModule for IommufdModule {
         };
         try_pin_init!(Self {
             _dev <- MiscDeviceRegistration::register_node(MiscDeviceOptions { name: c"iommu" }, node),
+        })
+        .pin_chain(|this| {
+            // Before VFIO can be handed a `/dev/iommu` file.
+            kapi::set_file_type(this._dev.file_type());
+            Ok(())
         })
     }
 }

@@ -5,13 +5,31 @@
 //!
 //! A drop-in replacement, in Rust, for the C VFIO of Linux 7.3, with the same uAPI. Userspace
 //! reaches devices through the legacy group and container nodes (`/dev/vfio/$GROUP`,
-//! `/dev/vfio/vfio`) or through per-device cdevs bound to an iommufd. This first step provides
-//! the container node.
+//! `/dev/vfio/vfio`) or through per-device cdevs bound to an iommufd. Today: the container
+//! node, the driver API ([`device`]) and the device cdevs ([`cdev`]), whose devices bind to
+//! iommufd through its C kAPI ([`iommufd`]).
+
+// Until a driver other than the test driver registers devices, the driver API is unused
+// without it.
+#![cfg_attr(
+    not(CONFIG_VFIO_TEST_DRIVER),
+    allow(
+        dead_code,
+        reason = "the API drivers use; only the test driver uses it yet"
+    )
+)]
 
 use kernel::prelude::*;
 
+#[cfg(CONFIG_VFIO_DEVICE_CDEV)]
+mod cdev;
 #[cfg(CONFIG_VFIO_CONTAINER)]
 mod container;
+mod device;
+mod iommufd;
+mod registry;
+#[cfg(CONFIG_VFIO_TEST_DRIVER)]
+mod test_driver;
 
 module! {
     type: VfioModule,
@@ -19,20 +37,30 @@ module! {
     authors: ["The iommufd-rs developers"],
     description: "VFIO userspace driver framework",
     license: "GPL",
+    imports_ns: ["IOMMUFD"],
 }
 
 #[pin_data]
 struct VfioModule {
+    // Field order matters: the test driver's devices go before the registry.
+    #[cfg(CONFIG_VFIO_TEST_DRIVER)]
+    #[pin]
+    _test_driver: kernel::driver::Registration<kernel::pci::Adapter<test_driver::TestDriver>>,
     #[cfg(CONFIG_VFIO_CONTAINER)]
     #[pin]
     _container: kernel::miscdevice::MiscDeviceRegistration<container::Container>,
+    _registry: registry::Registry,
 }
 
 impl kernel::InPlaceModule for VfioModule {
-    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let _ = module;
         try_pin_init!(Self {
+            _registry: registry::Registry::new()?,
             #[cfg(CONFIG_VFIO_CONTAINER)]
             _container <- container::register(),
+            #[cfg(CONFIG_VFIO_TEST_DRIVER)]
+            _test_driver <- kernel::driver::Registration::new(c"vfio-test", module),
         })
     }
 }

@@ -15,6 +15,10 @@ use crate::{
         AsBytes,
         FromBytes, //
     },
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
     uapi,
 };
 
@@ -60,6 +64,11 @@ impl_uapi_bytes!(
     iommu_vfio_ioas,
     iommu_viommu_alloc,
     iommufd_vevent_header,
+    vfio_device_attach_iommufd_pt,
+    vfio_device_bind_iommufd,
+    vfio_device_detach_iommufd_pt,
+    vfio_device_feature,
+    vfio_device_info,
     vfio_info_cap_header,
     vfio_iommu_type1_dma_map,
     vfio_iommu_type1_dma_unmap,
@@ -78,5 +87,34 @@ pub fn read_user_u32(addr: usize) -> Result<u32> {
     // which `get_user()` checks and reads with fault handling.
     to_result(unsafe { bindings::get_user_u32(&mut val, addr as *const u32) })
         .map_err(|_| EFAULT)?;
+    Ok(val)
+}
+
+/// Reads the extensible struct `T` that userspace passed as `user_size` bytes at `addr`, as C's
+/// `copy_struct_from_user()`: a shorter struct is zero-extended, a longer one must end in
+/// zeroes (`E2BIG` otherwise); `EFAULT` if the memory cannot be read.
+pub fn copy_struct_from_user<T: FromBytes + AsBytes + Zeroable>(
+    addr: usize,
+    user_size: usize,
+) -> Result<T> {
+    let mut val: T = pin_init::zeroed();
+    let bytes = val.as_bytes_mut();
+    let size = bytes.len();
+    let copied = size.min(user_size);
+    UserSlice::new(UserPtr::from_addr(addr), copied)
+        .reader()
+        .read_slice(&mut bytes[..copied])?;
+    if user_size > size {
+        // SAFETY: The range is only used as user memory, which `check_zeroed_user()` reads
+        // with fault handling.
+        let ret = unsafe {
+            bindings::check_zeroed_user(addr.wrapping_add(size) as *const c_void, user_size - size)
+        };
+        match ret {
+            1 => {}
+            0 => return Err(E2BIG),
+            e => return Err(Error::from_errno(e)),
+        }
+    }
     Ok(val)
 }

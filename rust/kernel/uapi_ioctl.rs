@@ -28,3 +28,15 @@ pub const VFIO_IOMMU_GET_INFO: u32 = vfio_cmd(12);
 pub const VFIO_IOMMU_MAP_DMA: u32 = vfio_cmd(13);
 /// `VFIO_IOMMU_UNMAP_DMA`.
 pub const VFIO_IOMMU_UNMAP_DMA: u32 = vfio_cmd(14);
+/// `VFIO_DEVICE_GET_INFO`.
+pub const VFIO_DEVICE_GET_INFO: u32 = vfio_cmd(7);
+/// `VFIO_DEVICE_GET_REGION_INFO`.
+pub const VFIO_DEVICE_GET_REGION_INFO: u32 = vfio_cmd(8);
+/// `VFIO_DEVICE_FEATURE`.
+pub const VFIO_DEVICE_FEATURE: u32 = vfio_cmd(17);
+/// `VFIO_DEVICE_BIND_IOMMUFD`.
+pub const VFIO_DEVICE_BIND_IOMMUFD: u32 = vfio_cmd(18);
+/// `VFIO_DEVICE_ATTACH_IOMMUFD_PT`.
+pub const VFIO_DEVICE_ATTACH_IOMMUFD_PT: u32 = vfio_cmd(19);
+/// `VFIO_DEVICE_DETACH_IOMMUFD_PT`.
+pub const VFIO_DEVICE_DETACH_IOMMUFD_PT: u32 = vfio_cmd(20);

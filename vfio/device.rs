@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! VFIO devices: what a VFIO driver implements ([`VfioDeviceOps`]), how it registers a device
+//! ([`Registration`]), and the open count that turns the opens of userspace into the driver's
+//! first-open and last-close callbacks.
+//!
+//! A driver registers each device it takes; the device gets an index, and with
+//! `VFIO_DEVICE_CDEV` its node `/dev/vfio/devices/vfioN` ([`crate::cdev`]). Userspace opens the
+//! node, which gives it nothing until it binds the file to an iommufd: only then is the device
+//! *opened* (bound to the iommufd, then the driver's `open_device`), and only one file at a
+//! time may have it open. When that file is closed the device is closed again.
+//!
+//! Unregistering removes the node at once and then waits until every file of the device is
+//! closed (asking the driver to ask its user, [`VfioDeviceOps::request`]), so that nothing of
+//! the driver's device is reached after its driver let go of it.
+//!
+//! Devices that share a reset (a *device set* upstream) share open counts; until a driver
+//! needs that, each device is a set of its own and `state` is its set's lock.
+//!
+//! Lock order: a device file's binding lock, then the device's `state`.
+
+use crate::iommufd::PhysicalBinding;
+use kernel::{
+    device::Device,
+    iommu::group::Group,
+    iommufd::Ctx,
+    mm::virt::VmaNew,
+    new_condvar, new_mutex,
+    prelude::*,
+    sync::{
+        aref::ARef,
+        Arc,
+        CondVar,
+        Mutex, //
+    },
+    uaccess::{
+        UserSliceReader,
+        UserSliceWriter, //
+    },
+};
+
+/// What a VFIO driver does for its devices. Every method but the iommufd ones has a default
+/// that refuses as upstream does when a driver leaves the callback out; the iommufd ones default
+/// to binding and attaching the physical device (upstream's `vfio_iommufd_physical_*`).
+pub(crate) trait VfioDeviceOps: Send + Sync {
+    /// The first user opened the device (after it was bound to the user's iommufd).
+    fn open_device(&self, _vdev: &VfioDevice) -> Result {
+        Ok(())
+    }
+
+    /// The last user closed the device (before it is unbound from the iommufd).
+    fn close_device(&self, _vdev: &VfioDevice) {}
+
+    /// A device ioctl the core does not answer itself: `EINVAL` by default.
+    fn ioctl(&self, _vdev: &VfioDevice, _cmd: u32, _arg: usize) -> Result<isize> {
+        Err(EINVAL)
+    }
+
+    /// `read()` of the device file at `*pos`: `EINVAL` by default.
+    fn read(
+        &self,
+        _vdev: &VfioDevice,
+        _buf: &mut UserSliceWriter,
+        _pos: &mut i64,
+    ) -> Result<usize> {
+        Err(EINVAL)
+    }
+
+    /// `write()` of the device file at `*pos`: `EINVAL` by default.
+    fn write(
+        &self,
+        _vdev: &VfioDevice,
+        _buf: &mut UserSliceReader,
+        _pos: &mut i64,
+    ) -> Result<usize> {
+        Err(EINVAL)
+    }
+
+    /// `mmap()` of the device file: `EINVAL` by default.
+    fn mmap(&self, _vdev: &VfioDevice, _vma: &VmaNew) -> Result {
+        Err(EINVAL)
+    }
+
+    /// `VFIO_DEVICE_FEATURE` for a feature the core does not know: `ENOTTY` by default.
+    fn device_feature(
+        &self,
+        _vdev: &VfioDevice,
+        _flags: u32,
+        _arg: usize,
+        _argsz: usize,
+    ) -> Result<isize> {
+        Err(ENOTTY)
+    }
+
+    /// The device is being unregistered and the user still has it: ask them to let go.
+    /// `count` says how many times they were asked already.
+    fn request(&self, _vdev: &VfioDevice, _count: u32) {}
+
+    /// Binds the device to `ictx` and returns its id there.
+    fn bind_iommufd(
+        &self,
+        vdev: &VfioDevice,
+        phys: &mut PhysicalBinding,
+        ictx: &Ctx,
+    ) -> Result<u32> {
+        phys.bind(vdev.parent(), ictx)
+    }
+
+    /// Unbinds the device from its iommufd, detaching whatever it is attached to.
+    fn unbind_iommufd(&self, _vdev: &VfioDevice, phys: &mut PhysicalBinding) {
+        phys.unbind();
+    }
+
+    /// Attaches the device to the IOAS or HWPT `pt_id` (replacing its attachment, if any) and
+    /// returns the id of the HWPT it uses.
+    fn attach_ioas(
+        &self,
+        _vdev: &VfioDevice,
+        phys: &mut PhysicalBinding,
+        pt_id: u32,
+    ) -> Result<u32> {
+        phys.attach(pt_id)
+    }
+
+    /// Detaches the device, if attached.
+    fn detach_ioas(&self, _vdev: &VfioDevice, phys: &mut PhysicalBinding) {
+        phys.detach();
+    }
+
+    /// Whether the driver attaches PASIDs of the device (upstream: it has `pasid_attach_ioas`);
+    /// `EOPNOTSUPP` for the PASID variants if not.
+    fn pasid_ops(&self) -> bool {
+        true
+    }
+
+    /// Attaches PASID `pasid` of the device to `pt_id`, as [`VfioDeviceOps::attach_ioas`].
+    fn pasid_attach_ioas(
+        &self,
+        _vdev: &VfioDevice,
+        phys: &mut PhysicalBinding,
+        pasid: u32,
+        pt_id: u32,
+    ) -> Result<u32> {
+        phys.pasid_attach(pasid, pt_id)
+    }
+
+    /// Detaches PASID `pasid` of the device, if attached.
+    fn pasid_detach_ioas(&self, _vdev: &VfioDevice, phys: &mut PhysicalBinding, pasid: u32) {
+        phys.pasid_detach(pasid);
+    }
+}
+
+/// What the device set's lock guards.
+pub(crate) struct State {
+    /// Whether the device is still registered: new files are refused once it is not.
+    registered: bool,
+    /// Open files of the device, bound or not.
+    files: u32,
+    /// How many users have the device open (at most one through the cdev).
+    open_count: u32,
+    /// The binding of the opened device to its user's iommufd.
+    pub(crate) phys: PhysicalBinding,
+}
+
+/// A device a VFIO driver registered.
+#[pin_data]
+pub(crate) struct VfioDevice {
+    /// The device the driver drives (a PCI function, say): the parent of the VFIO device.
+    parent: ARef<Device>,
+    /// The device's number: `vfioN`.
+    pub(crate) index: u32,
+    ops: Arc<dyn VfioDeviceOps>,
+    #[pin]
+    pub(crate) state: Mutex<State>,
+    /// Signalled when a file of the device is closed.
+    #[pin]
+    closed: CondVar,
+}
+
+impl VfioDevice {
+    /// The device the driver drives.
+    pub(crate) fn parent(&self) -> &Device {
+        &self.parent
+    }
+
+    /// The driver's callbacks.
+    pub(crate) fn ops(&self) -> &dyn VfioDeviceOps {
+        &*self.ops
+    }
+
+    /// A new file of the device: `ENODEV` once it is being unregistered.
+    pub(crate) fn file_opened(&self) -> Result {
+        let mut state = self.state.lock();
+        if !state.registered {
+            return Err(ENODEV);
+        }
+        state.files += 1;
+        Ok(())
+    }
+
+    /// A file of the device was closed.
+    pub(crate) fn file_closed(&self) {
+        let mut state = self.state.lock();
+        state.files -= 1;
+        if state.files == 0 {
+            self.closed.notify_all();
+        }
+    }
+
+    /// Opens the device for a user of the cdev bound to `ictx`, with the set's lock held:
+    /// `EINVAL` if somebody has it open already (the cdev has no safe way to share it). The
+    /// first open binds the device to `ictx` and calls the driver's `open_device`; on failure
+    /// nothing is left. Returns the device's id in `ictx`.
+    pub(crate) fn open_cdev(&self, state: &mut State, ictx: &Ctx) -> Result<u32> {
+        if state.open_count != 0 {
+            return Err(EINVAL);
+        }
+        let devid = self.ops.bind_iommufd(self, &mut state.phys, ictx)?;
+        if let Err(e) = self.ops.open_device(self) {
+            self.ops.unbind_iommufd(self, &mut state.phys);
+            return Err(e);
+        }
+        state.open_count = 1;
+        Ok(devid)
+    }
+
+    /// Closes the device for a user, with the set's lock held; the last close calls the
+    /// driver's `close_device` and unbinds the device from its iommufd.
+    pub(crate) fn close(&self, state: &mut State) {
+        match state.open_count {
+            0 => pr_warn!("closing vfio{}, which is not open\n", self.index),
+            1 => {
+                self.ops.close_device(self);
+                self.ops.unbind_iommufd(self, &mut state.phys);
+                state.open_count = 0;
+            }
+            _ => state.open_count -= 1,
+        }
+    }
+
+    /// Refuses new files, then waits until every file of the device is closed, asking the
+    /// driver to have its user let go.
+    fn wait_unused(&self) {
+        let mut state = self.state.lock();
+        state.registered = false;
+        let mut asked = 0;
+        while state.files != 0 {
+            if asked == 0 {
+                drop(state);
+                self.ops.request(self, asked);
+                pr_info!(
+                    "vfio{} is in use, unregistering waits until it is released\n",
+                    self.index
+                );
+                asked += 1;
+                state = self.state.lock();
+                continue;
+            }
+            self.closed.wait(&mut state);
+        }
+    }
+}
+
+/// A registered VFIO device; dropping it unregisters the device, waiting until userspace has
+/// closed every file of it.
+pub(crate) struct Registration {
+    // Field order matters: the node goes (no new opens) before the wait in `drop`.
+    #[cfg(CONFIG_VFIO_DEVICE_CDEV)]
+    node: Option<crate::cdev::Node>,
+    device: Arc<VfioDevice>,
+    /// Gives the index back when the registration goes.
+    _index: crate::registry::Index,
+}
+
+impl Registration {
+    /// Registers `parent`, driven by `ops`, as a VFIO device. `EINVAL` if the device has no
+    /// IOMMU group (no IOMMU protects it), as upstream without no-IOMMU mode.
+    pub(crate) fn new(parent: &Device, ops: Arc<dyn VfioDeviceOps>) -> Result<Self> {
+        Group::of(parent).map_err(|_| EINVAL)?;
+        let index = crate::registry::Index::alloc()?;
+        let number = index.get();
+        let device = Arc::pin_init(
+            pin_init!(VfioDevice {
+                parent: parent.into(),
+                index: number,
+                ops,
+                state <- new_mutex!(State {
+                    registered: true,
+                    files: 0,
+                    open_count: 0,
+                    phys: PhysicalBinding::new(),
+                }),
+                closed <- new_condvar!(),
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(Self {
+            #[cfg(CONFIG_VFIO_DEVICE_CDEV)]
+            node: Some(crate::cdev::Node::add(&device)?),
+            device,
+            _index: index,
+        })
+    }
+
+    /// The registered device.
+    pub(crate) fn device(&self) -> &Arc<VfioDevice> {
+        &self.device
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        #[cfg(CONFIG_VFIO_DEVICE_CDEV)]
+        drop(self.node.take());
+        self.device.wait_unused();
+    }
+}
