@@ -34,7 +34,10 @@ use kernel::{
             prot,
             PagingDomain, //
         },
-        group::DmaOwner,
+        group::{
+            DmaOwner,
+            Group, //
+        },
     },
     iova_bitmap::IovaBitmap,
     new_mutex,
@@ -158,6 +161,11 @@ impl HwDevice {
     pub(crate) fn new<T: ?Sized>(dev: &Device, owner: &T) -> Result<Arc<Self>> {
         if !iommu_device::capable(dev, Cap::CacheCoherency) {
             return Err(EINVAL);
+        }
+        // As upstream: a device whose DMA could raise interrupts it was not given is not handed
+        // to userspace. (Upstream's `allow_unsafe_interrupts` override is not offered.)
+        if !Group::of(dev)?.has_isolated_msi() {
+            return Err(EPERM);
         }
         let owner = DmaOwner::claim(dev, owner)?;
         Arc::pin_init(

@@ -126,7 +126,7 @@ impl BoundDevice {
     }
 
     /// Attaches PASID `pasid` of the device ([`NO_PASID`] for its requests without one) to
-    /// `pt_id`, an IOAS or a HWPT, and returns the id of the HWPT it uses. `EINVAL` if it is
+    /// `pt_id`, an IOAS or a HWPT, and returns the id of the HWPT it uses. `EBUSY` if it is
     /// attached there already (see [`BoundDevice::replace`]).
     #[inline]
     pub fn attach(&mut self, pasid: u32, pt_id: u32) -> Result<u32> {

@@ -62,6 +62,14 @@ impl Group {
         self.ptr.as_ptr()
     }
 
+    /// Whether a DMA write of the group's devices can only raise the interrupts given to them
+    /// (interrupt remapping, or an MSI-isolating IOMMU): what it takes to hand them to userspace
+    /// safely.
+    pub fn has_isolated_msi(&self) -> bool {
+        // SAFETY: The group is valid by the type invariant.
+        unsafe { bindings::iommu_group_has_isolated_msi(self.as_raw()) }
+    }
+
     /// The group's id, as in `/sys/kernel/iommu_groups/<id>`.
     pub fn id(&self) -> i32 {
         // SAFETY: The group is valid by the type invariant.
