@@ -149,17 +149,22 @@ pub(crate) fn map_file_ioctl(
     }
     cmd.start.checked_add(cmd.length - 1).ok_or(EOVERFLOW)?;
     let fixed = (cmd.flags & MAP_FIXED_IOVA != 0).then_some(cmd.iova);
-    // A dma-buf is mapped from its exporter's memory; any other file must be a memfd.
-    #[cfg(CONFIG_DMA_SHARED_BUFFER)]
-    if let Ok(buf) = kernel::dma_buf::DmaBuf::get(cmd.fd) {
-        let iova = ioas
-            .iopt
-            .map_dmabuf(fixed, buf, &ictx.dev, cmd.start, cmd.length, prot)?;
-        ucmd.cmd.iova = iova;
-        ucmd.respond()?;
-        return Ok(0);
-    }
+    // A dma-buf is mapped from its exporter's memory; any other file must be a memfd (which
+    // pinning checks, as upstream). A memfd, the common case, is known by its file alone: only
+    // another file is looked up again as a dma-buf.
     let file = fget_for_pin(u32::try_from(cmd.fd).map_err(|_| EBADF)?)?;
+    #[cfg(CONFIG_DMA_SHARED_BUFFER)]
+    if !kernel::user_pin::is_memfd(&file) {
+        if let Ok(buf) = kernel::dma_buf::DmaBuf::get(cmd.fd) {
+            drop(file);
+            let iova = ioas
+                .iopt
+                .map_dmabuf(fixed, buf, &ictx.dev, cmd.start, cmd.length, prot)?;
+            ucmd.cmd.iova = iova;
+            ucmd.respond()?;
+            return Ok(0);
+        }
+    }
     let iova = ioas
         .iopt
         .map_file(fixed, file, cmd.start, cmd.length, prot, ictx.charger()?)?;

@@ -7,6 +7,8 @@
 #include <linux/sched/signal.h>
 #include <linux/sched/user.h>
 #include <linux/cred.h>
+#include <linux/hugetlb.h>
+#include <linux/shmem_fs.h>
 
 __rust_helper phys_addr_t rust_helper_page_to_phys(struct page *page)
 {
@@ -68,4 +70,10 @@ __rust_helper struct page *rust_helper_folio_page(struct folio *folio, unsigned 
 __rust_helper unsigned long rust_helper_page_to_pfn(const struct page *page)
 {
 	return page_to_pfn(page);
+}
+
+/* Whether the file's memory is what memfd_pin_folios() pins: shmem or hugetlbfs. */
+__rust_helper bool rust_helper_file_is_memfd(struct file *file)
+{
+	return shmem_file(file) || is_file_hugepages(file);
 }

@@ -507,6 +507,13 @@ pub fn fget_for_pin(fd: u32) -> Result<ARef<crate::fs::File>> {
     Ok(unsafe { crate::fs::file::LocalFile::assume_no_fdget_pos(file) })
 }
 
+/// Whether `file` is memory [`pin_file_runs`] can pin: a shmem or hugetlbfs file, as a memfd is.
+#[inline]
+pub fn is_memfd(file: &crate::fs::File) -> bool {
+    // SAFETY: `file` is a valid file for the duration of the call.
+    unsafe { bindings::file_is_memfd(file.as_ptr()) }
+}
+
 /// Pins `npages` pages of memfd `file` (shmem or hugetlbfs) from byte `offset`, a multiple of
 /// `PAGE_SIZE`, for writing if `write`, and hands them to `f` in runs, in order. Each page
 /// holds its own pin on its folio, so parts of a run unpin on their own like pages of process
