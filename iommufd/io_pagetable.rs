@@ -168,7 +168,8 @@ impl Tables {
     }
 
     /// Adds an area mapping `length` bytes from byte `start` of `pages` at `iova`, free and
-    /// aligned, and fills it into every domain; nothing changes on failure.
+    /// aligned (and the slice checked with [`Tables::check_slice`]), and fills it into every
+    /// domain; nothing changes on failure.
     fn add_area(
         &mut self,
         iova: u64,
@@ -176,9 +177,7 @@ impl Tables {
         start: u64,
         length: u64,
         prot: Prot,
-        align: u64,
     ) -> Result {
-        Self::check_slice(&pages, start, prot, align)?;
         // Allocated under the lock: one allocation per area, and none kept around.
         let mem = RangeReservation::new(GFP_KERNEL_ACCOUNT)?;
         let range = Range {
@@ -625,7 +624,8 @@ impl IoPagetable {
         prot: Prot,
     ) -> Result<u64> {
         let (mut t, iova, align) = self.lock_for_map(iova, pages.address(start), length)?;
-        t.add_area(iova, pages, start, length, prot, align)?;
+        Tables::check_slice(&pages, start, prot, align)?;
+        t.add_area(iova, pages, start, length, prot)?;
         Ok(iova)
     }
 
@@ -652,7 +652,7 @@ impl IoPagetable {
         }
         let mut at = iova;
         for (inserted, s) in slices.iter().enumerate() {
-            let res = t.add_area(at, s.pages.clone(), s.start, s.length, prot, align);
+            let res = t.add_area(at, s.pages.clone(), s.start, s.length, prot);
             if let Err(e) = res {
                 // Take back the slices mapped before the failure.
                 let mut at = iova;
