@@ -354,22 +354,29 @@ impl Iommufd {
     }
 }
 
-#[vtable]
-impl MiscDevice for Iommufd {
-    type Ptr = Pin<KBox<Self>>;
-
-    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
+impl Iommufd {
+    /// A new context, with no objects; `dev` is the misc device it reports errors against.
+    pub(crate) fn new(dev: ARef<kernel::device::Device>) -> Result<Pin<KBox<Self>>> {
         KBox::try_pin_init(
             try_pin_init!(Self {
                 objects: Arc::pin_init(ObjectTable::new(), GFP_KERNEL_ACCOUNT)?,
                 account_per_mm: Atomic::new(false),
                 owners: OwnerCache::new(),
                 compat_ioas <- new_mutex!(None),
-                dev: misc.device().into(),
+                dev,
                 mmaps <- MmapTable::new(),
             }),
             GFP_KERNEL_ACCOUNT,
         )
+    }
+}
+
+#[vtable]
+impl MiscDevice for Iommufd {
+    type Ptr = Pin<KBox<Self>>;
+
+    fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
+        Iommufd::new(misc.device().into())
     }
 
     fn ioctl(me: Pin<&Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

@@ -56,7 +56,15 @@ module! {
 struct IommufdModule {
     #[pin]
     _dev: MiscDeviceRegistration<context::Iommufd>,
+    /// `/dev/vfio/vfio`, where iommufd stands in for VFIO's container.
+    #[cfg(CONFIG_IOMMUFD_VFIO_CONTAINER)]
+    #[pin]
+    _vfio: MiscDeviceRegistration<context::Iommufd>,
 }
+
+/// `VFIO_MINOR` from `include/linux/miscdevice.h`.
+#[cfg(CONFIG_IOMMUFD_VFIO_CONTAINER)]
+const VFIO_MINOR: u32 = 196;
 
 impl kernel::InPlaceModule for IommufdModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
@@ -66,10 +74,23 @@ impl kernel::InPlaceModule for IommufdModule {
         };
         try_pin_init!(Self {
             _dev <- MiscDeviceRegistration::register_node(MiscDeviceOptions { name: c"iommu" }, node),
+            // World-accessible, as VFIO's own container: the groups carry the access control.
+            #[cfg(CONFIG_IOMMUFD_VFIO_CONTAINER)]
+            _vfio <- MiscDeviceRegistration::register_node(
+                MiscDeviceOptions { name: c"vfio" },
+                MiscNode {
+                    nodename: Some(c"vfio/vfio"),
+                    mode: 0o666,
+                    minor: Some(VFIO_MINOR),
+                },
+            ),
         })
         .pin_chain(|this| {
             // Before VFIO can be handed a `/dev/iommu` file.
-            kapi::set_file_type(this._dev.file_type());
+            let files = this._dev.file_type();
+            #[cfg(CONFIG_IOMMUFD_VFIO_CONTAINER)]
+            let files = files.with_node(&this._vfio);
+            kapi::set_file_type(files, this._dev.device().into());
             Ok(())
         })
     }

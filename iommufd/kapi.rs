@@ -31,17 +31,54 @@ use kernel::{
     },
 };
 
-/// What tells `/dev/iommu` files from others, set when the module registers the node.
-static IOMMUFD_FILES: SetOnce<MiscFileType<Iommufd>> = SetOnce::new();
+/// What tells `/dev/iommu` files from others, and the misc device of the node, set when the
+/// module registers the node.
+static IOMMUFD_FILES: SetOnce<(MiscFileType<Iommufd>, ARef<kernel::device::Device>)> =
+    SetOnce::new();
 
-/// Remembers what `/dev/iommu`'s files look like (see [`MiscFileType`]).
-pub(crate) fn set_file_type(files: MiscFileType<Iommufd>) {
-    IOMMUFD_FILES.populate(files);
+/// Remembers what `/dev/iommu`'s files look like (see [`MiscFileType`]), and its device.
+pub(crate) fn set_file_type(files: MiscFileType<Iommufd>, dev: ARef<kernel::device::Device>) {
+    IOMMUFD_FILES.populate((files, dev));
 }
 
 /// The context of `file`, if it is an open `/dev/iommu`.
 fn context(file: &File) -> Option<Pin<&Iommufd>> {
-    IOMMUFD_FILES.as_ref()?.private_data(file)
+    IOMMUFD_FILES.as_ref()?.0.private_data(file)
+}
+
+/// `iommufd_ctx_create()`: a new context that no open of `/dev/iommu` made, with a reference
+/// for the caller: VFIO's own container keeps its mappings in one. Not in upstream, whose
+/// container has an engine of its own.
+#[no_mangle]
+extern "C" fn iommufd_ctx_create() -> *mut bindings::iommufd_ctx {
+    let create = || -> Result<ARef<File>> {
+        let (files, dev) = IOMMUFD_FILES.as_ref().ok_or(ENODEV)?;
+        files.new_file(c"[iommufd]", Iommufd::new(dev.clone())?)
+    };
+    match create() {
+        Ok(file) => ARef::into_raw(file).as_ptr().cast(),
+        Err(e) => e.to_ptr(),
+    }
+}
+
+/// `iommufd_vfio_compat_ioctl()`: a VFIO container ioctl (`VFIO_SET_IOMMU`,
+/// `VFIO_IOMMU_MAP_DMA`, ...) on the context, as if issued on its file; `ENOTTY` for others.
+/// Not in upstream: VFIO's own container passes its ioctls on with it.
+#[no_mangle]
+extern "C" fn iommufd_vfio_compat_ioctl(
+    ictx: *mut bindings::iommufd_ctx,
+    cmd: c_uint,
+    arg: c_ulong,
+) -> c_long {
+    // SAFETY: The caller holds a reference on the context.
+    let file = unsafe { ctx_file(ictx) };
+    let result = context(file)
+        .ok_or(EBADFD)
+        .and_then(|ictx| crate::vfio_compat::ioctl(&ictx, cmd, arg));
+    match result {
+        Ok(v) => v as c_long,
+        Err(e) => e.to_errno() as c_long,
+    }
 }
 
 /// The file behind a context pointer.
@@ -249,4 +286,35 @@ extern "C" fn iommufd_device_to_ictx(
 extern "C" fn iommufd_device_to_id(idev: *mut bindings::iommufd_device) -> u32 {
     // SAFETY: The caller passes a bound device.
     unsafe { KapiDevice::from_raw(idev) }.dev.id
+}
+
+/// `iommufd_vfio_compat_ioas_create()`: gives the context a compat IOAS, unless it has one,
+/// for a VFIO group set to it.
+#[no_mangle]
+extern "C" fn iommufd_vfio_compat_ioas_create(ictx: *mut bindings::iommufd_ctx) -> c_int {
+    // SAFETY: The caller holds a reference on the context.
+    let file = unsafe { ctx_file(ictx) };
+    match context(file).ok_or(EBADFD).and_then(|ictx| ictx.compat_ioas_create()) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `iommufd_vfio_compat_ioas_get_id()`: writes the id of the context's compat IOAS to
+/// `out_ioas_id`; `ENODEV` if it has none.
+#[no_mangle]
+extern "C" fn iommufd_vfio_compat_ioas_get_id(
+    ictx: *mut bindings::iommufd_ctx,
+    out_ioas_id: *mut u32,
+) -> c_int {
+    // SAFETY: The caller holds a reference on the context.
+    let file = unsafe { ctx_file(ictx) };
+    match context(file).ok_or(EBADFD).and_then(|ictx| ictx.compat_ioas_id()) {
+        Ok(id) => {
+            // SAFETY: The caller passes a pointer it may write to.
+            unsafe { *out_ioas_id = id };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
 }

@@ -7,6 +7,11 @@
 #include <linux/export.h>
 #include <linux/iommufd.h>
 
+/* Ours, not upstream's: for VFIO's own container (see kapi.rs). */
+struct iommufd_ctx *iommufd_ctx_create(void);
+long iommufd_vfio_compat_ioctl(struct iommufd_ctx *ictx, unsigned int cmd,
+			       unsigned long arg);
+
 EXPORT_SYMBOL_NS_GPL(iommufd_ctx_from_file, "IOMMUFD");
 EXPORT_SYMBOL_NS_GPL(iommufd_ctx_from_fd, "IOMMUFD");
 EXPORT_SYMBOL_NS_GPL(iommufd_ctx_get, "IOMMUFD");
@@ -18,3 +23,7 @@ EXPORT_SYMBOL_NS_GPL(iommufd_device_replace, "IOMMUFD");
 EXPORT_SYMBOL_NS_GPL(iommufd_device_detach, "IOMMUFD");
 EXPORT_SYMBOL_NS_GPL(iommufd_device_to_ictx, "IOMMUFD");
 EXPORT_SYMBOL_NS_GPL(iommufd_device_to_id, "IOMMUFD");
+EXPORT_SYMBOL_NS_GPL(iommufd_vfio_compat_ioas_create, "IOMMUFD_VFIO");
+EXPORT_SYMBOL_NS_GPL(iommufd_vfio_compat_ioas_get_id, "IOMMUFD_VFIO");
+EXPORT_SYMBOL_NS_GPL(iommufd_ctx_create, "IOMMUFD_VFIO");
+EXPORT_SYMBOL_NS_GPL(iommufd_vfio_compat_ioctl, "IOMMUFD_VFIO");

@@ -47,15 +47,43 @@ pub(crate) type CompatIoas = Option<(u32, Arc<Ioas>)>;
 impl Iommufd {
     /// The compat IOAS and its id; `ENODEV` if none is set or it was destroyed since.
     fn compat_ioas_with_id(&self) -> Result<(u32, Arc<Ioas>)> {
-        let (id, ioas) = self.compat_ioas.lock().clone().ok_or(ENODEV)?;
+        self.compat_ioas_with_id_locked(&self.compat_ioas.lock())
+            .ok_or(ENODEV)
+    }
+
+    /// As [`Self::compat_ioas_with_id`], given the locked compat IOAS; `None` if there is none.
+    fn compat_ioas_with_id_locked(&self, compat: &CompatIoas) -> Option<(u32, Arc<Ioas>)> {
+        let (id, ioas) = compat.clone()?;
         match self.objects.get(id) {
-            Ok(Object::Ioas(current)) if Arc::ptr_eq(&current, &ioas) => Ok((id, ioas)),
-            _ => Err(ENODEV),
+            Ok(Object::Ioas(current)) if Arc::ptr_eq(&current, &ioas) => Some((id, ioas)),
+            _ => None,
         }
     }
 
     fn compat_ioas(&self) -> Result<Arc<Ioas>> {
         Ok(self.compat_ioas_with_id()?.1)
+    }
+}
+
+impl Iommufd {
+    /// The id of the compat IOAS: `ENODEV` if there is none (upstream's
+    /// `iommufd_vfio_compat_ioas_get_id`, which VFIO's group path attaches its devices to).
+    pub(crate) fn compat_ioas_id(&self) -> Result<u32> {
+        Ok(self.compat_ioas_with_id()?.0)
+    }
+
+    /// Makes a new IOAS the compat IOAS, unless there is one already (upstream's
+    /// `iommufd_vfio_compat_ioas_create`, for a VFIO group set to this context).
+    pub(crate) fn compat_ioas_create(&self) -> Result {
+        let mut compat = self.compat_ioas.lock();
+        if self.compat_ioas_with_id_locked(&compat).is_some() {
+            return Ok(());
+        }
+        let new = self.objects.reserve()?;
+        let ioas = Ioas::new()?;
+        *compat = Some((new.id(), ioas.clone()));
+        new.publish(Object::Ioas(ioas));
+        Ok(())
     }
 }
 

@@ -1,23 +1,44 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The VFIO container, `/dev/vfio/vfio`.
+//! VFIO's own container, `/dev/vfio/vfio` (`VFIO_CONTAINER`).
 //!
-//! Legacy VFIO users open a container, add groups to it, pick an IOMMU backend with
-//! `VFIO_SET_IOMMU` and then map memory through the backend's ioctls. Until a group is added
-//! no backend can be set, and the container answers only the version and extension queries.
-//! The backend will be iommufd's mapping engine (one engine behind both front ends), so no
-//! backend is registered yet and every extension query answers 0, as upstream does when no
-//! backend module is loaded.
+//! Legacy VFIO users open a container, add groups to it (`VFIO_GROUP_SET_CONTAINER`), pick an
+//! IOMMU backend (`VFIO_SET_IOMMU`: type1 or type1v2) and map memory for their devices' DMA
+//! (`VFIO_IOMMU_MAP_DMA`, ...). Upstream has a separate mapping engine for this (the type1
+//! driver); here the backend is iommufd's engine: the container owns an iommufd context of its
+//! own, made when its first group arrives, whose compat IOAS holds the mappings. The groups'
+//! devices bind to that context and attach to that IOAS, as devices of a group set to an
+//! iommufd do; the container keeps the rules of upstream's container on top:
+//!
+//! - without a group it answers only the version and the extension queries: `VFIO_SET_IOMMU`
+//!   needs a group, and everything else needs `VFIO_SET_IOMMU` (`EINVAL`);
+//! - adding a group needs the group to be viable (`EPERM` if a kernel driver still does DMA
+//!   with one of its devices);
+//! - when its last group leaves, the container drops its context and with it every mapping,
+//!   and is back where it started (the backend must be set again).
 
 use kernel::{
-    fs::File,
+    fs::{
+        File,
+        LocalFile, //
+    },
+    iommu::group::Group as IommuGroup,
+    iommufd::Ctx,
     miscdevice::{
         MiscDevice,
         MiscDeviceOptions,
         MiscDeviceRegistration,
+        MiscFileType,
         MiscNode, //
     },
+    new_mutex,
     prelude::*,
+    sync::{
+        aref::ARef,
+        Arc,
+        Mutex,
+        SetOnce, //
+    },
     uapi,
     uapi_ioctl::{
         VFIO_CHECK_EXTENSION,
@@ -29,8 +50,25 @@ use kernel::{
 /// `VFIO_MINOR` from `include/linux/miscdevice.h`.
 const VFIO_MINOR: u32 = 196;
 
-/// One open container. It holds no groups yet: groups arrive with the group interface.
-pub(crate) struct Container {}
+/// What the container's lock guards.
+struct State {
+    /// How many groups are in the container.
+    groups: u32,
+    /// The context the mappings live in, while the container has groups.
+    ictx: Option<ARef<Ctx>>,
+    /// Whether `VFIO_SET_IOMMU` chose the backend.
+    iommu_set: bool,
+}
+
+/// One open container.
+#[pin_data]
+pub(crate) struct Container {
+    #[pin]
+    state: Mutex<State>,
+}
+
+/// What tells container files from others, set when the node is registered.
+static CONTAINER_FILES: SetOnce<MiscFileType<Container>> = SetOnce::new();
 
 /// Registers `/dev/vfio/vfio` (world-accessible, as upstream: the groups carry the access
 /// control).
@@ -45,34 +83,124 @@ pub(crate) fn register() -> impl PinInit<MiscDeviceRegistration<Container>, Erro
     )
 }
 
+/// Remembers what the container's files look like, for [`Container::of_file`].
+pub(crate) fn set_file_type(files: MiscFileType<Container>) {
+    CONTAINER_FILES.populate(files);
+}
+
 impl Container {
-    /// Extensions a backend could provide. No backend is registered yet.
-    fn check_extension(&self, _extension: usize) -> isize {
-        0
+    /// The container of `file`, if it is an open container.
+    pub(crate) fn of_file(file: &LocalFile) -> Option<Arc<Container>> {
+        CONTAINER_FILES
+            .as_ref()?
+            .private_data(file)
+            .map(|c| c.into())
     }
 
-    /// Setting a backend needs at least one group in the container; as upstream, a
-    /// container without groups answers `EINVAL`.
-    fn set_iommu(&self, _backend: usize) -> Result<isize> {
-        Err(EINVAL)
+    /// Adds a group, whose IOMMU group is `iommu_group`, to the container, and returns the
+    /// context its devices bind to. `EPERM` if the group is not viable.
+    pub(crate) fn add_group(&self, iommu_group: &IommuGroup) -> Result<ARef<Ctx>> {
+        if iommu_group.dma_owner_claimed() {
+            return Err(EPERM);
+        }
+        let mut state = self.state.lock();
+        let ictx = match &state.ictx {
+            Some(ictx) => ictx.clone(),
+            None => {
+                let ictx = Ctx::create()?;
+                ictx.compat_ioas_create()?;
+                ictx
+            }
+        };
+        state.ictx = Some(ictx.clone());
+        state.groups += 1;
+        Ok(ictx)
+    }
+
+    /// A group left the container (its devices are closed); the last one takes the context,
+    /// and so every mapping, with it.
+    pub(crate) fn remove_group(&self) {
+        let mut state = self.state.lock();
+        state.groups -= 1;
+        if state.groups == 0 {
+            state.ictx = None;
+            state.iommu_set = false;
+        }
+    }
+
+    /// `VFIO_CHECK_EXTENSION`: what the backend answers once there is one; before that, what it
+    /// could offer (type1, type1v2, unmapping everything), and 0 for coherent DMA, which
+    /// depends on the devices.
+    fn check_extension(&self, extension: usize) -> Result<isize> {
+        let state = self.state.lock();
+        if let (true, Some(ictx)) = (state.iommu_set, &state.ictx) {
+            return ictx.vfio_ioctl(VFIO_CHECK_EXTENSION, extension);
+        }
+        Ok(match u32::try_from(extension) {
+            Ok(uapi::VFIO_TYPE1_IOMMU | uapi::VFIO_TYPE1v2_IOMMU | uapi::VFIO_UNMAP_ALL) => 1,
+            _ => 0,
+        })
+    }
+
+    /// `VFIO_SET_IOMMU`: `EINVAL` without a group or once set; `ENODEV` for a backend that is
+    /// neither type1 nor type1v2, as upstream when no backend driver takes it.
+    fn set_iommu(&self, backend: usize) -> Result<isize> {
+        let mut state = self.state.lock();
+        let Some(ictx) = state.ictx.clone() else {
+            return Err(EINVAL);
+        };
+        if state.iommu_set {
+            return Err(EINVAL);
+        }
+        match u32::try_from(backend) {
+            Ok(uapi::VFIO_TYPE1_IOMMU | uapi::VFIO_TYPE1v2_IOMMU) => {}
+            _ => return Err(ENODEV),
+        }
+        ictx.vfio_ioctl(VFIO_SET_IOMMU, backend)?;
+        state.iommu_set = true;
+        Ok(0)
+    }
+
+    /// Any other ioctl goes to the backend: `EINVAL` before there is one.
+    fn backend_ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
+        let ictx = {
+            let state = self.state.lock();
+            match (&state.ictx, state.iommu_set) {
+                (Some(ictx), true) => ictx.clone(),
+                _ => return Err(EINVAL),
+            }
+        };
+        // The backend answers `ENOTTY` for what it does not know; the container, `EINVAL`.
+        match ictx.vfio_ioctl(cmd, arg) {
+            Err(e) if e == ENOTTY => Err(EINVAL),
+            other => other,
+        }
     }
 }
 
 #[vtable]
 impl MiscDevice for Container {
-    type Ptr = KBox<Self>;
+    type Ptr = Arc<Self>;
 
     fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
-        Ok(KBox::new(Self {}, GFP_KERNEL_ACCOUNT)?)
+        Arc::pin_init(
+            pin_init!(Self {
+                state <- new_mutex!(State {
+                    groups: 0,
+                    ictx: None,
+                    iommu_set: false,
+                }),
+            }),
+            GFP_KERNEL_ACCOUNT,
+        )
     }
 
-    fn ioctl(me: &Self, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(me: kernel::sync::ArcBorrow<'_, Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
         match cmd {
             VFIO_GET_API_VERSION => Ok(uapi::VFIO_API_VERSION as isize),
-            VFIO_CHECK_EXTENSION => Ok(me.check_extension(arg)),
+            VFIO_CHECK_EXTENSION => me.check_extension(arg),
             VFIO_SET_IOMMU => me.set_iommu(arg),
-            // Without a backend there is nothing else to pass the ioctl to.
-            _ => Err(EINVAL),
+            _ => me.backend_ioctl(cmd, arg),
         }
     }
 }

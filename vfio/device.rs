@@ -169,6 +169,9 @@ pub(crate) struct VfioDevice {
     parent: ARef<Device>,
     /// The device's number: `vfioN`.
     pub(crate) index: u32,
+    /// The VFIO group of the device's IOMMU group.
+    #[cfg(CONFIG_VFIO_GROUP)]
+    pub(crate) group: Arc<crate::group::Group>,
     ops: Arc<dyn VfioDeviceOps>,
     #[pin]
     pub(crate) state: Mutex<State>,
@@ -215,6 +218,12 @@ impl VfioDevice {
         if state.open_count != 0 {
             return Err(EINVAL);
         }
+        self.first_open(state, ictx)
+    }
+
+    /// Binds the device to `ictx` and calls the driver's `open_device`, leaving nothing on
+    /// failure; returns the device's id in `ictx`.
+    fn first_open(&self, state: &mut State, ictx: &Ctx) -> Result<u32> {
         let devid = self.ops.bind_iommufd(self, &mut state.phys, ictx)?;
         if let Err(e) = self.ops.open_device(self) {
             self.ops.unbind_iommufd(self, &mut state.phys);
@@ -222,6 +231,28 @@ impl VfioDevice {
         }
         state.open_count = 1;
         Ok(devid)
+    }
+
+    /// Opens the device for a user of its group, whose iommufd context is `ictx`, with the
+    /// group's and the set's locks held. Unlike the cdev the group may open a device several
+    /// times; the first open binds it to `ictx` (see [`VfioDevice::open_cdev`]) and attaches it
+    /// to the context's compat IOAS, where the container's mappings are (`ENODEV` if the
+    /// context has none any more).
+    #[cfg(CONFIG_VFIO_GROUP)]
+    pub(crate) fn open_group(&self, state: &mut State, ictx: &Ctx) -> Result {
+        if state.open_count != 0 {
+            state.open_count += 1;
+            return Ok(());
+        }
+        self.first_open(state, ictx)?;
+        let attached = ictx
+            .compat_ioas_id()
+            .and_then(|ioas| self.ops.attach_ioas(self, &mut state.phys, ioas));
+        if let Err(e) = attached {
+            self.close(state);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Closes the device for a user, with the set's lock held; the last close calls the
@@ -264,12 +295,26 @@ impl VfioDevice {
 /// A registered VFIO device; dropping it unregisters the device, waiting until userspace has
 /// closed every file of it.
 pub(crate) struct Registration {
-    // Field order matters: the node goes (no new opens) before the wait in `drop`.
+    // Field order matters: the node goes (no new opens) before the wait in `drop`, and the
+    // group goes last.
     #[cfg(CONFIG_VFIO_DEVICE_CDEV)]
     node: Option<crate::cdev::Node>,
     device: Arc<VfioDevice>,
     /// Gives the index back when the registration goes.
     _index: crate::registry::Index,
+    #[cfg(CONFIG_VFIO_GROUP)]
+    _group: GroupUse,
+}
+
+/// A registered device's use of its group, given back on drop.
+#[cfg(CONFIG_VFIO_GROUP)]
+struct GroupUse(Arc<crate::group::Group>);
+
+#[cfg(CONFIG_VFIO_GROUP)]
+impl Drop for GroupUse {
+    fn drop(&mut self) {
+        crate::group::put(&self.0);
+    }
 }
 
 impl Registration {
@@ -277,12 +322,18 @@ impl Registration {
     /// IOMMU group (no IOMMU protects it), as upstream without no-IOMMU mode.
     pub(crate) fn new(parent: &Device, ops: Arc<dyn VfioDeviceOps>) -> Result<Self> {
         Group::of(parent).map_err(|_| EINVAL)?;
+        #[cfg(CONFIG_VFIO_GROUP)]
+        let group = GroupUse(crate::group::get(parent)?);
+        #[cfg(CONFIG_VFIO_GROUP)]
+        let device_group = group.0.clone();
         let index = crate::registry::Index::alloc()?;
         let number = index.get();
         let device = Arc::pin_init(
             pin_init!(VfioDevice {
                 parent: parent.into(),
                 index: number,
+                #[cfg(CONFIG_VFIO_GROUP)]
+                group: device_group,
                 ops,
                 state <- new_mutex!(State {
                     registered: true,
@@ -294,11 +345,17 @@ impl Registration {
             }),
             GFP_KERNEL,
         )?;
+        #[cfg(CONFIG_VFIO_DEVICE_CDEV)]
+        let node = Some(crate::cdev::Node::add(&device)?);
+        #[cfg(CONFIG_VFIO_GROUP)]
+        device.group.add_device(&device)?;
         Ok(Self {
             #[cfg(CONFIG_VFIO_DEVICE_CDEV)]
-            node: Some(crate::cdev::Node::add(&device)?),
+            node,
             device,
             _index: index,
+            #[cfg(CONFIG_VFIO_GROUP)]
+            _group: group,
         })
     }
 
@@ -310,6 +367,8 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        #[cfg(CONFIG_VFIO_GROUP)]
+        self.device.group.remove_device(&self.device);
         #[cfg(CONFIG_VFIO_DEVICE_CDEV)]
         drop(self.node.take());
         self.device.wait_unused();

@@ -5,9 +5,11 @@
 //!
 //! A drop-in replacement, in Rust, for the C VFIO of Linux 7.3, with the same uAPI. Userspace
 //! reaches devices through the legacy group and container nodes (`/dev/vfio/$GROUP`,
-//! `/dev/vfio/vfio`) or through per-device cdevs bound to an iommufd. Today: the container
-//! node, the driver API ([`device`]) and the device cdevs ([`cdev`]), whose devices bind to
-//! iommufd through its C kAPI ([`iommufd`]).
+//! `/dev/vfio/vfio`) or through per-device cdevs bound to an iommufd: the driver API
+//! ([`device`]), the device files ([`device_file`]) of both ways in, the device cdevs
+//! ([`cdev`]), the groups ([`group`]) and the container ([`container`]). Devices bind to
+//! iommufd through its C kAPI ([`iommufd`]); the container keeps its mappings in an iommufd
+//! context, so one engine serves both. KVM reaches VFIO files through [`kvm`].
 
 // Until a driver other than the test driver registers devices, the driver API is unused
 // without it.
@@ -26,7 +28,11 @@ mod cdev;
 #[cfg(CONFIG_VFIO_CONTAINER)]
 mod container;
 mod device;
+mod device_file;
+#[cfg(CONFIG_VFIO_GROUP)]
+mod group;
 mod iommufd;
+mod kvm;
 mod registry;
 #[cfg(CONFIG_VFIO_TEST_DRIVER)]
 mod test_driver;
@@ -37,7 +43,7 @@ module! {
     authors: ["The iommufd-rs developers"],
     description: "VFIO userspace driver framework",
     license: "GPL",
-    imports_ns: ["IOMMUFD"],
+    imports_ns: ["IOMMUFD", "IOMMUFD_VFIO"],
 }
 
 #[pin_data]
@@ -61,6 +67,11 @@ impl kernel::InPlaceModule for VfioModule {
             _container <- container::register(),
             #[cfg(CONFIG_VFIO_TEST_DRIVER)]
             _test_driver <- kernel::driver::Registration::new(c"vfio-test", module),
+        })
+        .pin_chain(|_this| {
+            #[cfg(CONFIG_VFIO_CONTAINER)]
+            container::set_file_type(_this._container.file_type());
+            Ok(())
         })
     }
 }

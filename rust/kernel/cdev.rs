@@ -16,6 +16,7 @@ use crate::{
     bindings,
     device::Device,
     error::{
+        from_err_ptr,
         to_result,
         VTABLE_DEFAULT_ERROR, //
     },
@@ -24,7 +25,10 @@ use crate::{
     module::this_module,
     prelude::*,
     str::CStr,
-    sync::Arc,
+    sync::{
+        aref::ARef,
+        Arc, //
+    },
     types::{
         ForeignOwnable,
         Opaque, //
@@ -40,6 +44,11 @@ use core::{
     marker::PhantomData,
     ptr::NonNull, //
 };
+
+/// `FMODE_PREAD` and `FMODE_PWRITE` of `include/linux/fs.h`, which bindgen does not see
+/// through their `__force` casts.
+const FMODE_PREAD: u32 = 1 << 3;
+const FMODE_PWRITE: u32 = 1 << 4;
 
 /// A device class (`struct class`), `/sys/class/<name>`, whose devices get their nodes in a
 /// subdirectory of `/dev`.
@@ -232,11 +241,12 @@ unsafe impl<T: CdevFile> Send for CdevDevice<T> {}
 unsafe impl<T: CdevFile> Sync for CdevDevice<T> {}
 
 impl<T: CdevFile> CdevDevice<T> {
-    /// Adds a device named `name` of `class`, a child of `parent`, with the node of device
-    /// number `devt` (from a [`ChrdevRegion`]), carrying `data`.
+    /// Adds a device named `name` of `class`, a child of `parent` (or of nothing, for a device
+    /// that stands for no other, as VFIO's groups), with the node of device number `devt`
+    /// (from a [`ChrdevRegion`]), carrying `data`.
     pub fn register(
         class: &Arc<Class>,
-        parent: &Device,
+        parent: Option<&Device>,
         devt: u32,
         name: &CStr,
         data: T::Data,
@@ -264,7 +274,7 @@ impl<T: CdevFile> CdevDevice<T> {
             bindings::device_initialize(dev);
             (*dev).release = Some(Self::release_node);
             (*dev).class = class.raw.get();
-            (*dev).parent = parent.as_raw();
+            (*dev).parent = parent.map_or(core::ptr::null_mut(), Device::as_raw);
             (*dev).devt = devt;
         }
         let put = |e: Error| {
@@ -299,6 +309,54 @@ impl<T: CdevFile> CdevDevice<T> {
     pub fn device(&self) -> &Device {
         // SAFETY: The device is alive while `self` holds its reference.
         unsafe { Device::from_raw(Opaque::cast_into(&raw const (*self.node.as_ptr()).dev)) }
+    }
+
+    /// A file of the kind the node opens, which no node opened: an anonymous file named `name`
+    /// (`anon_inode_getfile()`) with the node's file operations, owning `this` as its private
+    /// data, open for reading and writing at any position (`pread()`, `pwrite()`). Its
+    /// [`CdevFile::release`] runs when its last reference goes. For a subsystem that hands out
+    /// the same files through another way in, as VFIO's group hands out device files.
+    pub fn new_file(name: &'static CStr, this: T::Ptr) -> Result<ARef<File>> {
+        let data = this.into_foreign();
+        // SAFETY: `name` and the table are static; `data` becomes the file's private data,
+        // given back by the table's `release` (or below, if no file was made).
+        let file = unsafe {
+            bindings::anon_inode_getfile_fmode(
+                name.as_char_ptr(),
+                CdevVTable::<T>::build(),
+                data,
+                bindings::O_RDWR as i32,
+                FMODE_PREAD | FMODE_PWRITE,
+            )
+        };
+        match from_err_ptr(file) {
+            // SAFETY: `anon_inode_getfile_fmode` returned a file with one reference, which the
+            // `ARef` takes; `File` is transparent over `struct file`.
+            Ok(file) => Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(file.cast())) }),
+            Err(e) => {
+                // SAFETY: No file was made, so `data` is still ours, from `into_foreign` above.
+                drop(unsafe { T::Ptr::from_foreign(data) });
+                Err(e)
+            }
+        }
+    }
+
+    /// The private data of `file` if it is an open file of a node of this kind (or one made by
+    /// [`CdevDevice::new_file`]), `None` for any other file: how C code tells its files apart by
+    /// `f_op`. Borrowed for as long as the caller holds `file`, which keeps it from release.
+    pub fn file_data(file: &File) -> Option<<T::Ptr as ForeignOwnable>::Borrowed<'_>> {
+        let raw = file.as_ptr();
+        // SAFETY: `file` is a valid file; its `f_op` and `private_data` may be read.
+        let (fops, private) = unsafe { ((*raw).f_op, (*raw).private_data) };
+        // A node's file gets its private data when `open` returns, before any file descriptor
+        // of it exists; `null` until then.
+        if !core::ptr::eq(fops, CdevVTable::<T>::build()) || private.is_null() {
+            return None;
+        }
+        // SAFETY: The file is one of ours whose open completed, so its private data came from
+        // `into_foreign`; it is only given back in `release`, which cannot run while `file` is
+        // held.
+        Some(unsafe { <T::Ptr as ForeignOwnable>::borrow(private) })
     }
 
     /// Frees the node of a device whose last reference went.

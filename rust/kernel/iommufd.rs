@@ -30,6 +30,17 @@ use crate::{
 };
 use core::ptr::NonNull;
 
+// Exported by iommufd for VFIO's container; not in `include/linux/iommufd.h`, as upstream's
+// container has an engine of its own.
+extern "C" {
+    fn iommufd_ctx_create() -> *mut bindings::iommufd_ctx;
+    fn iommufd_vfio_compat_ioctl(
+        ictx: *mut bindings::iommufd_ctx,
+        cmd: c_uint,
+        arg: c_ulong,
+    ) -> c_long;
+}
+
 /// The PASID of a device's requests without a PASID (`IOMMU_NO_PASID`).
 pub const NO_PASID: u32 = 0;
 
@@ -73,6 +84,48 @@ impl Ctx {
     #[inline]
     pub fn as_raw(&self) -> *mut bindings::iommufd_ctx {
         self.0.get()
+    }
+
+    /// A new context of its own, which no `/dev/iommu` open made: where VFIO's container keeps
+    /// its mappings.
+    #[inline]
+    pub fn create() -> Result<ARef<Self>> {
+        // SAFETY: No arguments; the function returns a counted context or an error pointer.
+        let ptr = from_err_ptr(unsafe { iommufd_ctx_create() })?;
+        // SAFETY: On success the context comes with a reference for the caller, which the
+        // `ARef` takes; `Self` is transparent over `struct iommufd_ctx`.
+        Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(ptr.cast())) })
+    }
+
+    /// A VFIO container ioctl (`VFIO_SET_IOMMU`, `VFIO_IOMMU_MAP_DMA`, ...) on the context's
+    /// compat IOAS, with the caller's argument: what the ioctl returns.
+    #[inline]
+    pub fn vfio_ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
+        // SAFETY: `self` is a live context; `arg` is the user's argument, which iommufd reads
+        // and writes only through the user-copy functions.
+        let ret = unsafe { iommufd_vfio_compat_ioctl(self.as_raw(), cmd, arg as c_ulong) };
+        if ret < 0 {
+            Err(Error::from_errno(ret as c_int))
+        } else {
+            Ok(ret as isize)
+        }
+    }
+
+    /// Gives the context a *compat IOAS* (the IOAS VFIO's container ioctls act on), unless it
+    /// has one: what a VFIO group set to this context needs.
+    #[inline]
+    pub fn compat_ioas_create(&self) -> Result {
+        // SAFETY: `self` is a live context.
+        to_result(unsafe { bindings::iommufd_vfio_compat_ioas_create(self.as_raw()) })
+    }
+
+    /// The id of the context's compat IOAS: `ENODEV` if it has none (any more).
+    #[inline]
+    pub fn compat_ioas_id(&self) -> Result<u32> {
+        let mut id = 0;
+        // SAFETY: `self` is a live context; `id` may be written.
+        to_result(unsafe { bindings::iommufd_vfio_compat_ioas_get_id(self.as_raw(), &mut id) })?;
+        Ok(id)
     }
 }
 

@@ -22,6 +22,14 @@ pub const VFIO_GET_API_VERSION: u32 = vfio_cmd(0);
 pub const VFIO_CHECK_EXTENSION: u32 = vfio_cmd(1);
 /// `VFIO_SET_IOMMU`.
 pub const VFIO_SET_IOMMU: u32 = vfio_cmd(2);
+/// `VFIO_GROUP_GET_STATUS`.
+pub const VFIO_GROUP_GET_STATUS: u32 = vfio_cmd(3);
+/// `VFIO_GROUP_SET_CONTAINER`.
+pub const VFIO_GROUP_SET_CONTAINER: u32 = vfio_cmd(4);
+/// `VFIO_GROUP_UNSET_CONTAINER`.
+pub const VFIO_GROUP_UNSET_CONTAINER: u32 = vfio_cmd(5);
+/// `VFIO_GROUP_GET_DEVICE_FD`.
+pub const VFIO_GROUP_GET_DEVICE_FD: u32 = vfio_cmd(6);
 /// `VFIO_IOMMU_GET_INFO`.
 pub const VFIO_IOMMU_GET_INFO: u32 = vfio_cmd(12);
 /// `VFIO_IOMMU_MAP_DMA`.

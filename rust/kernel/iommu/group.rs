@@ -76,6 +76,18 @@ impl Group {
         unsafe { bindings::iommu_group_id(self.as_raw()) }
     }
 
+    /// Whether some user (VFIO, iommufd, a driver with `driver_managed_dma`) claimed the DMA of
+    /// the group from the kernel's DMA API.
+    pub fn dma_owner_claimed(&self) -> bool {
+        // SAFETY: The group is valid by the type invariant.
+        unsafe { bindings::iommu_group_dma_owner_claimed(self.as_raw()) }
+    }
+
+    /// Whether `self` and `other` are the same group.
+    pub fn is(&self, other: &Group) -> bool {
+        self.ptr == other.ptr
+    }
+
     /// The IOVA ranges the IOMMU reserves for any device of the group, overlapping ones of a
     /// type merged (`iommu_get_group_resv_regions()`, what VFIO's type1 container reports).
     pub fn resv_regions(&self) -> Result<KVec<ResvRegion>> {
