@@ -294,7 +294,10 @@ extern "C" fn iommufd_device_to_id(idev: *mut bindings::iommufd_device) -> u32 {
 extern "C" fn iommufd_vfio_compat_ioas_create(ictx: *mut bindings::iommufd_ctx) -> c_int {
     // SAFETY: The caller holds a reference on the context.
     let file = unsafe { ctx_file(ictx) };
-    match context(file).ok_or(EBADFD).and_then(|ictx| ictx.compat_ioas_create()) {
+    match context(file)
+        .ok_or(EBADFD)
+        .and_then(|ictx| ictx.compat_ioas_create())
+    {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
@@ -309,7 +312,10 @@ extern "C" fn iommufd_vfio_compat_ioas_get_id(
 ) -> c_int {
     // SAFETY: The caller holds a reference on the context.
     let file = unsafe { ctx_file(ictx) };
-    match context(file).ok_or(EBADFD).and_then(|ictx| ictx.compat_ioas_id()) {
+    match context(file)
+        .ok_or(EBADFD)
+        .and_then(|ictx| ictx.compat_ioas_id())
+    {
         Ok(id) => {
             // SAFETY: The caller passes a pointer it may write to.
             unsafe { *out_ioas_id = id };

@@ -31,13 +31,7 @@ impl Node {
         let (class, devt) = crate::registry::cdev_class_and_devt(device.index)?;
         let name = CString::try_from_fmt(fmt!("vfio{}", device.index))?;
         Ok(Self {
-            _dev: CdevDevice::register(
-                &class,
-                Some(device.parent()),
-                devt,
-                &name,
-                device.clone(),
-            )?,
+            _dev: CdevDevice::register(&class, Some(device.parent()), devt, &name, device.clone())?,
         })
     }
 }

@@ -195,7 +195,12 @@ impl MiscDevice for Container {
         )
     }
 
-    fn ioctl(me: kernel::sync::ArcBorrow<'_, Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(
+        me: kernel::sync::ArcBorrow<'_, Self>,
+        _file: &File,
+        cmd: u32,
+        arg: usize,
+    ) -> Result<isize> {
         match cmd {
             VFIO_GET_API_VERSION => Ok(uapi::VFIO_API_VERSION as isize),
             VFIO_CHECK_EXTENSION => me.check_extension(arg),
