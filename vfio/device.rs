@@ -4,20 +4,24 @@
 //! ([`Registration`]), and the open count that turns the opens of userspace into the driver's
 //! first-open and last-close callbacks.
 //!
-//! A driver registers each device it takes; the device gets an index, and with
-//! `VFIO_DEVICE_CDEV` its node `/dev/vfio/devices/vfioN` ([`crate::cdev`]). Userspace opens the
-//! node, which gives it nothing until it binds the file to an iommufd: only then is the device
-//! *opened* (bound to the iommufd, then the driver's `open_device`), and only one file at a
-//! time may have it open. When that file is closed the device is closed again.
+//! A driver registers each device it takes; the device gets an index, with
+//! `VFIO_DEVICE_CDEV` its node `/dev/vfio/devices/vfioN` ([`crate::cdev`]), and with
+//! `VFIO_GROUP` a place in the group of its IOMMU group ([`crate::group`]). A file of the cdev
+//! gives nothing until it is bound to an iommufd: only then is the device *opened* (bound to
+//! the iommufd, then the driver's `open_device`), and only one cdev file at a time may have it
+//! open. The group opens the device for each device file it hands out, several at a time if
+//! asked; the first open binds it to the group's iommufd context and attaches it to that
+//! context's compat IOAS. When the last file that opened it is closed, the device is closed.
 //!
-//! Unregistering removes the node at once and then waits until every file of the device is
+//! Unregistering removes the device from its group and its node at once, and then waits until
+//! every file of the device is
 //! closed (asking the driver to ask its user, [`VfioDeviceOps::request`]), so that nothing of
 //! the driver's device is reached after its driver let go of it.
 //!
 //! Devices that share a reset (a *device set* upstream) share open counts; until a driver
 //! needs that, each device is a set of its own and `state` is its set's lock.
 //!
-//! Lock order: a device file's binding lock, then the device's `state`.
+//! Lock order: a group's `state`, then a device file's binding lock, then the device's `state`.
 
 use crate::iommufd::PhysicalBinding;
 use kernel::{
