@@ -91,6 +91,9 @@ pub(crate) struct Iommufd {
     /// The IOAS the VFIO container ioctls act on.
     #[pin]
     pub(crate) compat_ioas: Mutex<CompatIoas>,
+    /// Set (under `compat_ioas`'s lock) when a VFIO group in no-IOMMU mode was set to the
+    /// context: the container ioctls then offer only `VFIO_NOIOMMU_IOMMU`.
+    pub(crate) no_iommu_mode: Atomic<bool>,
     /// `/dev/iommu`'s device, which dma-buf attachments name as the importer.
     pub(crate) dev: ARef<kernel::device::Device>,
     /// The driver memory userspace can map through the file.
@@ -363,6 +366,7 @@ impl Iommufd {
                 account_per_mm: Atomic::new(false),
                 owners: OwnerCache::new(),
                 compat_ioas <- new_mutex!(None),
+                no_iommu_mode: Atomic::new(false),
                 dev,
                 mmaps <- MmapTable::new(),
             }),

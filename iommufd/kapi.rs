@@ -324,3 +324,18 @@ extern "C" fn iommufd_vfio_compat_ioas_get_id(
         Err(e) => e.to_errno(),
     }
 }
+
+/// `iommufd_vfio_compat_set_no_iommu()`: puts the context in no-IOMMU mode, for a VFIO group
+/// of devices no IOMMU translates; `EINVAL` if it has a compat IOAS.
+#[no_mangle]
+extern "C" fn iommufd_vfio_compat_set_no_iommu(ictx: *mut bindings::iommufd_ctx) -> c_int {
+    // SAFETY: The caller holds a reference on the context.
+    let file = unsafe { ctx_file(ictx) };
+    match context(file)
+        .ok_or(EBADFD)
+        .and_then(|ictx| ictx.set_no_iommu())
+    {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}

@@ -25,5 +25,6 @@ EXPORT_SYMBOL_NS_GPL(iommufd_device_to_ictx, "IOMMUFD");
 EXPORT_SYMBOL_NS_GPL(iommufd_device_to_id, "IOMMUFD");
 EXPORT_SYMBOL_NS_GPL(iommufd_vfio_compat_ioas_create, "IOMMUFD_VFIO");
 EXPORT_SYMBOL_NS_GPL(iommufd_vfio_compat_ioas_get_id, "IOMMUFD_VFIO");
+EXPORT_SYMBOL_NS_GPL(iommufd_vfio_compat_set_no_iommu, "IOMMUFD_VFIO");
 EXPORT_SYMBOL_NS_GPL(iommufd_ctx_create, "IOMMUFD_VFIO");
 EXPORT_SYMBOL_NS_GPL(iommufd_vfio_compat_ioctl, "IOMMUFD_VFIO");

@@ -19,9 +19,16 @@ use crate::{
 };
 use core::mem::size_of;
 use kernel::{
+    capability::{
+        capable,
+        Capability, //
+    },
     page::PAGE_SIZE,
     prelude::*,
-    sync::Arc,
+    sync::{
+        atomic::Relaxed,
+        Arc, //
+    },
     transmute::{
         AsBytes,
         FromBytes, //
@@ -76,6 +83,10 @@ impl Iommufd {
     /// `iommufd_vfio_compat_ioas_create`, for a VFIO group set to this context).
     pub(crate) fn compat_ioas_create(&self) -> Result {
         let mut compat = self.compat_ioas.lock();
+        // A context cannot serve groups with and without an IOMMU.
+        if self.no_iommu_mode.load(Relaxed) {
+            return Err(EINVAL);
+        }
         if self.compat_ioas_with_id_locked(&compat).is_some() {
             return Ok(());
         }
@@ -83,6 +94,17 @@ impl Iommufd {
         let ioas = Ioas::new()?;
         *compat = Some((new.id(), ioas.clone()));
         new.publish(Object::Ioas(ioas));
+        Ok(())
+    }
+
+    /// Puts the context in no-IOMMU mode, for a VFIO group of devices no IOMMU translates
+    /// (upstream's `iommufd_vfio_compat_set_no_iommu`): `EINVAL` if it has a compat IOAS.
+    pub(crate) fn set_no_iommu(&self) -> Result {
+        let compat = self.compat_ioas.lock();
+        if self.compat_ioas_with_id_locked(&compat).is_some() {
+            return Err(EINVAL);
+        }
+        self.no_iommu_mode.store(true, Relaxed);
         Ok(())
     }
 }
@@ -157,7 +179,9 @@ fn check_extension(ictx: &Iommufd, extension: usize) -> Result<isize> {
         return Ok(0);
     };
     Ok(match extension {
-        uapi::VFIO_TYPE1_IOMMU | uapi::VFIO_TYPE1v2_IOMMU | uapi::VFIO_UNMAP_ALL => 1,
+        uapi::VFIO_TYPE1_IOMMU | uapi::VFIO_TYPE1v2_IOMMU | uapi::VFIO_UNMAP_ALL => {
+            isize::from(!ictx.no_iommu_mode.load(Relaxed))
+        }
         uapi::VFIO_NOIOMMU_IOMMU => isize::from(cfg!(CONFIG_VFIO_NOIOMMU)),
         // Coherent DMA holds while no domain without cache coherency is attached: none yet.
         uapi::VFIO_DMA_CC_IOMMU => {
@@ -172,7 +196,16 @@ fn check_extension(ictx: &Iommufd, extension: usize) -> Result<isize> {
 /// in `PAGE_SIZE` units, so it turns large pages off.
 fn set_iommu(ictx: &Iommufd, kind: usize) -> Result<isize> {
     let kind = u32::try_from(kind).map_err(|_| EINVAL)?;
-    if kind != uapi::VFIO_TYPE1_IOMMU && kind != uapi::VFIO_TYPE1v2_IOMMU {
+    let no_iommu = ictx.no_iommu_mode.load(Relaxed);
+    // No-IOMMU mode: nothing to map, but the backend is there to be chosen (by the
+    // privileged only), as upstream.
+    if cfg!(CONFIG_VFIO_NOIOMMU) && kind == uapi::VFIO_NOIOMMU_IOMMU && no_iommu {
+        if !capable(Capability::SYS_RAWIO) {
+            return Err(EPERM);
+        }
+        return Ok(0);
+    }
+    if (kind != uapi::VFIO_TYPE1_IOMMU && kind != uapi::VFIO_TYPE1v2_IOMMU) || no_iommu {
         return Err(EINVAL);
     }
     let ioas = ictx.compat_ioas()?;

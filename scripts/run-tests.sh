@@ -6,7 +6,8 @@
 # the kernel build (clippy on, KUnit built in) and checks on what it contains;
 # the userspace build; then, in the VM, the KUnit results and our kselftests;
 # then the kernel's own iommufd selftests from the same VM run, against the
-# baseline in tools/testing/conformance.
+# baseline in tools/testing/conformance; then VFIO's no-IOMMU mode in a VM
+# without an IOMMU.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -58,6 +59,7 @@ if [ -n "$src" ]; then
 		tap_step vm "$ROOT/scripts/test-vm.sh" "$OUT/initramfs.cpio.gz"
 		tap_step conformance python3 "$ROOT/scripts/conformance-tap.py" \
 			"$LOGDIR/vm-tests.console" "$ROOT/tools/testing/conformance"
+		tap_step noiommu "$ROOT/scripts/test-noiommu.sh" "$OUT/initramfs.cpio.gz"
 	}
 fi
 

@@ -25,6 +25,8 @@
 #   --append ARGS       extra kernel command line (VM_APPEND; both are used)
 #   --qemu-arg ARG      one extra QEMU argument, may repeat (VM_QEMU_ARGS:
 #                       several, split on blanks)
+#   --no-iommu          no emulated VT-d: every device's DMA goes untranslated
+#                       (VM_IOMMU=none), for VFIO's no-IOMMU mode
 #   --allow-splats      report kernel splats but do not fail on them
 #   --log PATH          console log, default $LOGDIR/vm-NAME.log
 set -euo pipefail
@@ -38,6 +40,7 @@ qemu=${QEMU:-qemu-system-x86_64}
 append=${VM_APPEND:-}
 read -r -a qemu_extra <<<"${VM_QEMU_ARGS:-}"
 allow_splats=0
+iommu=${VM_IOMMU:-intel}
 log=
 args=()
 while [ $# -gt 0 ]; do
@@ -48,6 +51,7 @@ while [ $# -gt 0 ]; do
 	--append) append="$append ${2?--append needs arguments}"; shift 2 ;;
 	--qemu-arg) qemu_extra+=("${2?--qemu-arg needs an argument}"); shift 2 ;;
 	--allow-splats) allow_splats=1; shift ;;
+	--no-iommu) iommu=none; shift ;;
 	--log) log=${2:?--log needs a path}; shift 2 ;;
 	-h|--help) usage ;;
 	--) shift; args+=("$@"); break ;;
@@ -80,12 +84,15 @@ mkdir -p "$(dirname "$log")"
 # miss its ticks, and with interrupt remapping on the kernel then panics ("timer
 # doesn't work through Interrupt-remapped IO-APIC"); like many VM guests, ours skip
 # the check.
-cmdline="console=ttyS0 panic=-1 intel_iommu=on no5lvl no_timer_check${task:+ vmtask=$task}${append:+ $append}"
+iommu_dev=(-device intel-iommu,intremap=on,caching-mode=on)
+iommu_arg=" intel_iommu=on"
+if [ "$iommu" = none ]; then iommu_dev=(); iommu_arg=; fi
+cmdline="console=ttyS0 panic=-1${iommu_arg} no5lvl no_timer_check${task:+ vmtask=$task}${append:+ $append}"
 # intel-iommu comes first: QEMU wants it before the PCI devices it translates.
 # -nic none: no NIC, so no option ROM to load and nothing on the network.
 # shellcheck disable=SC2054 # (commas inside QEMU options)
 cmd=("$qemu" -machine q35,accel=tcg,kernel-irqchip=split
-	-device intel-iommu,intremap=on,caching-mode=on
+	"${iommu_dev[@]}"
 	-device edu
 	-cpu max -smp 2 -m 2G -nic none
 	-nographic -no-reboot

@@ -15,9 +15,16 @@
 //! - adding a group needs the group to be viable (`EPERM` if a kernel driver still does DMA
 //!   with one of its devices);
 //! - when its last group leaves, the container drops its context and with it every mapping,
-//!   and is back where it started (the backend must be set again).
+//!   and is back where it started (the backend must be set again);
+//! - no-IOMMU groups ([`crate::noiommu`]) need `CAP_SYS_RAWIO` and do not mix with the others
+//!   (`EPERM`); a container of them has no context and only the `VFIO_NOIOMMU_IOMMU` backend,
+//!   which answers every ioctl but the extension query with `ENOTTY`.
 
 use kernel::{
+    capability::{
+        capable,
+        Capability, //
+    },
     fs::{
         File,
         LocalFile, //
@@ -58,6 +65,8 @@ struct State {
     ictx: Option<ARef<Ctx>>,
     /// Whether `VFIO_SET_IOMMU` chose the backend.
     iommu_set: bool,
+    /// Whether the groups are no-IOMMU groups.
+    noiommu: bool,
 }
 
 /// One open container.
@@ -98,12 +107,29 @@ impl Container {
     }
 
     /// Adds a group, whose IOMMU group is `iommu_group`, to the container, and returns the
-    /// context its devices bind to. `EPERM` if the group is not viable.
-    pub(crate) fn add_group(&self, iommu_group: &IommuGroup) -> Result<ARef<Ctx>> {
-        if iommu_group.dma_owner_claimed() {
+    /// context its devices bind to (none for a no-IOMMU group, `noiommu`). `EPERM` if the
+    /// group is not viable, or if it is a no-IOMMU group and the caller lacks
+    /// `CAP_SYS_RAWIO`, or if it does not match the container's groups.
+    pub(crate) fn add_group(
+        &self,
+        iommu_group: &IommuGroup,
+        noiommu: bool,
+    ) -> Result<Option<ARef<Ctx>>> {
+        if noiommu && !capable(Capability::SYS_RAWIO) {
             return Err(EPERM);
         }
         let mut state = self.state.lock();
+        if state.groups != 0 && state.noiommu != noiommu {
+            return Err(EPERM);
+        }
+        if noiommu {
+            state.noiommu = true;
+            state.groups += 1;
+            return Ok(None);
+        }
+        if iommu_group.dma_owner_claimed() {
+            return Err(EPERM);
+        }
         let ictx = match &state.ictx {
             Some(ictx) => ictx.clone(),
             None => {
@@ -113,8 +139,9 @@ impl Container {
             }
         };
         state.ictx = Some(ictx.clone());
+        state.noiommu = false;
         state.groups += 1;
-        Ok(ictx)
+        Ok(Some(ictx))
     }
 
     /// A group left the container (its devices are closed); the last one takes the context,
@@ -125,38 +152,53 @@ impl Container {
         if state.groups == 0 {
             state.ictx = None;
             state.iommu_set = false;
+            state.noiommu = false;
         }
     }
 
-    /// `VFIO_CHECK_EXTENSION`: what the backend answers once there is one; before that, what it
-    /// could offer (type1, type1v2, unmapping everything), and 0 for coherent DMA, which
-    /// depends on the devices.
+    /// `VFIO_CHECK_EXTENSION`: what the backend answers once there is one; before that, what
+    /// the backends the container may still choose could offer: type1, type1v2 and unmapping
+    /// everything for a container of groups with an IOMMU (0 for coherent DMA, which depends on
+    /// the devices), `VFIO_NOIOMMU_IOMMU` while no-IOMMU mode is on for a container of
+    /// no-IOMMU groups; both kinds while it has no group.
     fn check_extension(&self, extension: usize) -> Result<isize> {
         let state = self.state.lock();
         if let (true, Some(ictx)) = (state.iommu_set, &state.ictx) {
             return ictx.vfio_ioctl(VFIO_CHECK_EXTENSION, extension);
         }
+        let iommu = state.groups == 0 || !state.noiommu;
+        let noiommu = state.groups == 0 || state.noiommu;
         Ok(match u32::try_from(extension) {
-            Ok(uapi::VFIO_TYPE1_IOMMU | uapi::VFIO_TYPE1v2_IOMMU | uapi::VFIO_UNMAP_ALL) => 1,
+            Ok(uapi::VFIO_TYPE1_IOMMU | uapi::VFIO_TYPE1v2_IOMMU | uapi::VFIO_UNMAP_ALL) => {
+                isize::from(iommu)
+            }
+            Ok(uapi::VFIO_NOIOMMU_IOMMU) => isize::from(noiommu && crate::noiommu::enabled()),
             _ => 0,
         })
     }
 
-    /// `VFIO_SET_IOMMU`: `EINVAL` without a group or once set; `ENODEV` for a backend that is
-    /// neither type1 nor type1v2, as upstream when no backend driver takes it.
+    /// `VFIO_SET_IOMMU`: `EINVAL` without a group or once set; `ENODEV` for a backend the
+    /// container's groups cannot use (type1 and type1v2 for groups with an IOMMU,
+    /// `VFIO_NOIOMMU_IOMMU` for no-IOMMU groups while no-IOMMU mode is on), as upstream when
+    /// no backend driver takes it.
     fn set_iommu(&self, backend: usize) -> Result<isize> {
         let mut state = self.state.lock();
-        let Some(ictx) = state.ictx.clone() else {
-            return Err(EINVAL);
-        };
-        if state.iommu_set {
+        if state.groups == 0 || state.iommu_set {
             return Err(EINVAL);
         }
-        match u32::try_from(backend) {
-            Ok(uapi::VFIO_TYPE1_IOMMU | uapi::VFIO_TYPE1v2_IOMMU) => {}
-            _ => return Err(ENODEV),
+        let backend = u32::try_from(backend).map_err(|_| ENODEV)?;
+        if state.noiommu {
+            if backend != uapi::VFIO_NOIOMMU_IOMMU || !crate::noiommu::enabled() {
+                return Err(ENODEV);
+            }
+            state.iommu_set = true;
+            return Ok(0);
         }
-        ictx.vfio_ioctl(VFIO_SET_IOMMU, backend)?;
+        if backend != uapi::VFIO_TYPE1_IOMMU && backend != uapi::VFIO_TYPE1v2_IOMMU {
+            return Err(ENODEV);
+        }
+        let ictx = state.ictx.clone().ok_or(EINVAL)?;
+        ictx.vfio_ioctl(VFIO_SET_IOMMU, backend as usize)?;
         state.iommu_set = true;
         Ok(0)
     }
@@ -167,6 +209,8 @@ impl Container {
             let state = self.state.lock();
             match (&state.ictx, state.iommu_set) {
                 (Some(ictx), true) => ictx.clone(),
+                // The no-IOMMU backend maps nothing.
+                (None, true) => return Err(ENOTTY),
                 _ => return Err(EINVAL),
             }
         };
@@ -189,6 +233,7 @@ impl MiscDevice for Container {
                     groups: 0,
                     ictx: None,
                     iommu_set: false,
+                    noiommu: false,
                 }),
             }),
             GFP_KERNEL_ACCOUNT,

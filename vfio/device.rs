@@ -24,9 +24,13 @@
 //! Lock order: a group's `state`, then a device file's binding lock, then the device's `state`.
 
 use crate::iommufd::PhysicalBinding;
+#[cfg(CONFIG_VFIO_GROUP)]
+use kernel::capability::{
+    capable,
+    Capability, //
+};
 use kernel::{
     device::Device,
-    iommu::group::Group,
     iommufd::Ctx,
     mm::virt::VmaNew,
     new_condvar, new_mutex,
@@ -241,13 +245,31 @@ impl VfioDevice {
     /// group's and the set's locks held. Unlike the cdev the group may open a device several
     /// times; the first open binds it to `ictx` (see [`VfioDevice::open_cdev`]) and attaches it
     /// to the context's compat IOAS, where the container's mappings are (`ENODEV` if the
-    /// context has none any more).
+    /// context has none any more). A device of a no-IOMMU group (`noiommu`) is neither bound
+    /// nor attached: nothing translates its DMA. Through an iommufd only the privileged may
+    /// open one, and only if they did not ask for translation (no compat IOAS): `EPERM`.
     #[cfg(CONFIG_VFIO_GROUP)]
-    pub(crate) fn open_group(&self, state: &mut State, ictx: &Ctx) -> Result {
+    pub(crate) fn open_group(
+        &self,
+        state: &mut State,
+        ictx: Option<&Ctx>,
+        noiommu: bool,
+    ) -> Result {
         if state.open_count != 0 {
             state.open_count += 1;
             return Ok(());
         }
+        if noiommu {
+            if let Some(ictx) = ictx {
+                if !capable(Capability::SYS_RAWIO) || ictx.compat_ioas_id().is_ok() {
+                    return Err(EPERM);
+                }
+            }
+            self.ops.open_device(self)?;
+            state.open_count = 1;
+            return Ok(());
+        }
+        let ictx = ictx.ok_or(EINVAL)?;
         self.first_open(state, ictx)?;
         let attached = ictx
             .compat_ioas_id()
@@ -312,12 +334,12 @@ pub(crate) struct Registration {
 
 /// A registered device's use of its group, given back on drop.
 #[cfg(CONFIG_VFIO_GROUP)]
-struct GroupUse(Arc<crate::group::Group>);
+struct GroupUse(Arc<crate::group::Group>, ARef<Device>);
 
 #[cfg(CONFIG_VFIO_GROUP)]
 impl Drop for GroupUse {
     fn drop(&mut self) {
-        crate::group::put(&self.0);
+        crate::group::put(&self.0, &self.1);
     }
 }
 
@@ -325,9 +347,10 @@ impl Registration {
     /// Registers `parent`, driven by `ops`, as a VFIO device. `EINVAL` if the device has no
     /// IOMMU group (no IOMMU protects it), as upstream without no-IOMMU mode.
     pub(crate) fn new(parent: &Device, ops: Arc<dyn VfioDeviceOps>) -> Result<Self> {
-        Group::of(parent).map_err(|_| EINVAL)?;
+        #[cfg(not(CONFIG_VFIO_GROUP))]
+        kernel::iommu::group::Group::of(parent).map_err(|_| EINVAL)?;
         #[cfg(CONFIG_VFIO_GROUP)]
-        let group = GroupUse(crate::group::get(parent)?);
+        let group = GroupUse(crate::group::get(parent)?, parent.into());
         #[cfg(CONFIG_VFIO_GROUP)]
         let device_group = group.0.clone();
         let index = crate::registry::Index::alloc()?;
@@ -349,7 +372,14 @@ impl Registration {
             }),
             GFP_KERNEL,
         )?;
-        #[cfg(CONFIG_VFIO_DEVICE_CDEV)]
+        // A no-IOMMU device is offered through its group only: the cdev binds to an iommufd,
+        // which needs an IOMMU.
+        #[cfg(all(CONFIG_VFIO_DEVICE_CDEV, CONFIG_VFIO_GROUP))]
+        let node = match device.group.noiommu {
+            true => None,
+            false => Some(crate::cdev::Node::add(&device)?),
+        };
+        #[cfg(all(CONFIG_VFIO_DEVICE_CDEV, not(CONFIG_VFIO_GROUP)))]
         let node = Some(crate::cdev::Node::add(&device)?);
         #[cfg(CONFIG_VFIO_GROUP)]
         device.group.add_device(&device)?;

@@ -211,11 +211,11 @@ impl DeviceFile {
         Self::new(device, Some(group_file))
     }
 
-    /// The group opened the device for this file, bound to `ictx`: the file has access now,
-    /// and closes the device when dropped.
+    /// The group opened the device for this file, bound to `ictx` (none for a no-IOMMU device
+    /// in a VFIO container): the file has access now, and closes the device when dropped.
     #[cfg(CONFIG_VFIO_GROUP)]
-    pub(crate) fn grant(&self, ictx: ARef<Ctx>) {
-        *self.iommufd.lock() = Some(ictx);
+    pub(crate) fn grant(&self, ictx: Option<ARef<Ctx>>) {
+        *self.iommufd.lock() = ictx;
         self.granted.store(true, Release);
     }
 
@@ -329,15 +329,16 @@ impl DeviceFile {
 impl PinnedDrop for DeviceFile {
     fn drop(self: Pin<&mut Self>) {
         let bound = self.iommufd.lock().take();
-        if bound.is_some() {
-            if self.through_group() {
-                #[cfg(CONFIG_VFIO_GROUP)]
+        if self.through_group() {
+            // Granted once the group opened the device for the file.
+            #[cfg(CONFIG_VFIO_GROUP)]
+            if self.granted() {
                 self.device.group.close_device(&self.device);
-            } else {
-                self.device.close(&mut self.device.state.lock());
-                #[cfg(CONFIG_VFIO_GROUP)]
-                self.device.group.unblock();
             }
+        } else if bound.is_some() {
+            self.device.close(&mut self.device.state.lock());
+            #[cfg(CONFIG_VFIO_GROUP)]
+            self.device.group.unblock();
         }
         // The iommufd reference goes after the device was unbound from it.
         drop(bound);

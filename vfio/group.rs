@@ -31,6 +31,10 @@ use core::mem::{
     size_of, //
 };
 use kernel::{
+    capability::{
+        capable,
+        Capability, //
+    },
     cdev::{
         CdevDevice,
         CdevFile, //
@@ -83,8 +87,10 @@ pub(crate) struct GroupState {
     cdev_bound: u32,
     /// How many files the group handed out have a device of it open.
     device_files: u32,
+    /// Whether `VFIO_GROUP_SET_CONTAINER` gave the group a container or an iommufd.
+    has_container: bool,
     /// The iommufd context the group's devices bind to, once `VFIO_GROUP_SET_CONTAINER` set it:
-    /// an iommufd, or the context of a VFIO container.
+    /// an iommufd, or the context of a VFIO container (none for a no-IOMMU group in one).
     ictx: Option<ARef<Ctx>>,
     /// The VFIO container the group was added to, if it was one.
     #[cfg(CONFIG_VFIO_CONTAINER)]
@@ -100,6 +106,9 @@ pub(crate) struct GroupState {
 #[pin_data]
 pub(crate) struct Group {
     iommu_group: IommuGroup,
+    /// Whether this is a no-IOMMU group ([`crate::noiommu`]): the IOMMU group was made for
+    /// its one device, which no IOMMU translates.
+    pub(crate) noiommu: bool,
     #[pin]
     pub(crate) state: Mutex<GroupState>,
 }
@@ -116,9 +125,29 @@ pub(crate) struct Entry {
 }
 
 /// The group of `dev`, created (with its node) if `dev` is the first of its IOMMU group to
-/// register; the caller gives it back with [`put`]. `EINVAL` if `dev` has no IOMMU group.
+/// register; the caller gives it back with [`put`]. `EINVAL` if `dev` has no IOMMU group,
+/// unless no-IOMMU mode is on: then `dev` gets a no-IOMMU group of its own, and the kernel is
+/// tainted.
 pub(crate) fn get(dev: &Device) -> Result<Arc<Group>> {
-    let iommu_group = IommuGroup::of(dev).map_err(|_| EINVAL)?;
+    let (iommu_group, noiommu) = match IommuGroup::of(dev) {
+        Ok(group) => (group, false),
+        Err(_) if crate::noiommu::enabled() => {
+            let group = IommuGroup::new_for(dev, c"vfio-noiommu")?;
+            let made = add(group, true);
+            if made.is_err() {
+                IommuGroup::remove_device(dev);
+            } else {
+                crate::noiommu::taint(dev);
+            }
+            return made;
+        }
+        Err(_) => return Err(EINVAL),
+    };
+    add(iommu_group, noiommu)
+}
+
+/// The VFIO group of `iommu_group` (a no-IOMMU one if `noiommu`), made if there is none.
+fn add(iommu_group: IommuGroup, noiommu: bool) -> Result<Arc<Group>> {
     crate::registry::with_groups(|groups| {
         if let Some(entry) = groups
             .entries
@@ -132,15 +161,18 @@ pub(crate) fn get(dev: &Device) -> Result<Arc<Group>> {
         let minor = groups.minors.alloc()?;
         let add = |groups: &mut crate::registry::Groups| -> Result<Entry> {
             let devt = groups.region.devt(minor).ok_or(ENOSPC)?;
-            let name = CString::try_from_fmt(fmt!("{}", iommu_group.id()))?;
+            let prefix = if noiommu { "noiommu-" } else { "" };
+            let name = CString::try_from_fmt(fmt!("{}{}", prefix, iommu_group.id()))?;
             let group = Arc::pin_init(
                 pin_init!(Group {
                     iommu_group,
+                    noiommu,
                     state <- new_mutex!(GroupState {
                         live: true,
                         opened: false,
                         cdev_bound: 0,
                         device_files: 0,
+                        has_container: false,
                         ictx: None,
                         #[cfg(CONFIG_VFIO_CONTAINER)]
                         container: None,
@@ -172,9 +204,12 @@ pub(crate) fn get(dev: &Device) -> Result<Arc<Group>> {
     })
 }
 
-/// Gives back a group [`get`] returned; the last user removes the node, and the group can no
-/// longer be opened or used (files still open keep it until they are closed).
-pub(crate) fn put(group: &Arc<Group>) {
+/// Gives back the group [`get`] returned for `dev`; the last user removes the node, and the
+/// group can no longer be opened or used (files still open keep it until they are closed).
+pub(crate) fn put(group: &Arc<Group>, dev: &Device) {
+    if group.noiommu {
+        IommuGroup::remove_device(dev);
+    }
     let _ = crate::registry::with_groups(|groups| {
         let Some(i) = groups
             .entries
@@ -252,6 +287,9 @@ impl Group {
         if !state.live {
             return Err(ENODEV);
         }
+        if self.noiommu && !capable(Capability::SYS_RAWIO) {
+            return Err(EPERM);
+        }
         if state.cdev_bound != 0 || state.opened {
             return Err(EBUSY);
         }
@@ -274,6 +312,7 @@ impl Group {
             container.remove_group();
         }
         state.ictx = None;
+        state.has_container = false;
     }
 
     /// `VFIO_GROUP_GET_STATUS`: whether the group is viable and has a container. As upstream,
@@ -292,7 +331,7 @@ impl Group {
             if !state.live {
                 return Err(ENODEV);
             }
-            if state.ictx.is_some() {
+            if state.has_container {
                 uapi::VFIO_GROUP_FLAGS_CONTAINER_SET | uapi::VFIO_GROUP_FLAGS_VIABLE
             } else if !self.iommu_group.dma_owner_claimed() {
                 uapi::VFIO_GROUP_FLAGS_VIABLE
@@ -315,7 +354,7 @@ impl Group {
         let fd = read_user_u32(arg)?;
         let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
         let mut state = self.state.lock();
-        if state.ictx.is_some() {
+        if state.has_container {
             return Err(EINVAL);
         }
         if !state.live {
@@ -323,13 +362,19 @@ impl Group {
         }
         #[cfg(CONFIG_VFIO_CONTAINER)]
         if let Some(container) = crate::container::Container::of_file(&file) {
-            state.ictx = Some(container.add_group(&self.iommu_group)?);
+            state.ictx = container.add_group(&self.iommu_group, self.noiommu)?;
             state.container = Some(container);
+            state.has_container = true;
             return Ok(0);
         }
         let ictx = Ctx::from_file(&file)?;
-        ictx.compat_ioas_create()?;
+        if self.noiommu {
+            ictx.set_no_iommu()?;
+        } else {
+            ictx.compat_ioas_create()?;
+        }
         state.ictx = Some(ictx);
+        state.has_container = true;
         Ok(0)
     }
 
@@ -338,7 +383,7 @@ impl Group {
     /// devices keep their binding).
     fn unset_container(&self) -> Result<isize> {
         let mut state = self.state.lock();
-        if state.ictx.is_none() {
+        if !state.has_container {
             return Err(EINVAL);
         }
         #[cfg(CONFIG_VFIO_CONTAINER)]
@@ -373,13 +418,23 @@ impl Group {
         let this = DeviceFile::for_group(&device, group_file.into())?;
         {
             let mut state = self.state.lock();
-            let ictx = state.ictx.clone().ok_or(EINVAL)?;
-            device.open_group(&mut device.state.lock(), &ictx)?;
+            if !state.has_container {
+                return Err(EINVAL);
+            }
+            let ictx = state.ictx.clone();
+            device.open_group(&mut device.state.lock(), ictx.as_deref(), self.noiommu)?;
             state.device_files += 1;
             this.grant(ictx);
         }
         // Should this fail, dropping the file closes the device again.
         let file = CdevDevice::<DeviceFile>::new_file(c"[vfio-device]", this)?;
+        if self.noiommu {
+            dev_warn!(
+                device.parent(),
+                "vfio-noiommu device opened by user (pid {})\n",
+                kernel::current!().pid()
+            );
+        }
         let fd = reservation.reserved_fd();
         reservation.fd_install(file);
         Ok(fd as isize)

@@ -33,6 +33,8 @@ mod device_file;
 mod group;
 mod iommufd;
 mod kvm;
+#[cfg(CONFIG_VFIO_GROUP)]
+mod noiommu;
 mod registry;
 #[cfg(CONFIG_VFIO_TEST_DRIVER)]
 mod test_driver;

@@ -17,6 +17,8 @@ impl Capability {
     pub const SYS_RESOURCE: Self = Self(bindings::CAP_SYS_RESOURCE);
     /// System administration (`CAP_SYS_ADMIN`).
     pub const SYS_ADMIN: Self = Self(bindings::CAP_SYS_ADMIN);
+    /// Raw I/O: port access, devices no IOMMU protects (`CAP_SYS_RAWIO`).
+    pub const SYS_RAWIO: Self = Self(bindings::CAP_SYS_RAWIO);
 }
 
 /// Whether the current task has `cap` in its effective set, against the initial user

@@ -119,6 +119,15 @@ impl Ctx {
         to_result(unsafe { bindings::iommufd_vfio_compat_ioas_create(self.as_raw()) })
     }
 
+    /// Puts the context in no-IOMMU mode, for a VFIO group of devices no IOMMU translates:
+    /// `EINVAL` if it has a compat IOAS. The container ioctls then offer only
+    /// `VFIO_NOIOMMU_IOMMU`, and no compat IOAS can be made.
+    #[inline]
+    pub fn set_no_iommu(&self) -> Result {
+        // SAFETY: `self` is a live context.
+        to_result(unsafe { bindings::iommufd_vfio_compat_set_no_iommu(self.as_raw()) })
+    }
+
     /// The id of the context's compat IOAS: `ENODEV` if it has none (any more).
     #[inline]
     pub fn compat_ioas_id(&self) -> Result<u32> {

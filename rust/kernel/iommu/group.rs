@@ -57,6 +57,30 @@ impl Group {
         NonNull::new(ptr).map(|ptr| Self { ptr }).ok_or(ENODEV)
     }
 
+    /// A new group, named `name` in sysfs, holding only `dev`, a device no IOMMU translates
+    /// (which has no group): how VFIO's no-IOMMU mode gives such a device a group. The device
+    /// leaves it with [`Group::remove_device`].
+    pub fn new_for(dev: &Device, name: &CStr) -> Result<Self> {
+        // SAFETY: No arguments; returns a group with one reference, or an error pointer.
+        let ptr = crate::error::from_err_ptr(unsafe { bindings::iommu_group_alloc() })?;
+        // INVARIANT: `iommu_group_alloc()` gave us its reference; dropping `group` puts it.
+        let group = Self {
+            // SAFETY: Not an error pointer, so not null.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+        };
+        // SAFETY: The group is valid; the core copies the name.
+        to_result(unsafe { bindings::iommu_group_set_name(ptr, name.as_char_ptr()) })?;
+        // SAFETY: The group and `dev` are valid; the group takes its own reference on `dev`.
+        to_result(unsafe { bindings::iommu_group_add_device(ptr, dev.as_raw()) })?;
+        Ok(group)
+    }
+
+    /// Takes `dev` out of the group [`Group::new_for`] put it in.
+    pub fn remove_device(dev: &Device) {
+        // SAFETY: `dev` is valid; the core checks that it is in a group.
+        unsafe { bindings::iommu_group_remove_device(dev.as_raw()) };
+    }
+
     /// The raw `struct iommu_group`.
     pub fn as_raw(&self) -> *mut bindings::iommu_group {
         self.ptr.as_ptr()
