@@ -377,7 +377,8 @@ TEST_F(cdev, iommufd_closed_first)
  * (the driver's counts), and nothing stays behind (the IOAS can be destroyed,
  * the device can be bound again; kmemleak checks the rest after the run).
  */
-TEST_F(cdev, open_bind_attach_close_cycles)
+/* Many rounds: slow under TCG with KASAN, hence the longer timeout. */
+TEST_F_TIMEOUT(cdev, open_bind_attach_close_cycles, 600)
 {
 	__u32 ioas, opens0, closes0, opens, closes;
 	int i;
