@@ -18,10 +18,12 @@
 //! closed (asking the driver to ask its user, [`VfioDeviceOps::request`]), so that nothing of
 //! the driver's device is reached after its driver let go of it.
 //!
-//! Devices that share a reset (a *device set* upstream) share open counts; until a driver
-//! needs that, each device is a set of its own and `state` is its set's lock.
+//! Devices that reset together form a *device set* ([`crate::device_set`]); opens and closes
+//! happen under the set's lock, so that a driver holding it sees the open state of every
+//! member stand still.
 //!
-//! Lock order: a group's `state`, then a device file's binding lock, then the device's `state`.
+//! Lock order: a group's `state`, then a device file's binding lock, then the device's set,
+//! then the device's `state`.
 
 use crate::iommufd::PhysicalBinding;
 #[cfg(CONFIG_VFIO_GROUP)]
@@ -39,6 +41,7 @@ use kernel::{
         aref::ARef,
         Arc,
         CondVar,
+        CondVarTimeoutResult,
         Mutex, //
     },
     uaccess::{
@@ -158,7 +161,7 @@ pub(crate) trait VfioDeviceOps: Send + Sync {
     }
 }
 
-/// What the device set's lock guards.
+/// What a device's lock guards; its open state changes only with its set locked too.
 pub(crate) struct State {
     /// Whether the device is still registered: new files are refused once it is not.
     registered: bool,
@@ -181,6 +184,8 @@ pub(crate) struct VfioDevice {
     #[cfg(CONFIG_VFIO_GROUP)]
     pub(crate) group: Arc<crate::group::Group>,
     ops: Arc<dyn VfioDeviceOps>,
+    /// The devices that reset with this one.
+    pub(crate) set: Arc<crate::device_set::DeviceSet>,
     #[pin]
     pub(crate) state: Mutex<State>,
     /// Signalled when a file of the device is closed.
@@ -197,6 +202,11 @@ impl VfioDevice {
     /// The driver's callbacks.
     pub(crate) fn ops(&self) -> &dyn VfioDeviceOps {
         &*self.ops
+    }
+
+    /// Whether a user has the device open.
+    pub(crate) fn is_open(&self) -> bool {
+        self.state.lock().open_count != 0
     }
 
     /// A new file of the device: `ENODEV` once it is being unregistered.
@@ -296,24 +306,42 @@ impl VfioDevice {
     }
 
     /// Refuses new files, then waits until every file of the device is closed, asking the
-    /// driver to have its user let go.
+    /// driver every 10 seconds to have its user let go, as upstream. A signal ends the asking
+    /// (not the wait: the driver's device must not be reached after this returns).
     fn wait_unused(&self) {
         let mut state = self.state.lock();
         state.registered = false;
         let mut asked = 0;
+        let mut interrupted = false;
         while state.files != 0 {
+            if interrupted {
+                self.closed.wait(&mut state);
+                continue;
+            }
+            drop(state);
+            self.ops.request(self, asked);
             if asked == 0 {
-                drop(state);
-                self.ops.request(self, asked);
                 pr_info!(
                     "vfio{} is in use, unregistering waits until it is released\n",
                     self.index
                 );
-                asked += 1;
-                state = self.state.lock();
-                continue;
             }
-            self.closed.wait(&mut state);
+            asked += 1;
+            state = self.state.lock();
+            if state.files == 0 {
+                break;
+            }
+            let ten_seconds = kernel::time::msecs_to_jiffies(10_000);
+            if let CondVarTimeoutResult::Signal { .. } = self
+                .closed
+                .wait_interruptible_timeout(&mut state, ten_seconds)
+            {
+                pr_info!(
+                    "vfio{}: unregistering goes on waiting, no longer asking\n",
+                    self.index
+                );
+                interrupted = true;
+            }
         }
     }
 }
@@ -328,8 +356,18 @@ pub(crate) struct Registration {
     device: Arc<VfioDevice>,
     /// Gives the index back when the registration goes.
     _index: crate::registry::Index,
+    _set: SetUse,
     #[cfg(CONFIG_VFIO_GROUP)]
     _group: GroupUse,
+}
+
+/// A registering device's use of its set (and the device, once added), given back on drop.
+struct SetUse(Arc<crate::device_set::DeviceSet>, Option<Arc<VfioDevice>>);
+
+impl Drop for SetUse {
+    fn drop(&mut self) {
+        crate::device_set::put(&self.0, self.1.as_ref());
+    }
 }
 
 /// A registered device's use of its group, given back on drop.
@@ -344,17 +382,25 @@ impl Drop for GroupUse {
 }
 
 impl Registration {
-    /// Registers `parent`, driven by `ops`, as a VFIO device. `EINVAL` if the device has no
-    /// IOMMU group (no IOMMU protects it), as upstream without no-IOMMU mode.
-    pub(crate) fn new(parent: &Device, ops: Arc<dyn VfioDeviceOps>) -> Result<Self> {
+    /// Registers `parent`, driven by `ops`, as a VFIO device, in the device set of id `set_id`
+    /// (see [`crate::device_set`]: devices that reset together register with the same id), or
+    /// in a set of its own for `None`. `EINVAL` if the device has no IOMMU group (no IOMMU
+    /// protects it), unless no-IOMMU mode is on.
+    pub(crate) fn new(
+        parent: &Device,
+        ops: Arc<dyn VfioDeviceOps>,
+        set_id: Option<usize>,
+    ) -> Result<Self> {
         #[cfg(not(CONFIG_VFIO_GROUP))]
         kernel::iommu::group::Group::of(parent).map_err(|_| EINVAL)?;
         #[cfg(CONFIG_VFIO_GROUP)]
         let group = GroupUse(crate::group::get(parent)?, parent.into());
         #[cfg(CONFIG_VFIO_GROUP)]
         let device_group = group.0.clone();
+        let set = SetUse(crate::device_set::get(set_id)?, None);
         let index = crate::registry::Index::alloc()?;
         let number = index.get();
+        let device_set = set.0.clone();
         let device = Arc::pin_init(
             pin_init!(VfioDevice {
                 parent: parent.into(),
@@ -362,6 +408,7 @@ impl Registration {
                 #[cfg(CONFIG_VFIO_GROUP)]
                 group: device_group,
                 ops,
+                set: device_set,
                 state <- new_mutex!(State {
                     registered: true,
                     files: 0,
@@ -381,6 +428,9 @@ impl Registration {
         };
         #[cfg(all(CONFIG_VFIO_DEVICE_CDEV, not(CONFIG_VFIO_GROUP)))]
         let node = Some(crate::cdev::Node::add(&device)?);
+        let mut set = set;
+        set.0.add(&device)?;
+        set.1 = Some(device.clone());
         #[cfg(CONFIG_VFIO_GROUP)]
         device.group.add_device(&device)?;
         Ok(Self {
@@ -388,6 +438,7 @@ impl Registration {
             node,
             device,
             _index: index,
+            _set: set,
             #[cfg(CONFIG_VFIO_GROUP)]
             _group: group,
         })

@@ -149,6 +149,7 @@ impl DeviceFile {
     /// The part of [`DeviceFile::bind`] that runs with the group blocked.
     fn bind_blocked(&self, arg: usize, bind: &uapi::vfio_device_bind_iommufd) -> Result<isize> {
         let mut iommufd = self.iommufd.lock();
+        let _set = self.device.set.lock();
         let mut state = self.device.state.lock();
         if iommufd.is_some() {
             return Err(EINVAL);
@@ -336,7 +337,10 @@ impl PinnedDrop for DeviceFile {
                 self.device.group.close_device(&self.device);
             }
         } else if bound.is_some() {
-            self.device.close(&mut self.device.state.lock());
+            {
+                let _set = self.device.set.lock();
+                self.device.close(&mut self.device.state.lock());
+            }
             #[cfg(CONFIG_VFIO_GROUP)]
             self.device.group.unblock();
         }

@@ -422,7 +422,12 @@ impl Group {
                 return Err(EINVAL);
             }
             let ictx = state.ictx.clone();
-            device.open_group(&mut device.state.lock(), ictx.as_deref(), self.noiommu)?;
+            // The set's lock only around the open: granting takes the file's lock, which
+            // the cdev's bind holds while it takes the set's.
+            {
+                let _set = device.set.lock();
+                device.open_group(&mut device.state.lock(), ictx.as_deref(), self.noiommu)?;
+            }
             state.device_files += 1;
             this.grant(ictx);
         }
@@ -443,6 +448,7 @@ impl Group {
     /// A device file the group handed out was closed: closes the device for it.
     pub(crate) fn close_device(&self, device: &VfioDevice) {
         let mut state = self.state.lock();
+        let _set = device.set.lock();
         device.close(&mut device.state.lock());
         state.device_files -= 1;
     }

@@ -80,6 +80,8 @@ struct Shared {
     region: ChrdevRegion,
     #[cfg(CONFIG_VFIO_GROUP)]
     groups: Groups,
+    /// The device sets drivers gave an id.
+    sets: KVec<Arc<crate::device_set::DeviceSet>>,
 }
 
 /// The slot of the shared state.
@@ -120,6 +122,7 @@ impl Registry {
                 minors: Ids::default(),
                 entries: KVec::new(),
             },
+            sets: KVec::new(),
         };
         match SLOT.as_ref() {
             Some(slot) => *slot.shared.lock() = Some(shared),
@@ -185,4 +188,12 @@ pub(crate) fn cdev_class_and_devt(index: u32) -> Result<(Arc<Class>, u32)> {
 #[cfg(CONFIG_VFIO_GROUP)]
 pub(crate) fn with_groups<R>(f: impl FnOnce(&mut Groups) -> Result<R>) -> Result<R> {
     with_shared(|shared| f(&mut shared.groups))
+}
+
+/// Runs `f` on the device sets that have an id, under the registry's lock: `ENODEV` if the
+/// module is not set up.
+pub(crate) fn with_sets<R>(
+    f: impl FnOnce(&mut KVec<Arc<crate::device_set::DeviceSet>>) -> Result<R>,
+) -> Result<R> {
+    with_shared(|shared| f(&mut shared.sets))
 }

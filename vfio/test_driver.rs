@@ -9,7 +9,9 @@
 //! `VFIO_DEVICE_GET_INFO` answers honestly: no flags (it offers none of vfio-pci's regions, so
 //! it does not claim to be a PCI device), no regions, no interrupts. One private ioctl,
 //! [`VFIO_TEST_DRIVER_COUNTS`], reports how often the core called `open_device` and
-//! `close_device`, so that tests can check the first-open and last-close accounting.
+//! `close_device`, so that tests can check the first-open and last-close accounting; another,
+//! [`VFIO_TEST_DRIVER_SET_OPEN`], how many devices of its device set are open (the driver puts
+//! all its devices in one set, as functions that share a bus reset).
 
 use crate::device::{
     Registration,
@@ -39,6 +41,10 @@ use kernel::{
 /// `_IO(VFIO_TYPE, VFIO_BASE + 100)`: writes two `u32`s to the argument, the number of
 /// `open_device` and of `close_device` calls since the driver took the device.
 pub(crate) const VFIO_TEST_DRIVER_COUNTS: u32 = _IO(uapi::VFIO_TYPE as u32, uapi::VFIO_BASE + 100);
+
+/// `_IO(VFIO_TYPE, VFIO_BASE + 101)`: returns how many devices of the device's set are open.
+pub(crate) const VFIO_TEST_DRIVER_SET_OPEN: u32 =
+    _IO(uapi::VFIO_TYPE as u32, uapi::VFIO_BASE + 101);
 
 /// The open and close counts.
 #[derive(Default)]
@@ -89,8 +95,9 @@ impl VfioDeviceOps for TestDevice {
         self.counts.lock().closes += 1;
     }
 
-    fn ioctl(&self, _vdev: &VfioDevice, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(&self, vdev: &VfioDevice, cmd: u32, arg: usize) -> Result<isize> {
         match cmd {
+            VFIO_TEST_DRIVER_SET_OPEN => Ok(vdev.set.lock().open_count() as isize),
             VFIO_DEVICE_GET_INFO => Self::get_info(arg),
             VFIO_TEST_DRIVER_COUNTS => {
                 let counts = {
@@ -134,7 +141,9 @@ impl pci::Driver for TestDriver {
             }),
             GFP_KERNEL,
         )?;
-        let reg = Registration::new(pdev.as_ref(), ops)?;
+        // As functions that share a bus reset: all its devices in one set.
+        let set_id = core::ptr::from_ref(&PCI_TABLE) as usize;
+        let reg = Registration::new(pdev.as_ref(), ops, Some(set_id))?;
         dev_info!(pdev, "vfio-test: vfio{}\n", reg.device().index);
         Ok(reg)
     }

@@ -29,6 +29,7 @@ mod cdev;
 mod container;
 mod device;
 mod device_file;
+mod device_set;
 #[cfg(CONFIG_VFIO_GROUP)]
 mod group;
 mod iommufd;

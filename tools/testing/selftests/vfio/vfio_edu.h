@@ -26,6 +26,8 @@
 
 /* The vfio-test driver's private ioctl: open_device and close_device counts. */
 #define VFIO_TEST_DRIVER_COUNTS _IO(VFIO_TYPE, VFIO_BASE + 100)
+/* And how many devices of the device's set are open (all its devices share one). */
+#define VFIO_TEST_DRIVER_SET_OPEN _IO(VFIO_TYPE, VFIO_BASE + 101)
 
 #define EXPECT_ERRNO(expected_errno, cmd)         \
 	({                                        \

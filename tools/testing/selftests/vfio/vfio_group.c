@@ -239,6 +239,8 @@ TEST_F(group, container_end_to_end)
 	ASSERT_EQ(0, counts(dev2, &opens, &closes));
 	EXPECT_EQ(opens0, opens);
 	EXPECT_EQ(closes0, closes);
+	/* The device counts once in its set, however many files it has. */
+	EXPECT_EQ(1, ioctl(dev2, VFIO_TEST_DRIVER_SET_OPEN));
 
 	if (!is_iommufd_container(self->container)) {
 		/* VFIO's container cannot lose the group while a device is open. */
