@@ -385,7 +385,7 @@ impl CdevFile for DeviceFile {
 
     fn read(
         me: Pin<&Self>,
-        _file: &File,
+        _file: &LocalFile,
         buf: &mut UserSliceWriter,
         pos: &mut i64,
     ) -> Result<usize> {
@@ -397,7 +397,7 @@ impl CdevFile for DeviceFile {
 
     fn write(
         me: Pin<&Self>,
-        _file: &File,
+        _file: &LocalFile,
         buf: &mut UserSliceReader,
         pos: &mut i64,
     ) -> Result<usize> {

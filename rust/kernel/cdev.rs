@@ -20,7 +20,10 @@ use crate::{
         to_result,
         VTABLE_DEFAULT_ERROR, //
     },
-    fs::File,
+    fs::{
+        File,
+        LocalFile, //
+    },
     mm::virt::VmaNew,
     module::this_module,
     prelude::*,
@@ -183,20 +186,21 @@ pub trait CdevFile: Sized {
     }
 
     /// `read()` at `*pos` into `buf`: returns how much was read, and moves `*pos` as the file
-    /// wants.
+    /// wants. The file is a [`LocalFile`]: the read may run inside the caller's `fdget_pos()`.
     fn read(
         _this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
-        _file: &File,
+        _file: &LocalFile,
         _buf: &mut UserSliceWriter,
         _pos: &mut i64,
     ) -> Result<usize> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
-    /// `write()` at `*pos` from `buf`: returns how much was written.
+    /// `write()` at `*pos` from `buf`: returns how much was written. The file is a
+    /// [`LocalFile`], as for [`CdevFile::read`].
     fn write(
         _this: <Self::Ptr as ForeignOwnable>::Borrowed<'_>,
-        _file: &File,
+        _file: &LocalFile,
         _buf: &mut UserSliceReader,
         _pos: &mut i64,
     ) -> Result<usize> {
@@ -454,27 +458,51 @@ impl<T: CdevFile> CdevVTable<T> {
         0
     }
 
+    /// The private data of `file`.
+    ///
     /// # Safety
     ///
-    /// `file` is a file that `open` opened and that is not being released.
+    /// `file` is a file that `open` opened (or [`CdevDevice::new_file`] made) and that is not
+    /// being released, for `'a`.
+    unsafe fn data<'a>(file: *mut bindings::file) -> <T::Ptr as ForeignOwnable>::Borrowed<'a> {
+        // SAFETY: Between open and release the private data came from `into_foreign`.
+        unsafe { <T::Ptr as ForeignOwnable>::borrow((*file).private_data) }
+    }
+
+    /// The private data and the file, for an operation that runs outside any `fdget_pos()`
+    /// (`ioctl()`, `mmap()`).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::data`], and no `fdget_pos()` of the file is active without its lock.
     unsafe fn borrow<'a>(
         file: *mut bindings::file,
     ) -> (<T::Ptr as ForeignOwnable>::Borrowed<'a>, &'a File) {
-        // SAFETY: Between open and release the private data came from `into_foreign`, and the
-        // file (held by the caller of the file operation) is valid.
-        unsafe {
-            (
-                <T::Ptr as ForeignOwnable>::borrow((*file).private_data),
-                File::from_raw_file(file),
-            )
-        }
+        // SAFETY: As the caller promises; the file, held by the caller of the operation, is
+        // valid.
+        unsafe { (Self::data(file), File::from_raw_file(file)) }
+    }
+
+    /// The private data and the file, for `read()` and `write()`, which run inside the
+    /// caller's `fdget_pos()`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::data`]; any `fdget_pos()` of the file without its lock is this thread's.
+    unsafe fn borrow_local<'a>(
+        file: *mut bindings::file,
+    ) -> (<T::Ptr as ForeignOwnable>::Borrowed<'a>, &'a LocalFile) {
+        // SAFETY: As the caller promises; the file, held by the caller of the operation, is
+        // valid.
+        unsafe { (Self::data(file), LocalFile::from_raw_file(file)) }
     }
 
     /// # Safety
     ///
     /// A file operation of a file that `open` opened.
     unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
-        // SAFETY: As the caller promises.
+        // SAFETY: As the caller promises; `ioctl()` takes the file with `fdget()`, not
+        // `fdget_pos()`.
         let (this, file) = unsafe { Self::borrow(file) };
         match T::ioctl(this, file, cmd, arg) {
             Ok(ret) => ret as c_long,
@@ -491,8 +519,8 @@ impl<T: CdevFile> CdevVTable<T> {
         count: usize,
         pos: *mut bindings::loff_t,
     ) -> isize {
-        // SAFETY: As the caller promises.
-        let (this, file) = unsafe { Self::borrow(file) };
+        // SAFETY: As the caller promises; the VFS's `fdget_pos()` is this thread's.
+        let (this, file) = unsafe { Self::borrow_local(file) };
         let mut writer = UserSlice::new(UserPtr::from_ptr(buf.cast()), count).writer();
         // SAFETY: `pos` is valid for the call.
         let pos = unsafe { &mut *pos };
@@ -511,8 +539,8 @@ impl<T: CdevFile> CdevVTable<T> {
         count: usize,
         pos: *mut bindings::loff_t,
     ) -> isize {
-        // SAFETY: As the caller promises.
-        let (this, file) = unsafe { Self::borrow(file) };
+        // SAFETY: As the caller promises; the VFS's `fdget_pos()` is this thread's.
+        let (this, file) = unsafe { Self::borrow_local(file) };
         let mut reader = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), count).reader();
         // SAFETY: `pos` is valid for the call.
         let pos = unsafe { &mut *pos };
@@ -529,7 +557,7 @@ impl<T: CdevFile> CdevVTable<T> {
         file: *mut bindings::file,
         vma: *mut bindings::vm_area_struct,
     ) -> c_int {
-        // SAFETY: As the caller promises.
+        // SAFETY: As the caller promises; `mmap()` does not use `fdget_pos()`.
         let (this, file) = unsafe { Self::borrow(file) };
         // SAFETY: The VMA is undergoing its initial setup.
         let vma = unsafe { VmaNew::from_raw(vma) };
