@@ -6,7 +6,9 @@
 # the kernel build (clippy on, KUnit built in) and checks on what it contains;
 # the userspace build; then, in the VM, the KUnit results and our kselftests;
 # then the kernel's own iommufd selftests from the same VM run, against the
-# baseline in tools/testing/conformance.
+# baseline in tools/testing/conformance; last, the Kconfig variants of VFIO
+# (group and container, cdev only, both, iommufd's compat container), each
+# built without the debug options and booted to check its /dev nodes.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -59,6 +61,8 @@ if [ -n "$src" ]; then
 		tap_step conformance python3 "$ROOT/scripts/conformance-tap.py" \
 			"$LOGDIR/vm-tests.console" "$ROOT/tools/testing/conformance"
 	}
+	# Independent of the steps above (its own kernels), last so that their results come first.
+	tap_step kconfig-variants "$ROOT/scripts/test-kconfig-variants.sh" "$src"
 fi
 
 python3 "$ROOT/scripts/tap-summary.py" "$RES"/*.tap
