@@ -9,9 +9,10 @@
 #      or OURS_KERNEL names a bzImage to use): the stock one from the
 #      pristine source (the tree get-kernel-source.sh prints) plus the C
 #      iommufd's mock domain (IOMMUFD_TEST), ours from the prepared tree.
-#      BENCH_CONFIG=release (the default): scripts/kernel.config without its
-#      debugging section (no KASAN, lockdep, kmemleak, KUnit), as a
-#      production kernel would be, into out/bench-build-{stock,ours}.
+#      BENCH_CONFIG=release (the default): scripts/kernel-base.config and
+#      scripts/kernel.config without its debugging section (no KASAN,
+#      lockdep, kmemleak, KUnit), as a production kernel would be, into
+#      out/bench-build-{stock,ours}.
 #      BENCH_CONFIG=debug: the test kernels' configuration, in out/build-stock
 #      and our test kernel's out/build;
 #   2. (nothing: step 1 found or built our kernel)
@@ -87,18 +88,19 @@ fi
 [ -z "$STOCK_KERNEL" ] || [ -f "$STOCK_KERNEL" ] || { echo "no kernel at STOCK_KERNEL=$STOCK_KERNEL" >&2; exit 1; }
 [ -z "$OURS_KERNEL" ] || [ -f "$OURS_KERNEL" ] || { echo "no kernel at OURS_KERNEL=$OURS_KERNEL" >&2; exit 1; }
 
-# 1. The configuration both kernels share: the test kernels' fragment, or for
-# release that fragment up to its debugging section, keeping only what the
-# mock domain (IOMMUFD_TEST) depends on, and the normal SLUB.
+# 1. The configuration both kernels share: the test kernels' fragments, or for
+# release those up to the debugging section of scripts/kernel.config, keeping
+# only what the mock domain (IOMMUFD_TEST) depends on, and the normal SLUB.
 base=$BOUT/$BENCH_CONFIG.config
 if [ "$BENCH_CONFIG" = release ]; then
 	{
+		cat "$ROOT/scripts/kernel-base.config"
 		sed '/^# Tests and debugging/,$d' "$ROOT/scripts/kernel.config"
 		printf '# bench.sh: what IOMMUFD_TEST depends on, nothing more\n'
 		printf 'CONFIG_DEBUG_KERNEL=y\nCONFIG_SLUB_TINY=n\nCONFIG_FAULT_INJECTION=y\nCONFIG_RUNTIME_TESTING_MENU=y\n'
 	} >"$base.new"
 else
-	cp "$ROOT/scripts/kernel.config" "$base.new"
+	cat "$ROOT/scripts/kernel-base.config" "$ROOT/scripts/kernel.config" >"$base.new"
 fi
 if cmp -s "$base.new" "$base"; then rm "$base.new"; else mv "$base.new" "$base"; fi
 # The stock kernel also needs the AMDv1 page table format for its mock domain

@@ -7,7 +7,9 @@
 # the userspace build; then, in the VM, the KUnit results and our kselftests;
 # then the kernel's own iommufd selftests from the same VM run, against the
 # baseline in tools/testing/conformance; then VFIO's no-IOMMU mode in a VM
-# without an IOMMU.
+# without an IOMMU; last, the Kconfig variants of VFIO (group and container,
+# cdev only, both, iommufd's compat container), each built without the debug
+# options and booted to check its /dev nodes.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -61,6 +63,8 @@ if [ -n "$src" ]; then
 			"$LOGDIR/vm-tests.console" "$ROOT/tools/testing/conformance"
 		tap_step noiommu "$ROOT/scripts/test-noiommu.sh" "$OUT/initramfs.cpio.gz"
 	}
+	# Independent of the steps above (its own kernels), last so that their results come first.
+	tap_step kconfig-variants "$ROOT/scripts/test-kconfig-variants.sh" "$src"
 fi
 
 python3 "$ROOT/scripts/tap-summary.py" "$RES"/*.tap
