@@ -566,17 +566,10 @@ impl PciConfig {
     fn piece_len(&self, pos: usize, remaining: usize) -> usize {
         let owner = self.map.get(pos);
         let mut same = 1;
-        while same < 4 && (pos + same) % 4 != 0 && self.map.get(pos + same) == owner {
+        while same < 4 && (pos + same) & 3 != 0 && self.map.get(pos + same) == owner {
             same += 1;
         }
-        let count = min(remaining, same);
-        if count >= 4 && pos % 4 == 0 {
-            4
-        } else if count >= 2 && pos % 2 == 0 {
-            2
-        } else {
-            1
-        }
+        aligned_width(pos, min(remaining, same))
     }
 
     /// The capability id owning `pos` and where that capability starts.
@@ -584,6 +577,9 @@ impl PciConfig {
         let id = self.map.get(pos).copied().unwrap_or(MAP_UNASSIGNED);
         if pos < PCI_STD_HEADER_SIZEOF {
             return (id, 0);
+        }
+        if id == MAP_UNASSIGNED {
+            return (id, pos);
         }
         let base = if pos >= PCI_CFG_SPACE_SIZE {
             PCI_CFG_SPACE_SIZE
@@ -1348,13 +1344,7 @@ impl PciConfig {
     ) -> Result<(), Error> {
         let end = pos.checked_add(len).ok_or(Error::OutOfRange)?;
         while pos < end {
-            let count = if end - pos >= 4 && pos % 4 == 0 {
-                4
-            } else if end - pos >= 2 && pos % 2 == 0 {
-                2
-            } else {
-                1
-            };
+            let count = aligned_width(pos, end - pos);
             let val = hw_read(io, pos, count)?;
             self.vset(pos, count, val);
             pos += count;
@@ -1418,6 +1408,17 @@ impl CapPerms<'_> {
         if off.saturating_add(count) <= self.len {
             self.cfg.set_perm(self.start + off, count, virt, write);
         }
+    }
+}
+
+/// The widest naturally aligned access (4, 2 or 1 bytes) at `pos` that fits in `avail`.
+fn aligned_width(pos: usize, avail: usize) -> usize {
+    if avail >= 4 && pos & 3 == 0 {
+        4
+    } else if avail >= 2 && pos & 1 == 0 {
+        2
+    } else {
+        1
     }
 }
 
