@@ -2,14 +2,16 @@
 # make test: every test, each step's results as TAP in out/results/, then the
 # summary whose last line is exactly "N passed, N failed".
 #
-# Steps: rustfmt; the Kconfig matrix (x86_64, powerpc); the uAPI layout test;
+# Steps: rustfmt; the host unit tests of our plain-core modules (cargo test);
+# the Kconfig matrix (x86_64, powerpc); the uAPI layout test;
 # the kernel build (clippy on, KUnit built in) and checks on what it contains;
 # the userspace build; then, in the VM, the KUnit results and our kselftests;
 # then the kernel's own iommufd selftests from the same VM run, against the
 # baseline in tools/testing/conformance; then VFIO's no-IOMMU mode in a VM
-# without an IOMMU; last, the Kconfig variants of VFIO (group and container,
-# cdev only, both, iommufd's compat container), each built without the debug
-# options and booted to check its /dev nodes.
+# without an IOMMU; last, the Kconfig variants of VFIO (no IOMMUFD, group and
+# container, cdev only, both, iommufd's compat container), each built without
+# the debug options and booted to check its /dev nodes and, with the group
+# interface, to run the vfio_group kselftest.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -52,6 +54,7 @@ rustfmt_tap() {
 src=$(scripts/get-kernel-source.sh | tail -n 1) || { echo "not ok - kernel source" >"$RES/00-source.tap"; src=; }
 if [ -n "$src" ]; then
 	tap_step rustfmt rustfmt_tap "$src/.rustfmt.toml"
+	tap_step host-units "$ROOT/tools/testing/host_units/run.sh"
 	tap_step kconfig "$ROOT/tools/testing/kconfig/run.sh" "$src"
 	tap_step uapi-layout "$ROOT/tools/testing/uapi_layout/run.sh" "$src"
 	tap_step kernel-build "$ROOT/scripts/test-kernel-build.sh" "$src" &&
