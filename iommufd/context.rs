@@ -94,8 +94,9 @@ pub(crate) struct Iommufd {
     /// Set (under `compat_ioas`'s lock) when a VFIO group in no-IOMMU mode was set to the
     /// context: the container ioctls then offer only `VFIO_NOIOMMU_IOMMU`.
     pub(crate) no_iommu_mode: Atomic<bool>,
-    /// `/dev/iommu`'s device, which dma-buf attachments name as the importer.
-    pub(crate) dev: ARef<kernel::device::Device>,
+    /// `/dev/iommu`'s device, which dma-buf attachments name as the importer; `None` where
+    /// the engine runs without `/dev/iommu` (`IOMMUFD=n`), for VFIO's container alone.
+    pub(crate) dev: Option<ARef<kernel::device::Device>>,
     /// The driver memory userspace can map through the file.
     #[pin]
     pub(crate) mmaps: MmapTable,
@@ -358,8 +359,8 @@ impl Iommufd {
 }
 
 impl Iommufd {
-    /// A new context, with no objects; `dev` is the misc device it reports errors against.
-    pub(crate) fn new(dev: ARef<kernel::device::Device>) -> Result<Pin<KBox<Self>>> {
+    /// A new context, with no objects; `dev` is `/dev/iommu`'s misc device, if there is one.
+    pub(crate) fn new(dev: Option<ARef<kernel::device::Device>>) -> Result<Pin<KBox<Self>>> {
         KBox::try_pin_init(
             try_pin_init!(Self {
                 objects: Arc::pin_init(ObjectTable::new(), GFP_KERNEL_ACCOUNT)?,
@@ -380,7 +381,7 @@ impl MiscDevice for Iommufd {
     type Ptr = Pin<KBox<Self>>;
 
     fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
-        Iommufd::new(misc.device().into())
+        Iommufd::new(Some(misc.device().into()))
     }
 
     fn ioctl(me: Pin<&Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

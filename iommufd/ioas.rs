@@ -157,9 +157,10 @@ pub(crate) fn map_file_ioctl(
     if !kernel::user_pin::is_memfd(&file) {
         if let Ok(buf) = kernel::dma_buf::DmaBuf::get(cmd.fd) {
             drop(file);
+            let dev = ictx.dev.as_ref().ok_or(ENODEV)?;
             let iova = ioas
                 .iopt
-                .map_dmabuf(fixed, buf, &ictx.dev, cmd.start, cmd.length, prot)?;
+                .map_dmabuf(fixed, buf, dev, cmd.start, cmd.length, prot)?;
             ucmd.cmd.iova = iova;
             ucmd.respond()?;
             return Ok(0);

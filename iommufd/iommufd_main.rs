@@ -7,14 +7,15 @@
 //! today) that userspace creates, names by id and destroys with ioctls. Other modules (VFIO)
 //! bind devices through the C functions of [`kapi`].
 
-use kernel::{
-    miscdevice::{
-        MiscDeviceOptions,
-        MiscDeviceRegistration,
-        MiscNode, //
-    },
-    prelude::*,
+#[cfg(not(CONFIG_IOMMUFD))]
+use kernel::miscdevice::MiscFileType;
+#[cfg(CONFIG_IOMMUFD)]
+use kernel::miscdevice::{
+    MiscDeviceOptions,
+    MiscDeviceRegistration,
+    MiscNode, //
 };
+use kernel::prelude::*;
 
 mod access;
 mod context;
@@ -54,6 +55,9 @@ module! {
 
 #[pin_data]
 struct IommufdModule {
+    /// `/dev/iommu`; without it (`IOMMUFD=n`, `IOMMUFD_ENGINE` for VFIO), the module offers
+    /// VFIO's container the engine through the kAPI alone.
+    #[cfg(CONFIG_IOMMUFD)]
     #[pin]
     _dev: MiscDeviceRegistration<context::Iommufd>,
     /// `/dev/vfio/vfio`, where iommufd stands in for VFIO's container.
@@ -67,6 +71,7 @@ struct IommufdModule {
 const VFIO_MINOR: u32 = 196;
 
 impl kernel::InPlaceModule for IommufdModule {
+    #[cfg(CONFIG_IOMMUFD)]
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let node = MiscNode {
             mode: 0o660,
@@ -90,8 +95,14 @@ impl kernel::InPlaceModule for IommufdModule {
             let files = this._dev.file_type();
             #[cfg(CONFIG_IOMMUFD_VFIO_CONTAINER)]
             let files = files.with_node(&this._vfio);
-            kapi::set_file_type(files, this._dev.device().into());
+            kapi::set_file_type(files, Some(this._dev.device().into()));
             Ok(())
         })
+    }
+
+    #[cfg(not(CONFIG_IOMMUFD))]
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        kapi::set_file_type(MiscFileType::unregistered(), None);
+        try_pin_init!(Self {})
     }
 }

@@ -31,13 +31,16 @@ use kernel::{
     },
 };
 
-/// What tells `/dev/iommu` files from others, and the misc device of the node, set when the
-/// module registers the node.
-static IOMMUFD_FILES: SetOnce<(MiscFileType<Iommufd>, ARef<kernel::device::Device>)> =
+/// What tells `/dev/iommu` files from others, and the misc device of the node (`None` without
+/// `/dev/iommu`), set when the module loads.
+static IOMMUFD_FILES: SetOnce<(MiscFileType<Iommufd>, Option<ARef<kernel::device::Device>>)> =
     SetOnce::new();
 
 /// Remembers what `/dev/iommu`'s files look like (see [`MiscFileType`]), and its device.
-pub(crate) fn set_file_type(files: MiscFileType<Iommufd>, dev: ARef<kernel::device::Device>) {
+pub(crate) fn set_file_type(
+    files: MiscFileType<Iommufd>,
+    dev: Option<ARef<kernel::device::Device>>,
+) {
     IOMMUFD_FILES.populate((files, dev));
 }
 

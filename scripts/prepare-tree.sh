@@ -4,6 +4,7 @@
 #   vfio/     -> drivers/vfio            (replaces the C code entirely)
 #   uapi/     -> include/uapi            (the one uAPI definition)
 #   rust/     -> rust/                   (new kernel-crate files; *.patch applied)
+#   kernel-patches/X.patch               (applied to X, other kernel files)
 # Files are only rewritten when their content changes, so a second build
 # recompiles only what changed.
 # Usage: prepare-tree.sh PRISTINE_TREE [BUILD_TREE]
@@ -32,8 +33,11 @@ rsync -rlc --exclude='*.patch' "$ROOT/rust/" "$TREE/rust/"
 # install the result only if it differs from what the tree holds.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-find "$ROOT/rust" -name '*.patch' | sort | while read -r p; do
+# rust/X.patch patches rust/X; kernel-patches/X.patch patches X elsewhere in
+# the tree (headers whose #ifs name our Kconfig symbols).
+find "$ROOT/rust" "$ROOT/kernel-patches" -name '*.patch' | sort | while read -r p; do
 	rel=${p#"$ROOT"/}
+	rel=${rel#kernel-patches/}
 	rel=${rel%.patch}
 	cp "$PRISTINE/$rel" "$tmp/file"
 	patch -s --no-backup-if-mismatch "$tmp/file" <"$p" ||

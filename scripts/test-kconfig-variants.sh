@@ -5,9 +5,15 @@
 # and the variant's own options, checks that the .config has them, boots it in
 # the VM with the task kconfig-variant (scripts/vm-tasks/kconfig-variant) and
 # prints, as TAP, what the kernel offers: /dev/iommu, /dev/vfio/vfio,
-# /dev/vfio/devices and the group node of QEMU's edu device bound to vfio-test.
+# /dev/vfio/devices and the group node of QEMU's edu device bound to vfio-test;
+# with the group interface, the vfio_group kselftest (when build-userspace.sh
+# built it) runs the group and container ioctls on edu.
 #
-# Every variant has IOMMUFD, VFIO, VFIO_PCI, VFIO_TEST_DRIVER and DEBUG_KERNEL:
+# Every variant has VFIO, VFIO_PCI, VFIO_TEST_DRIVER and DEBUG_KERNEL, and all
+# but no-iommufd have IOMMUFD:
+#   no-iommufd       no IOMMUFD (no /dev/iommu), hence VFIO_GROUP and
+#                    VFIO_CONTAINER forced on, the container on the engine
+#                    alone (IOMMUFD_ENGINE)
 #   group-container  VFIO_GROUP, VFIO_CONTAINER, no VFIO_DEVICE_CDEV
 #   cdev             VFIO_DEVICE_CDEV only (no group, hence no container)
 #   both             VFIO_GROUP, VFIO_CONTAINER and VFIO_DEVICE_CDEV
@@ -34,7 +40,7 @@ set -uo pipefail
 
 VOUT=$OUT/variants
 TREE=$OUT/linux
-VARIANTS=${KCONFIG_VARIANTS:-group-container cdev both compat}
+VARIANTS=${KCONFIG_VARIANTS:-no-iommufd group-container cdev both compat}
 mkdir -p "$VOUT"
 echo "TAP version 13"
 
@@ -49,9 +55,12 @@ testdrv_needs_cdev=0
 sed -n '/^config VFIO_TEST_DRIVER$/,/^\(config\|menu\|endmenu\|endif\)/p' "$ROOT/vfio/Kconfig" |
 	grep -q '^\s*depends on.*VFIO_DEVICE_CDEV' && testdrv_needs_cdev=1
 
-# variant NAME: sets group (0/1), container (none/native/compat), cdev (0/1).
+# variant NAME: sets iommufd (0/1), group (0/1), container (none/native/compat),
+# cdev (0/1).
 variant() {
+	iommufd=1
 	case $1 in
+	no-iommufd) iommufd=0 group=1 container=native cdev=0 ;;
 	group-container) group=1 container=native cdev=0 ;;
 	cdev) group=0 container=none cdev=1 ;;
 	both) group=1 container=native cdev=1 ;;
@@ -68,11 +77,18 @@ cpu_now() {
 	cpu=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); s += a[1] * 60 + a[2] } printf "%d", s }' "$VOUT/.times")
 }
 
-# The initramfs: busybox and the task, nothing else.
+# The initramfs: busybox, the task and, if built, the vfio_group kselftest.
+rm -rf "$VOUT/tasks" "$VOUT/selftests"
 mkdir -p "$VOUT/tasks"
 install -m 755 "$ROOT/scripts/vm-tasks/kconfig-variant" "$VOUT/tasks/kconfig-variant"
+extra=()
+if [ -x "$OUT/userspace/opt/selftests/vfio_group" ]; then
+	mkdir -p "$VOUT/selftests"
+	cp "$OUT/userspace/opt/selftests/vfio_group" "$VOUT/selftests/"
+	extra=("$VOUT/selftests")
+fi
 initramfs=$VOUT/initramfs.cpio.gz
-if ! "$ROOT/scripts/make-initramfs.sh" "$initramfs" "$VOUT/tasks" >&2; then
+if ! "$ROOT/scripts/make-initramfs.sh" "$initramfs" "$VOUT/tasks" "${extra[@]}" >&2; then
 	echo "not ok - the variants' initramfs (scripts/make-initramfs.sh)"
 	exit 1
 fi
@@ -96,7 +112,7 @@ for name in $VARIANTS; do
 	{
 		echo "# scripts/test-kconfig-variants.sh, variant $name: merged after scripts/kernel-base.config"
 		echo "CONFIG_DEBUG_KERNEL=y"
-		echo "CONFIG_IOMMUFD=y"
+		echo "CONFIG_IOMMUFD=$(yn $iommufd)"
 		echo "CONFIG_VFIO=y"
 		echo "CONFIG_VFIO_GROUP=$(yn $group)"
 		echo "CONFIG_VFIO_CONTAINER=$([ $container = native ] && echo y || echo n)"
@@ -130,7 +146,7 @@ for name in $VARIANTS; do
 		*) [ "$got" = "$line" ] || wrong+=" ${got:-$opt unset}" ;;
 		esac
 	done < <(grep '^CONFIG_' "$frag")
-	asked=$(grep -E '^CONFIG_(VFIO_GROUP|VFIO_CONTAINER|IOMMUFD_VFIO_CONTAINER|VFIO_DEVICE_CDEV|VFIO_TEST_DRIVER)=' "$frag" |
+	asked=$(grep -E '^CONFIG_(IOMMUFD|VFIO_GROUP|VFIO_CONTAINER|IOMMUFD_VFIO_CONTAINER|VFIO_DEVICE_CDEV|VFIO_TEST_DRIVER)=' "$frag" |
 		sed 's/^CONFIG_//' | tr '\n' ' ')
 	if [ ! -f "$dir/config" ]; then
 		echo "not ok - $name: configured (no .config; see $dir/logs)"
@@ -162,7 +178,7 @@ for name in $VARIANTS; do
 	console=$dir/vm.console
 	"$ROOT/scripts/run-vm.sh" --task kconfig-variant --timeout "${VARIANT_VM_TIMEOUT:-300}" \
 		--log "$dir/vm.log" \
-		--append "kvgroup=$group kvcontainer=$container kvcdev=$cdev kvtestdrv=${testdrv_why:-1}" \
+		--append "kviommufd=$iommufd kvgroup=$group kvcontainer=$container kvcdev=$cdev kvtestdrv=${testdrv_why:-1}" \
 		"$initramfs" "$dir/bzImage" >"$console" 2>&1
 	vrc=$?
 	t_boot=$((SECONDS - t0))

@@ -31,7 +31,7 @@ use crate::{
 };
 use core::ptr::NonNull;
 
-#[cfg(any(CONFIG_IOMMUFD_DRIVER, CONFIG_IOMMUFD))]
+#[cfg(any(CONFIG_IOMMUFD_DRIVER, CONFIG_IOMMUFD_ENGINE))]
 use crate::iova_bitmap::IovaBitmap;
 
 /// Protection flags of a mapping (`IOMMU_READ` and the others), as [`PagingDomain::map`] takes
@@ -218,7 +218,7 @@ impl PagingDomain {
     /// the IOTLB is flushed afterwards for what was cleaned. `EOPNOTSUPP` for a domain made
     /// without dirty tracking. The range must lie within the bitmap's current window, as in
     /// a callback of [`IovaBitmap::for_each`].
-    #[cfg(any(CONFIG_IOMMUFD_DRIVER, CONFIG_IOMMUFD))]
+    #[cfg(any(CONFIG_IOMMUFD_DRIVER, CONFIG_IOMMUFD_ENGINE))]
     pub fn read_and_clear_dirty(
         &self,
         iova: u64,

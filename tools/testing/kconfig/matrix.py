@@ -36,7 +36,7 @@ PROJECT = ASKABLE[1:]
 SHOWN = ['RUST', 'MODULES', 'PCI', 'MMU', 'IOMMU_SUPPORT', 'IOMMU_API',
          'SPAPR_TCE_IOMMU'] + PROJECT + [
          'VFIO_PCI_CORE', 'VFIO_VIRQFD', 'VFIO_PCI_INTX', 'IRQ_BYPASS_MANAGER',
-         'EVENTFD', 'IOMMUFD_DRIVER']
+         'EVENTFD', 'IOMMUFD_DRIVER', 'IOMMUFD_ENGINE']
 # Kconfig's warnings about the symbols of these files, and those they
 # select, fail the run.
 WATCH = ['drivers/iommu/iommufd/Kconfig', 'drivers/vfio/Kconfig']
@@ -226,6 +226,11 @@ CHECKS = [
     ('IOMMUFD=n gives the group and the native container',
      None, lambda q, s: vfio_on(q, s) and s['IOMMUFD'] == 'n',
      lambda q, s: s['VFIO_GROUP'] == 'y' and s['VFIO_CONTAINER'] == 'y'),
+    ('the engine (IOMMUFD_ENGINE) is built as IOMMUFD or VFIO is, '
+     'whichever is more: VFIO keeps its container in it without IOMMUFD',
+     None, lambda q, s: q['RUST'] == 'y',
+     lambda q, s: s['IOMMUFD_ENGINE'] ==
+     max(s['IOMMUFD'], s['VFIO'], key=lambda v: TRI[v])),
     ('the native container needs the group',
      None, lambda q, s: s['VFIO_CONTAINER'] == 'y',
      lambda q, s: s['VFIO_GROUP'] == 'y' and on(s['VFIO'])),
