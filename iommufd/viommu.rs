@@ -384,11 +384,12 @@ pub(crate) fn hw_queue_alloc_ioctl(
         #[cfg(CONFIG_IOMMUFD_TEST)]
         viommu.mock.queue_init(ictx, index, new.id())?;
         ucmd.cmd.out_hw_queue_id = new.id();
-        if let Err(e) = ucmd.respond() {
-            #[cfg(CONFIG_IOMMUFD_TEST)]
+        let responded = ucmd.respond();
+        #[cfg(CONFIG_IOMMUFD_TEST)]
+        if responded.is_err() {
             viommu.mock.queue_destroyed(ictx, index);
-            return Err(e);
         }
+        responded?;
         new.publish(Object::HwQueue(queue));
         Ok(0)
     })();

@@ -31,3 +31,13 @@ wait_for() {
 	done
 	! kill -0 "$1" 2>/dev/null
 }
+
+# our_warnings LOG: the rustc and clippy warnings and errors of a kernel build
+# log that point into our code (iommufd, VFIO, the kernel-crate files we add).
+# rustc names files by their absolute path in an O= build, hence the prefix.
+our_warnings() {
+	local files
+	files=$(cd "$ROOT" && git ls-files 'rust/kernel/*.rs' | grep -v '\.patch$' | sed 's/\./\\./g' | paste -sd'|')
+	grep -E -A3 '^(warning|error)' "$1" |
+		grep -E -- "--> ([^ ]*/)?(drivers/iommu/iommufd/|drivers/vfio/|${files:-none})" || true
+}

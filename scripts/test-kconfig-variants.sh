@@ -93,7 +93,6 @@ if ! "$ROOT/scripts/make-initramfs.sh" "$initramfs" "$VOUT/tasks" "${extra[@]}" 
 	exit 1
 fi
 
-ours='drivers/iommu/iommufd/|drivers/vfio/|rust/kernel/(iova_bitmap|uapi_bytes)\.rs'
 build=$VOUT/build
 times=()
 t_all=$SECONDS
@@ -158,7 +157,7 @@ for name in $VARIANTS; do
 
 	if [ $brc = 0 ]; then
 		echo "ok - $name: kernel builds"
-		warnings=$(grep -E -A3 '^(warning|error)' "$dir/logs/kernel-build.log" | grep -E -- "--> ($ours)" || true)
+		warnings=$(our_warnings "$dir/logs/kernel-build.log")
 		if [ -z "$warnings" ]; then
 			echo "ok - $name: no rustc or clippy warnings in our Rust code"
 		else

@@ -21,8 +21,7 @@ else
 	exit 1
 fi
 
-ours='drivers/iommu/iommufd/|drivers/vfio/|rust/kernel/(iova_bitmap|uapi_bytes)\.rs'
-warnings=$(grep -E -A3 '^(warning|error)' "$LOGDIR/kernel-build.log" | grep -E -- "--> ($ours)" || true)
+warnings=$(our_warnings "$LOGDIR/kernel-build.log")
 if [ -z "$warnings" ]; then
 	echo "ok - no rustc or clippy warnings in our Rust code"
 else
