@@ -32,7 +32,10 @@ use kernel::capability::{
     Capability, //
 };
 use kernel::{
-    device::Device,
+    device::{
+        Bound,
+        Device, //
+    },
     iommufd::Ctx,
     mm::virt::VmaNew,
     new_condvar, new_mutex,
@@ -55,12 +58,15 @@ use kernel::{
 /// to binding and attaching the physical device (upstream's `vfio_iommufd_physical_*`).
 pub(crate) trait VfioDeviceOps: Send + Sync {
     /// The first user opened the device (after it was bound to the user's iommufd).
-    fn open_device(&self, _vdev: &VfioDevice) -> Result {
+    /// `dev` is the parent, bound (the device's state is locked meanwhile: use `dev`, not
+    /// [`VfioDevice::bound_parent`]).
+    fn open_device(&self, _vdev: &VfioDevice, _dev: &Device<Bound>) -> Result {
         Ok(())
     }
 
     /// The last user closed the device (before it is unbound from the iommufd).
-    fn close_device(&self, _vdev: &VfioDevice) {}
+    /// `dev` as for `open_device`.
+    fn close_device(&self, _vdev: &VfioDevice, _dev: &Device<Bound>) {}
 
     /// A device ioctl the core does not answer itself: `EINVAL` by default.
     fn ioctl(&self, _vdev: &VfioDevice, _cmd: u32, _arg: usize) -> Result<isize> {
@@ -89,6 +95,13 @@ pub(crate) trait VfioDeviceOps: Send + Sync {
 
     /// `mmap()` of the device file: `EINVAL` by default.
     fn mmap(&self, _vdev: &VfioDevice, _vma: &VmaNew) -> Result {
+        Err(EINVAL)
+    }
+
+    /// `VFIO_DEVICE_GET_REGION_INFO` for region `index` (upstream's `get_region_info_caps`,
+    /// with no capabilities yet); the core reads and answers the ioctl. `EINVAL` by default,
+    /// as upstream for a driver without regions.
+    fn region_info(&self, _vdev: &VfioDevice, _index: u32) -> Result<RegionInfo> {
         Err(EINVAL)
     }
 
@@ -161,6 +174,71 @@ pub(crate) trait VfioDeviceOps: Send + Sync {
     }
 }
 
+/// Answers `VFIO_DEVICE_GET_INFO` at `arg` as upstream drivers do: `EINVAL` if `argsz` does not
+/// reach `num_irqs`; as much of `struct vfio_device_info` as `argsz` covers, with no
+/// capabilities.
+pub(crate) fn answer_device_info(
+    arg: usize,
+    flags: u32,
+    num_regions: u32,
+    num_irqs: u32,
+) -> Result<isize> {
+    type Info = kernel::uapi::vfio_device_info;
+    let min_size = core::mem::offset_of!(Info, num_irqs) + core::mem::size_of::<u32>();
+    let argsz = kernel::uapi_bytes::read_user_u32(arg)?;
+    if (argsz as usize) < min_size {
+        return Err(EINVAL);
+    }
+    let info = Info {
+        argsz,
+        flags,
+        num_regions,
+        num_irqs,
+        cap_offset: 0,
+        pad: 0,
+    };
+    let len = (argsz as usize).min(core::mem::size_of::<Info>());
+    kernel::uaccess::UserSlice::new(kernel::uaccess::UserPtr::from_addr(arg), len)
+        .writer()
+        .write_slice(&kernel::transmute::AsBytes::as_bytes(&info)[..len])?;
+    Ok(0)
+}
+
+/// What a driver says of one of its regions (`struct vfio_region_info` without the header).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct RegionInfo {
+    /// `VFIO_REGION_INFO_FLAG_*`.
+    pub(crate) flags: u32,
+    /// The region's size; 0 for a region the device does not have.
+    pub(crate) size: u64,
+    /// Where the region starts in the device file.
+    pub(crate) offset: u64,
+}
+
+/// The parent of a VFIO device as a bound device, for the driver's callbacks
+/// ([`VfioDevice::bound_parent`]). It counts as an open file of the device while it lives, so
+/// that unregistering, which the driver does before its device is unbound, waits for it.
+pub(crate) struct BoundParent<'a> {
+    vdev: &'a VfioDevice,
+}
+
+impl core::ops::Deref for BoundParent<'_> {
+    type Target = Device<Bound>;
+
+    fn deref(&self) -> &Device<Bound> {
+        // SAFETY: While `self` lives it is counted in `files` (see `bound_parent`), so
+        // `wait_unused` has not returned; the driver unregisters the device, and so waits there,
+        // before its device is unbound, and registered it after it was bound.
+        unsafe { self.vdev.parent.as_bound() }
+    }
+}
+
+impl Drop for BoundParent<'_> {
+    fn drop(&mut self) {
+        self.vdev.file_closed();
+    }
+}
+
 /// What a device's lock guards; its open state changes only with its set locked too.
 pub(crate) struct State {
     /// Whether the device is still registered: new files are refused once it is not.
@@ -219,6 +297,31 @@ impl VfioDevice {
         Ok(())
     }
 
+    /// The parent as a bound device, for as long as the caller keeps the device's `state`
+    /// locked: `ENODEV` if the device was unregistered and its last file closed.
+    fn bound_in<'a>(&'a self, state: &'a State) -> Result<&'a Device<Bound>> {
+        if !state.registered && state.files == 0 {
+            return Err(ENODEV);
+        }
+        // SAFETY: The device is registered or has a file open, and cannot lose both while
+        // `state` stays locked: `wait_unused`, which the driver's remove goes through before
+        // its device is unbound, returns only once it saw neither (see `BoundParent`).
+        Ok(unsafe { self.parent.as_bound() })
+    }
+
+    /// The parent as a bound device, for the driver's callbacks to reach its hardware: they
+    /// run for an open file, so this cannot fail there. `ENODEV` once the device was
+    /// unregistered and its last file closed, when the parent may be unbound.
+    pub(crate) fn bound_parent(&self) -> Result<BoundParent<'_>> {
+        let mut state = self.state.lock();
+        if !state.registered && state.files == 0 {
+            return Err(ENODEV);
+        }
+        // Counted as a file: see `BoundParent`.
+        state.files += 1;
+        Ok(BoundParent { vdev: self })
+    }
+
     /// A file of the device was closed.
     pub(crate) fn file_closed(&self) {
         let mut state = self.state.lock();
@@ -243,7 +346,7 @@ impl VfioDevice {
     /// failure; returns the device's id in `ictx`.
     fn first_open(&self, state: &mut State, ictx: &Ctx) -> Result<u32> {
         let devid = self.ops.bind_iommufd(self, &mut state.phys, ictx)?;
-        if let Err(e) = self.ops.open_device(self) {
+        if let Err(e) = self.ops.open_device(self, self.bound_in(state)?) {
             self.ops.unbind_iommufd(self, &mut state.phys);
             return Err(e);
         }
@@ -275,7 +378,7 @@ impl VfioDevice {
                     return Err(EPERM);
                 }
             }
-            self.ops.open_device(self)?;
+            self.ops.open_device(self, self.bound_in(state)?)?;
             state.open_count = 1;
             return Ok(());
         }
@@ -297,7 +400,10 @@ impl VfioDevice {
         match state.open_count {
             0 => pr_warn!("closing vfio{}, which is not open\n", self.index),
             1 => {
-                self.ops.close_device(self);
+                match self.bound_in(state) {
+                    Ok(dev) => self.ops.close_device(self, dev),
+                    Err(_) => pr_warn!("vfio{}: closed with its parent unbound\n", self.index),
+                }
                 self.ops.unbind_iommufd(self, &mut state.phys);
                 state.open_count = 0;
             }

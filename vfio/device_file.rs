@@ -109,6 +109,26 @@ fn write_u32(addr: usize, val: u32) -> Result {
         .write(&val)
 }
 
+/// `VFIO_DEVICE_GET_REGION_INFO`: the driver describes region `index`; `EINVAL` if `argsz`
+/// does not cover the struct or the driver has no such region, as upstream.
+fn region_info(vdev: &VfioDevice, arg: usize) -> Result<isize> {
+    type Info = uapi::vfio_region_info;
+    let min_size = size_of::<Info>();
+    let mut info: Info = read_head(arg, min_size)?;
+    if (info.argsz as usize) < min_size {
+        return Err(EINVAL);
+    }
+    let region = vdev.ops().region_info(vdev, info.index)?;
+    info.flags = region.flags;
+    info.cap_offset = 0;
+    info.size = region.size;
+    info.offset = region.offset;
+    UserSlice::new(UserPtr::from_addr(arg), min_size)
+        .writer()
+        .write(&info)?;
+    Ok(0)
+}
+
 impl DeviceFile {
     /// Whether the file is bound (may use the device).
     fn granted(&self) -> bool {
@@ -376,9 +396,7 @@ impl CdevFile for DeviceFile {
             VFIO_DEVICE_ATTACH_IOMMUFD_PT if cdev => me.attach_pt(arg),
             VFIO_DEVICE_DETACH_IOMMUFD_PT if cdev => me.detach_pt(arg),
             VFIO_DEVICE_FEATURE => me.feature(arg),
-            // No driver describes regions through the core yet (upstream's
-            // `get_region_info_caps`): as upstream without it.
-            VFIO_DEVICE_GET_REGION_INFO => Err(EINVAL),
+            VFIO_DEVICE_GET_REGION_INFO => region_info(vdev, arg),
             _ => vdev.ops().ioctl(vdev, cmd, arg),
         }
     }

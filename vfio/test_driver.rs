@@ -14,13 +14,18 @@
 //! all its devices in one set, as functions that share a bus reset).
 
 use crate::device::{
+    answer_device_info,
     Registration,
     VfioDevice,
     VfioDeviceOps, //
 };
 use core::mem::size_of;
 use kernel::{
-    device::Core,
+    device::{
+        Bound,
+        Core,
+        Device, //
+    },
     ioctl::_IO,
     new_mutex, pci,
     prelude::*,
@@ -28,13 +33,11 @@ use kernel::{
         Arc,
         Mutex, //
     },
-    transmute::AsBytes,
     uaccess::{
         UserPtr,
         UserSlice, //
     },
     uapi,
-    uapi_bytes::read_user_u32,
     uapi_ioctl::VFIO_DEVICE_GET_INFO,
 };
 
@@ -60,45 +63,20 @@ struct TestDevice {
     counts: Mutex<Counts>,
 }
 
-impl TestDevice {
-    /// `VFIO_DEVICE_GET_INFO`, as upstream drivers read and answer it.
-    fn get_info(arg: usize) -> Result<isize> {
-        type Info = uapi::vfio_device_info;
-        let min_size = core::mem::offset_of!(Info, num_irqs) + size_of::<u32>();
-        let argsz = read_user_u32(arg)? as usize;
-        if argsz < min_size {
-            return Err(EINVAL);
-        }
-        let info = Info {
-            argsz: argsz as u32,
-            flags: 0,
-            num_regions: 0,
-            num_irqs: 0,
-            cap_offset: 0,
-            pad: 0,
-        };
-        let len = argsz.min(size_of::<Info>());
-        UserSlice::new(UserPtr::from_addr(arg), len)
-            .writer()
-            .write_slice(&info.as_bytes()[..len])?;
-        Ok(0)
-    }
-}
-
 impl VfioDeviceOps for TestDevice {
-    fn open_device(&self, _vdev: &VfioDevice) -> Result {
+    fn open_device(&self, _vdev: &VfioDevice, _dev: &Device<Bound>) -> Result {
         self.counts.lock().opens += 1;
         Ok(())
     }
 
-    fn close_device(&self, _vdev: &VfioDevice) {
+    fn close_device(&self, _vdev: &VfioDevice, _dev: &Device<Bound>) {
         self.counts.lock().closes += 1;
     }
 
     fn ioctl(&self, vdev: &VfioDevice, cmd: u32, arg: usize) -> Result<isize> {
         match cmd {
             VFIO_TEST_DRIVER_SET_OPEN => Ok(vdev.set.lock().open_count() as isize),
-            VFIO_DEVICE_GET_INFO => Self::get_info(arg),
+            VFIO_DEVICE_GET_INFO => answer_device_info(arg, 0, 0, 0),
             VFIO_TEST_DRIVER_COUNTS => {
                 let counts = {
                     let c = self.counts.lock();

@@ -11,14 +11,10 @@
 //! iommufd through its C kAPI ([`iommufd`]); the container keeps its mappings in an iommufd
 //! context, so one engine serves both. KVM reaches VFIO files through [`kvm`].
 
-// Until a driver other than the test driver registers devices, the driver API is unused
-// without it.
+// Without a driver (vfio-pci, the test driver) the driver API is unused.
 #![cfg_attr(
-    not(CONFIG_VFIO_TEST_DRIVER),
-    allow(
-        dead_code,
-        reason = "the API drivers use; only the test driver uses it yet"
-    )
+    not(any(CONFIG_VFIO_TEST_DRIVER, CONFIG_VFIO_PCI)),
+    allow(dead_code, reason = "the API drivers use; no driver is built")
 )]
 
 use kernel::prelude::*;
@@ -36,6 +32,8 @@ mod iommufd;
 mod kvm;
 #[cfg(CONFIG_VFIO_GROUP)]
 mod noiommu;
+#[cfg(CONFIG_VFIO_PCI)]
+mod pci;
 mod registry;
 #[cfg(CONFIG_VFIO_TEST_DRIVER)]
 mod test_driver;
@@ -46,12 +44,17 @@ module! {
     authors: ["The iommufd-rs developers"],
     description: "VFIO userspace driver framework",
     license: "GPL",
+    // vfio-pci is built into this module (see `pci`): `modprobe vfio-pci` loads it.
+    alias: ["vfio-pci"],
     imports_ns: ["IOMMUFD", "IOMMUFD_VFIO"],
 }
 
 #[pin_data]
 struct VfioModule {
-    // Field order matters: the test driver's devices go before the registry.
+    // Field order matters: the drivers' devices go before the registry.
+    #[cfg(CONFIG_VFIO_PCI)]
+    #[pin]
+    _pci_driver: kernel::driver::Registration<kernel::pci::Adapter<pci::VfioPciDriver>>,
     #[cfg(CONFIG_VFIO_TEST_DRIVER)]
     #[pin]
     _test_driver: kernel::driver::Registration<kernel::pci::Adapter<test_driver::TestDriver>>,
@@ -70,6 +73,8 @@ impl kernel::InPlaceModule for VfioModule {
             _container <- container::register(),
             #[cfg(CONFIG_VFIO_TEST_DRIVER)]
             _test_driver <- kernel::driver::Registration::new(c"vfio-test", module),
+            #[cfg(CONFIG_VFIO_PCI)]
+            _pci_driver <- kernel::driver::Registration::new(c"vfio-pci", module),
         })
         .pin_chain(|_this| {
             #[cfg(CONFIG_VFIO_CONTAINER)]

@@ -76,6 +76,7 @@ impl_uapi_bytes!(
     vfio_iommu_type1_info_cap_iova_range,
     vfio_iommu_type1_info_dma_avail,
     vfio_iova_range,
+    vfio_region_info,
 );
 
 /// Reads the `u32` at user address `addr` (a uAPI struct's leading size word) with one

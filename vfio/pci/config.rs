@@ -377,6 +377,7 @@ fn size_mask(len: u64) -> (u32, u32) {
 ///
 /// All fields are plain integers so that the driver can allocate it zeroed in place
 /// ([`PciConfig::new`] is the same value) before [`PciConfig::setup`] fills it.
+#[cfg_attr(CONFIG_VFIO_PCI, derive(kernel::prelude::Zeroable))]
 pub(crate) struct PciConfig {
     /// Size of config space: 256 or 4096.
     size: usize,
@@ -489,6 +490,7 @@ impl PciConfig {
     /// Records the MSI state set up through `VFIO_DEVICE_SET_IRQS`: whether MSI is the
     /// active interrupt type, and log2 of its vector count. The MSI capability shows the
     /// latter as the vectors available, and keeps its enable bit clear unless MSI is active.
+    #[allow(dead_code, reason = "vfio-pci calls it once it offers VFIO_DEVICE_SET_IRQS")]
     pub(crate) fn set_msi_state(&mut self, active: bool, qmax: u8) {
         self.msi_active = active;
         self.msi_qmax = qmax;

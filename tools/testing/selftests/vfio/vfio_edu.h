@@ -92,19 +92,35 @@ static inline bool find_edu(char *bdf, size_t size)
 }
 
 /* Hands @bdf to vfio-test (if it is not there yet). */
-static inline int bind_test_driver(const char *bdf)
+/*
+ * Binds @bdf to the PCI driver @driver through driver_override, unbinding it
+ * from any other driver first.
+ */
+static inline int bind_driver(const char *bdf, const char *driver)
 {
 	char path[512];
 	int ret;
 
-	snprintf(path, sizeof(path), TEST_DRIVER "/%s", bdf);
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/%s", driver, bdf);
 	if (!access(path, F_OK))
 		return 0;
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver/unbind", bdf);
+	if (!access(path, F_OK)) {
+		ret = write_file(path, bdf);
+		if (ret)
+			return ret;
+	}
 	snprintf(path, sizeof(path), PCI_DEVICES "/%s/driver_override", bdf);
-	ret = write_file(path, "vfio-test");
+	ret = write_file(path, driver);
 	if (ret)
 		return ret;
-	return write_file(TEST_DRIVER "/bind", bdf);
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/bind", driver);
+	return write_file(path, bdf);
+}
+
+static inline int bind_test_driver(const char *bdf)
+{
+	return bind_driver(bdf, "vfio-test");
 }
 
 /* The name vfioN of the VFIO device of @bdf, from its vfio-dev directory. */

@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vfio-pci on QEMU's edu device (1234:11e8) behind the emulated VT-d, opened
+ * through its device cdev and bound to an iommufd: the device info, the
+ * region info, config space through the virtual copy (BAR sizing that never
+ * reaches the hardware, the command register's memory bit gating the BARs)
+ * and BAR0's registers through read() and write().
+ *
+ * Expectations follow upstream drivers/vfio/pci/vfio_pci_core.c,
+ * vfio_pci_config.c and vfio_pci_rdwr.c: regions at index << 40, EINVAL for
+ * a region or offset the device does not have, EFAULT for config space
+ * accesses that do not fit, EIO for BAR accesses with memory decoding off.
+ * The edu device: BAR0 is 1 MiB of 32-bit memory; its register 0x00 reads
+ * 0x010000ed and register 0x04 reads back the inverse of what was written;
+ * QEMU's edu answers aligned dword accesses only.
+ *
+ * Every test skips without the edu device, vfio-pci or the device cdev.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+#include <linux/pci_regs.h>
+#include <linux/vfio.h>
+
+#include "kselftest_harness.h"
+
+#include "vfio_edu.h"
+
+#define VFIO_PCI_DRIVER "/sys/bus/pci/drivers/vfio-pci"
+#define REGION(index) ((__u64)(index) << 40)
+#define CONFIG REGION(VFIO_PCI_CONFIG_REGION_INDEX)
+#define BAR0 REGION(VFIO_PCI_BAR0_REGION_INDEX)
+#define EDU_BAR0_SIZE (1 << 20)
+#define EDU_ID 0x010000ed
+#define EDU_LIVENESS 0x04
+
+FIXTURE(pci)
+{
+	char bdf[64];
+	int iommufd;
+	int devfd;
+};
+
+FIXTURE_SETUP(pci)
+{
+	char name[32], node[64];
+	__u32 devid;
+
+	self->iommufd = -1;
+	self->devfd = -1;
+	if (!find_edu(self->bdf, sizeof(self->bdf)))
+		SKIP(return, "no edu device (1234:11e8)");
+	if (access(VFIO_PCI_DRIVER, F_OK))
+		SKIP(return, "no vfio-pci driver (CONFIG_VFIO_PCI)");
+	ASSERT_EQ(0, bind_driver(self->bdf, "vfio-pci"));
+	if (!find_vfio_dev(self->bdf, name, sizeof(name)))
+		SKIP(return, "no device cdev (CONFIG_VFIO_DEVICE_CDEV)");
+	snprintf(node, sizeof(node), "/dev/vfio/devices/%s", name);
+	self->devfd = open(node, O_RDWR);
+	ASSERT_LE(0, self->devfd);
+	self->iommufd = open("/dev/iommu", O_RDWR);
+	ASSERT_LE(0, self->iommufd);
+	ASSERT_EQ(0, bind_iommufd(self->devfd, self->iommufd, &devid));
+}
+
+FIXTURE_TEARDOWN(pci)
+{
+	if (self->devfd >= 0)
+		close(self->devfd);
+	if (self->iommufd >= 0)
+		close(self->iommufd);
+}
+
+static int region_info(int devfd, __u32 index, struct vfio_region_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->argsz = sizeof(*info);
+	info->index = index;
+	return ioctl(devfd, VFIO_DEVICE_GET_REGION_INFO, info);
+}
+
+static __u32 config_read32(int devfd, unsigned int offset)
+{
+	__u32 val = 0xdeadbeef;
+
+	if (pread(devfd, &val, sizeof(val), CONFIG + offset) != sizeof(val))
+		return 0xdeadbeef;
+	return val;
+}
+
+static int config_write(int devfd, unsigned int offset, const void *val, size_t len)
+{
+	return pwrite(devfd, val, len, CONFIG + offset) == (ssize_t)len ? 0 : -1;
+}
+
+/* A PCI device with the nine regions of vfio-pci. */
+TEST_F(pci, device_info)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_INFO, &info));
+	EXPECT_TRUE(info.flags & VFIO_DEVICE_FLAGS_PCI);
+	EXPECT_EQ(VFIO_PCI_NUM_REGIONS, info.num_regions);
+	info.argsz = offsetof(struct vfio_device_info, num_irqs);
+	EXPECT_ERRNO(EINVAL, ioctl(self->devfd, VFIO_DEVICE_GET_INFO, &info));
+}
+
+/* Config space and BAR0 with their sizes; BAR1 absent; no region 9. */
+TEST_F(pci, region_info)
+{
+	struct vfio_region_info info;
+	__u32 rw = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+
+	ASSERT_EQ(0, region_info(self->devfd, VFIO_PCI_CONFIG_REGION_INDEX, &info));
+	EXPECT_EQ(rw, info.flags & rw);
+	EXPECT_EQ(CONFIG, info.offset);
+	EXPECT_TRUE(info.size == 256 || info.size == 4096);
+	ASSERT_EQ(0, region_info(self->devfd, VFIO_PCI_BAR0_REGION_INDEX, &info));
+	EXPECT_EQ(rw, info.flags & rw);
+	EXPECT_EQ(BAR0, info.offset);
+	EXPECT_EQ(EDU_BAR0_SIZE, info.size);
+	ASSERT_EQ(0, region_info(self->devfd, VFIO_PCI_BAR1_REGION_INDEX, &info));
+	EXPECT_EQ(0, info.size);
+	EXPECT_ERRNO(EINVAL, region_info(self->devfd, VFIO_PCI_NUM_REGIONS, &info));
+	info.argsz = sizeof(info) - 1;
+	info.index = VFIO_PCI_CONFIG_REGION_INDEX;
+	EXPECT_ERRNO(EINVAL, ioctl(self->devfd, VFIO_DEVICE_GET_REGION_INFO, &info));
+}
+
+/* The ids through config space; accesses that do not fit are EFAULT. */
+TEST_F(pci, config_ids_and_bounds)
+{
+	struct vfio_region_info info;
+	__u8 bytes[8];
+
+	EXPECT_EQ(0x11e81234, config_read32(self->devfd, PCI_VENDOR_ID));
+	/* An unaligned read across the vendor and device ids. */
+	ASSERT_EQ(3, pread(self->devfd, bytes, 3, CONFIG + 1));
+	EXPECT_EQ(0x12, bytes[0]);
+	EXPECT_EQ(0xe8, bytes[1]);
+	EXPECT_EQ(0x11, bytes[2]);
+	ASSERT_EQ(0, region_info(self->devfd, VFIO_PCI_CONFIG_REGION_INDEX, &info));
+	EXPECT_ERRNO(EFAULT, pread(self->devfd, bytes, 4, CONFIG + info.size));
+	EXPECT_ERRNO(EFAULT, pread(self->devfd, bytes, 8, CONFIG + info.size - 4));
+	/* Beyond the last region. */
+	EXPECT_ERRNO(EINVAL, pread(self->devfd, bytes, 4, REGION(VFIO_PCI_NUM_REGIONS)));
+}
+
+/*
+ * Sizing BAR0 through config space reads back its size mask and leaves the
+ * hardware BAR alone: the device still answers at the same place.
+ */
+TEST_F(pci, bar_sizing_is_virtual)
+{
+	__u32 ones = 0xffffffff, orig, id = 0;
+
+	orig = config_read32(self->devfd, PCI_BASE_ADDRESS_0);
+	ASSERT_EQ(0, config_write(self->devfd, PCI_BASE_ADDRESS_0, &ones, 4));
+	EXPECT_EQ((__u32)~(EDU_BAR0_SIZE - 1), config_read32(self->devfd, PCI_BASE_ADDRESS_0));
+	ASSERT_EQ(0, config_write(self->devfd, PCI_BASE_ADDRESS_0, &orig, 4));
+	EXPECT_EQ(orig, config_read32(self->devfd, PCI_BASE_ADDRESS_0));
+	ASSERT_EQ(4, pread(self->devfd, &id, 4, BAR0));
+	EXPECT_EQ(EDU_ID, id);
+}
+
+/* BAR0's registers: the id, and the liveness register inverting what it gets. */
+TEST_F(pci, bar0_registers)
+{
+	__u32 id = 0, val = 0x12345678, back = 0, both[2];
+
+	ASSERT_EQ(4, pread(self->devfd, &id, 4, BAR0));
+	EXPECT_EQ(EDU_ID, id);
+	ASSERT_EQ(4, pwrite(self->devfd, &val, 4, BAR0 + EDU_LIVENESS));
+	ASSERT_EQ(4, pread(self->devfd, &back, 4, BAR0 + EDU_LIVENESS));
+	EXPECT_EQ(~val, back);
+	/* Two registers in one read (edu takes only aligned dwords). */
+	ASSERT_EQ(8, pread(self->devfd, both, 8, BAR0));
+	EXPECT_EQ(EDU_ID, both[0]);
+	EXPECT_EQ(~val, both[1]);
+}
+
+/* Reads stop at the end of the BAR; beyond it, and a BAR that is absent, EINVAL. */
+TEST_F(pci, bar_bounds)
+{
+	__u32 buf[2];
+
+	EXPECT_EQ(4, pread(self->devfd, buf, 8, BAR0 + EDU_BAR0_SIZE - 4));
+	EXPECT_ERRNO(EINVAL, pread(self->devfd, buf, 4, BAR0 + EDU_BAR0_SIZE));
+	EXPECT_ERRNO(EINVAL, pread(self->devfd, buf, 4, REGION(VFIO_PCI_BAR1_REGION_INDEX)));
+}
+
+/* With memory decoding off in the command register, BAR accesses are EIO. */
+TEST_F(pci, memory_decoding_gates_bars)
+{
+	__u16 cmd, off;
+	__u32 id;
+
+	ASSERT_EQ(2, pread(self->devfd, &cmd, 2, CONFIG + PCI_COMMAND));
+	ASSERT_TRUE(cmd & PCI_COMMAND_MEMORY);
+	off = cmd & ~PCI_COMMAND_MEMORY;
+	ASSERT_EQ(0, config_write(self->devfd, PCI_COMMAND, &off, 2));
+	EXPECT_ERRNO(EIO, pread(self->devfd, &id, 4, BAR0));
+	EXPECT_ERRNO(EIO, pwrite(self->devfd, &id, 4, BAR0 + EDU_LIVENESS));
+	ASSERT_EQ(0, config_write(self->devfd, PCI_COMMAND, &cmd, 2));
+	ASSERT_EQ(4, pread(self->devfd, &id, 4, BAR0));
+	EXPECT_EQ(EDU_ID, id);
+}
+
+/* Before VFIO_DEVICE_BIND_IOMMUFD a cdev file reaches no region. */
+TEST_F(pci, regions_need_bind)
+{
+	char name[32], node[64];
+	__u32 id;
+	int fd;
+
+	ASSERT_TRUE(find_vfio_dev(self->bdf, name, sizeof(name)));
+	snprintf(node, sizeof(node), "/dev/vfio/devices/%s", name);
+	/* Another file while the first has the device: it stays unbound. */
+	fd = open(node, O_RDWR);
+	ASSERT_LE(0, fd);
+	EXPECT_ERRNO(EINVAL, pread(fd, &id, 4, BAR0));
+	close(fd);
+}
+
+TEST_HARNESS_MAIN

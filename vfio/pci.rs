@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! vfio-pci: any PCI function, handed to userspace through VFIO.
+//!
+//! The driver takes a device only when its `driver_override` names `vfio-pci` (or through
+//! `new_id`), as upstream. It registers the function as a VFIO device with upstream's region
+//! layout: region `N` starts at `N << 40` in the device file, BARs 0 to 5 first, then the ROM,
+//! config space and VGA. Config space goes through a virtual copy ([`config`]) so that
+//! userspace sees and sizes its BARs and capabilities as if it owned the bus, while the host
+//! keeps its addresses, interrupts and power state; memory BARs are read and written through
+//! the host's mapping, only while memory decoding is on in the virtual command register
+//! (`EIO` otherwise, as upstream).
+//!
+//! Not yet here (see `Documentation/iommufd-vfio-rust.rst`): mmap of BARs, I/O-port BARs, the
+//! ROM's contents and VGA, interrupts (`VFIO_DEVICE_GET_IRQ_INFO`, `VFIO_DEVICE_SET_IRQS`:
+//! the device reports none), resets and the PCI device features. The driver is built into
+//! the VFIO module (the driver API is Rust, which another module cannot call), which offers
+//! the module name `vfio-pci` as an alias.
+
+mod config;
+
+use crate::device::{
+    answer_device_info,
+    Registration,
+    RegionInfo,
+    VfioDevice,
+    VfioDeviceOps, //
+};
+use config::{
+    Bar as BarKind,
+    ConfigIo,
+    DeviceInfo,
+    PciConfig, //
+};
+use kernel::{
+    device::{
+        Bound,
+        Core,
+        Device, //
+    },
+    io::Io,
+    new_mutex,
+    pci::{
+        self,
+        DevresBar, //
+    },
+    prelude::*,
+    sync::{
+        Arc,
+        Mutex, //
+    },
+    uaccess::{
+        UserSliceReader,
+        UserSliceWriter, //
+    },
+    uapi,
+    uapi_ioctl::VFIO_DEVICE_GET_INFO,
+};
+
+/// Where region `index` starts in the device file: `index << VFIO_PCI_OFFSET_SHIFT`.
+const OFFSET_SHIFT: u32 = 40;
+/// The offset within a region of a device file position.
+const OFFSET_MASK: u64 = (1 << OFFSET_SHIFT) - 1;
+/// How many bytes one round of a read or write moves through the kernel's bounce buffer.
+const CHUNK: usize = 64;
+
+/// `PCI_HEADER_TYPE` and the type of a normal function (`PCI_HEADER_TYPE_NORMAL`).
+const PCI_HEADER_TYPE: usize = 0x0e;
+/// `PCI_BASE_ADDRESS_0`: the first BAR register.
+const PCI_BASE_ADDRESS_0: usize = 0x10;
+/// `PCI_INTERRUPT_PIN`.
+const PCI_INTERRUPT_PIN: usize = 0x3d;
+/// `PCI_ROM_RESOURCE`: the ROM's resource number.
+const PCI_ROM_RESOURCE: u32 = 6;
+
+/// The region and offset of a device file position; `EINVAL` beyond the regions.
+fn split_pos(pos: i64) -> Result<(u32, u64)> {
+    let pos = u64::try_from(pos).map_err(|_| EINVAL)?;
+    let index = u32::try_from(pos >> OFFSET_SHIFT).map_err(|_| EINVAL)?;
+    if index >= uapi::VFIO_PCI_NUM_REGIONS {
+        return Err(EINVAL);
+    }
+    Ok((index, pos & OFFSET_MASK))
+}
+
+/// The errno of a config space access that failed: `EFAULT` outside config space, as upstream.
+fn config_errno(e: config::Error) -> Error {
+    match e {
+        config::Error::OutOfRange => EFAULT,
+        config::Error::Io => EIO,
+        config::Error::InvalidSetup => EINVAL,
+    }
+}
+
+/// The function's real config space, for [`PciConfig`].
+struct HwConfig<'a> {
+    pdev: &'a pci::Device<Bound>,
+}
+
+/// The accessors of [`HwConfig`] for one width: through the extended view where the function
+/// has one.
+macro_rules! hw_config_access {
+    ($read:ident, $try_read:ident, $write:ident, $try_write:ident, $ty:ty) => {
+        fn $read(&self, offset: u16) -> Result<$ty, config::Error> {
+            let offset = usize::from(offset);
+            match self.pdev.config_space_extended() {
+                Ok(space) => space.$try_read(offset),
+                Err(_) => self.pdev.config_space().$try_read(offset),
+            }
+            .map_err(|_| config::Error::Io)
+        }
+
+        fn $write(&self, offset: u16, val: $ty) -> Result<(), config::Error> {
+            let offset = usize::from(offset);
+            match self.pdev.config_space_extended() {
+                Ok(space) => space.$try_write(val, offset),
+                Err(_) => self.pdev.config_space().$try_write(val, offset),
+            }
+            .map_err(|_| config::Error::Io)
+        }
+    };
+}
+
+impl ConfigIo for HwConfig<'_> {
+    hw_config_access!(read8, try_read8, write8, try_write8, u8);
+    hw_config_access!(read16, try_read16, write16, try_write16, u16);
+    hw_config_access!(read32, try_read32, write32, try_write32, u32);
+}
+
+/// The driver's side of one function.
+#[pin_data]
+struct PciDevice {
+    /// What config space alone does not say, read at probe.
+    info: DeviceInfo,
+    /// The host's mappings of the memory BARs, by BAR number.
+    bars: [Option<DevresBar>; 6],
+    /// The virtual config space, set up again at each first open; it also decides whether
+    /// BARs may be accessed (memory decoding), so BAR accesses hold its lock.
+    #[pin]
+    config: Mutex<KBox<PciConfig>>,
+}
+
+/// A direction of a region access, with the user's buffer.
+enum Access<'a> {
+    Read(&'a mut UserSliceWriter),
+    Write(&'a mut UserSliceReader),
+}
+
+impl Access<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Access::Read(w) => w.len(),
+            Access::Write(r) => r.len(),
+        }
+    }
+}
+
+impl PciDevice {
+    /// Reads what the driver must tell [`PciConfig`] from the function and its resources.
+    fn probe_info(pdev: &pci::Device<Core<'_>>) -> Result<DeviceInfo> {
+        let space = pdev.config_space();
+        let mut bars = [BarKind::None; 6];
+        let mut i = 0;
+        while i < bars.len() {
+            let len = pdev.resource_len(i as u32)?;
+            let reg = space.try_read32(PCI_BASE_ADDRESS_0 + 4 * i)?;
+            let prefetch = reg & 0x8 != 0;
+            let mem64 = reg & 0x1 == 0 && (reg >> 1) & 0x3 == 0x2;
+            bars[i] = match (len, reg & 0x1 != 0, mem64) {
+                (0, _, _) => BarKind::None,
+                (len, true, _) => BarKind::Io { len },
+                (len, false, true) => BarKind::Mem64 { len, prefetch },
+                (len, false, false) => BarKind::Mem32 { len, prefetch },
+            };
+            // The upper half of a 64-bit BAR is no BAR of its own.
+            i += if mem64 { 2 } else { 1 };
+        }
+        Ok(DeviceInfo {
+            cfg_size: pdev.cfg_size().into_raw(),
+            bars,
+            rom_size: pdev.resource_len(PCI_ROM_RESOURCE)?,
+            has_intx: space.try_read8(PCI_INTERRUPT_PIN)? != 0,
+            nointx: false,
+            no_command_memory: false,
+            vf_ids: None,
+        })
+    }
+
+    /// The length of BAR `index`, 0 if it has none.
+    fn bar_len(&self, index: usize) -> u64 {
+        match self.info.bars.get(index) {
+            Some(BarKind::Io { len } | BarKind::Mem32 { len, .. } | BarKind::Mem64 { len, .. }) => {
+                *len
+            }
+            _ => 0,
+        }
+    }
+
+    /// Reads or writes config space at `offset`: all of it or nothing, `EFAULT` if it does not
+    /// fit in config space, as upstream.
+    fn config_rw(&self, pdev: &pci::Device<Bound>, offset: u64, mut access: Access<'_>) -> Result<usize> {
+        let count = access.len();
+        let size = self.config.lock().size() as u64;
+        if offset >= size || count as u64 > size - offset {
+            return Err(EFAULT);
+        }
+        let hw = HwConfig { pdev };
+        let mut buf = [0u8; CHUNK];
+        let mut done = 0;
+        while done < count {
+            let n = (count - done).min(CHUNK);
+            let at = offset as usize + done;
+            match &mut access {
+                Access::Read(user) => {
+                    self.config
+                        .lock()
+                        .read(&hw, at, &mut buf[..n])
+                        .map_err(config_errno)?;
+                    user.write_slice(&buf[..n])?;
+                }
+                Access::Write(user) => {
+                    user.read_slice(&mut buf[..n])?;
+                    self.config
+                        .lock()
+                        .write(&hw, at, &buf[..n])
+                        .map_err(config_errno)?;
+                }
+            }
+            done += n;
+        }
+        Ok(count)
+    }
+
+    /// Reads or writes memory BAR `index` at `offset`, up to its end, in naturally aligned
+    /// pieces of 4, 2 or 1 bytes: `EINVAL` beyond the BAR or for a BAR without a mapping, `EIO`
+    /// while memory decoding is off.
+    fn bar_rw(
+        &self,
+        pdev: &pci::Device<Bound>,
+        index: usize,
+        offset: u64,
+        mut access: Access<'_>,
+    ) -> Result<usize> {
+        let len = self.bar_len(index);
+        let bar = self.bars.get(index).and_then(Option::as_ref).ok_or(EINVAL)?;
+        if offset >= len {
+            return Err(EINVAL);
+        }
+        let count = access.len().min((len - offset) as usize);
+        let bar = bar.access(pdev.as_ref())?;
+        let mut buf = [0u8; CHUNK];
+        let mut done = 0;
+        while done < count {
+            let n = (count - done).min(CHUNK);
+            let at = offset as usize + done;
+            if let Access::Write(user) = &mut access {
+                user.read_slice(&mut buf[..n])?;
+            }
+            {
+                let config = self.config.lock();
+                if !config.memory_enabled() {
+                    return Err(EIO);
+                }
+                let mut i = 0;
+                while i < n {
+                    let pos = at + i;
+                    let width = if pos % 4 == 0 && n - i >= 4 {
+                        4
+                    } else if pos % 2 == 0 && n - i >= 2 {
+                        2
+                    } else {
+                        1
+                    };
+                    let piece = &mut buf[i..i + width];
+                    match (&access, width) {
+                        (Access::Read(_), 4) => {
+                            piece.copy_from_slice(&bar.try_read32(pos)?.to_le_bytes())
+                        }
+                        (Access::Read(_), 2) => {
+                            piece.copy_from_slice(&bar.try_read16(pos)?.to_le_bytes())
+                        }
+                        (Access::Read(_), _) => piece[0] = bar.try_read8(pos)?,
+                        (Access::Write(_), 4) => bar.try_write32(
+                            u32::from_le_bytes([piece[0], piece[1], piece[2], piece[3]]),
+                            pos,
+                        )?,
+                        (Access::Write(_), 2) => {
+                            bar.try_write16(u16::from_le_bytes([piece[0], piece[1]]), pos)?
+                        }
+                        (Access::Write(_), _) => bar.try_write8(piece[0], pos)?,
+                    }
+                    i += width;
+                }
+            }
+            if let Access::Read(user) = &mut access {
+                user.write_slice(&buf[..n])?;
+            }
+            done += n;
+        }
+        Ok(count)
+    }
+
+    /// A read or write of the device file at `*pos`, which advances by what was done.
+    fn rw(&self, vdev: &VfioDevice, pos: &mut i64, access: Access<'_>) -> Result<usize> {
+        let (index, offset) = split_pos(*pos)?;
+        let parent = vdev.bound_parent()?;
+        let pdev: &pci::Device<Bound> = (&*parent).try_into()?;
+        let done = match index {
+            uapi::VFIO_PCI_CONFIG_REGION_INDEX => self.config_rw(pdev, offset, access)?,
+            i if i <= uapi::VFIO_PCI_BAR5_REGION_INDEX => {
+                self.bar_rw(pdev, i as usize, offset, access)?
+            }
+            _ => return Err(EINVAL),
+        };
+        *pos += done as i64;
+        Ok(done)
+    }
+}
+
+impl VfioDeviceOps for PciDevice {
+    /// Builds the virtual config space from the function's, for the new user.
+    fn open_device(&self, _vdev: &VfioDevice, dev: &Device<Bound>) -> Result {
+        let pdev: &pci::Device<Bound> = dev.try_into()?;
+        self.config
+            .lock()
+            .setup(&HwConfig { pdev }, &self.info)
+            .map_err(config_errno)
+    }
+
+    fn ioctl(&self, _vdev: &VfioDevice, cmd: u32, arg: usize) -> Result<isize> {
+        match cmd {
+            VFIO_DEVICE_GET_INFO => answer_device_info(
+                arg,
+                uapi::VFIO_DEVICE_FLAGS_PCI,
+                uapi::VFIO_PCI_NUM_REGIONS,
+                0,
+            ),
+            _ => Err(ENOTTY),
+        }
+    }
+
+    fn region_info(&self, _vdev: &VfioDevice, index: u32) -> Result<RegionInfo> {
+        let offset = u64::from(index) << OFFSET_SHIFT;
+        let rw = uapi::VFIO_REGION_INFO_FLAG_READ | uapi::VFIO_REGION_INFO_FLAG_WRITE;
+        Ok(match index {
+            uapi::VFIO_PCI_CONFIG_REGION_INDEX => RegionInfo {
+                flags: rw,
+                size: self.info.cfg_size as u64,
+                offset,
+            },
+            i if i <= uapi::VFIO_PCI_BAR5_REGION_INDEX => {
+                let mapped = self.bars.get(i as usize).is_some_and(Option::is_some);
+                RegionInfo {
+                    flags: if mapped { rw } else { 0 },
+                    size: if mapped { self.bar_len(i as usize) } else { 0 },
+                    offset,
+                }
+            }
+            // The ROM's contents and VGA are not offered yet: regions of size 0.
+            uapi::VFIO_PCI_ROM_REGION_INDEX | uapi::VFIO_PCI_VGA_REGION_INDEX => RegionInfo {
+                flags: 0,
+                size: 0,
+                offset,
+            },
+            _ => return Err(EINVAL),
+        })
+    }
+
+    fn read(&self, vdev: &VfioDevice, buf: &mut UserSliceWriter, pos: &mut i64) -> Result<usize> {
+        self.rw(vdev, pos, Access::Read(buf))
+    }
+
+    fn write(&self, vdev: &VfioDevice, buf: &mut UserSliceReader, pos: &mut i64) -> Result<usize> {
+        self.rw(vdev, pos, Access::Write(buf))
+    }
+}
+
+/// The PCI driver `vfio-pci`.
+pub(crate) struct VfioPciDriver;
+
+kernel::pci_device_table!(
+    PCI_TABLE,
+    <VfioPciDriver as pci::Driver>::IdInfo,
+    // Any function, but only when its `driver_override` names the driver, as upstream.
+    [(pci::DeviceId::from_class(0, 0).override_only(), ())]
+);
+
+impl pci::Driver for VfioPciDriver {
+    type IdInfo = ();
+    type Data<'bound> = Registration;
+
+    const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
+    const DRIVER_MANAGED_DMA: bool = true;
+
+    fn probe<'bound>(
+        pdev: &'bound pci::Device<Core<'_>>,
+        _info: Option<&'bound Self::IdInfo>,
+    ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
+        // Bridges and other header types are not for userspace, as upstream.
+        if pdev.config_space().try_read8(PCI_HEADER_TYPE)? & 0x7f != 0 {
+            return Err(EINVAL);
+        }
+        let info = PciDevice::probe_info(pdev)?;
+        pdev.enable_device_mem()?;
+        let mut bars: [Option<DevresBar>; 6] = Default::default();
+        for (i, bar) in bars.iter_mut().enumerate() {
+            if matches!(info.bars[i], BarKind::Mem32 { .. } | BarKind::Mem64 { .. }) {
+                *bar = Some(pdev.iomap_region(i as u32, c"vfio-pci")?.into_devres()?);
+            }
+        }
+        // About 16 KiB: made in place, never on the stack.
+        let config = KBox::init(PciConfig::init_zeroed(), GFP_KERNEL)?;
+        let ops = Arc::pin_init(
+            try_pin_init!(PciDevice {
+                info,
+                bars,
+                config <- new_mutex!(config),
+            }),
+            GFP_KERNEL,
+        )?;
+        let reg = Registration::new(pdev.as_ref(), ops, None)?;
+        dev_info!(pdev, "vfio-pci: vfio{}\n", reg.device().index);
+        Ok(reg)
+    }
+}
