@@ -21,8 +21,8 @@ mod config;
 
 use crate::device::{
     answer_device_info,
-    Registration,
     RegionInfo,
+    Registration,
     VfioDevice,
     VfioDeviceOps, //
 };
@@ -198,7 +198,12 @@ impl PciDevice {
 
     /// Reads or writes config space at `offset`: all of it or nothing, `EFAULT` if it does not
     /// fit in config space, as upstream.
-    fn config_rw(&self, pdev: &pci::Device<Bound>, offset: u64, mut access: Access<'_>) -> Result<usize> {
+    fn config_rw(
+        &self,
+        pdev: &pci::Device<Bound>,
+        offset: u64,
+        mut access: Access<'_>,
+    ) -> Result<usize> {
         let count = access.len();
         let size = self.config.lock().size() as u64;
         if offset >= size || count as u64 > size - offset {
@@ -242,7 +247,11 @@ impl PciDevice {
         mut access: Access<'_>,
     ) -> Result<usize> {
         let len = self.bar_len(index);
-        let bar = self.bars.get(index).and_then(Option::as_ref).ok_or(EINVAL)?;
+        let bar = self
+            .bars
+            .get(index)
+            .and_then(Option::as_ref)
+            .ok_or(EINVAL)?;
         if offset >= len {
             return Err(EINVAL);
         }
