@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * vfio-pci on QEMU's edu device (1234:11e8) behind the emulated VT-d, opened
- * through its device cdev and bound to an iommufd: the device info, the
+ * through its device cdev bound to an iommufd, and again (the variant group)
+ * through its group in a type1v2 container: the device info, the
  * region info, config space through the virtual copy (BAR sizing that never
  * reaches the hardware, the command register's memory bit gating the BARs)
  * and BAR0's registers through read() and write().
@@ -14,7 +15,8 @@
  * 0x010000ed and register 0x04 reads back the inverse of what was written;
  * QEMU's edu answers aligned dword accesses only.
  *
- * Every test skips without the edu device, vfio-pci or the device cdev.
+ * Every test skips without the edu device or vfio-pci, and without the way in
+ * of its variant.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -47,24 +49,53 @@
 FIXTURE(pci)
 {
 	char bdf[64];
-	int iommufd;
+	int iommufd;	/* /dev/iommu, or the container for the group variant */
+	int groupfd;
 	int devfd;
 };
 
-FIXTURE_SETUP(pci)
+FIXTURE_VARIANT(pci)
+{
+	bool group;
+};
+
+FIXTURE_VARIANT_ADD(pci, cdev)
+{
+	.group = false,
+};
+
+FIXTURE_VARIANT_ADD(pci, group)
+{
+	.group = true,
+};
+
+/* The device file through the group in a type1v2 container. */
+static void open_through_group(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(pci) *self)
+{
+	char node[64];
+	int id;
+
+	ASSERT_TRUE(find_iommu_group(self->bdf, &id));
+	snprintf(node, sizeof(node), "/dev/vfio/%d", id);
+	self->groupfd = open(node, O_RDWR);
+	ASSERT_LE(0, self->groupfd);
+	self->iommufd = open("/dev/vfio/vfio", O_RDWR);
+	ASSERT_LE(0, self->iommufd);
+	ASSERT_EQ(0, ioctl(self->groupfd, VFIO_GROUP_SET_CONTAINER, &self->iommufd));
+	ASSERT_EQ(0, ioctl(self->iommufd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
+	self->devfd = ioctl(self->groupfd, VFIO_GROUP_GET_DEVICE_FD, self->bdf);
+	ASSERT_LE(0, self->devfd);
+}
+
+/* The device file through the cdev, bound to an iommufd. */
+static void open_through_cdev(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(pci) *self)
 {
 	char name[32], node[64];
 	__u32 devid;
 
-	self->iommufd = -1;
-	self->devfd = -1;
-	if (!find_edu(self->bdf, sizeof(self->bdf)))
-		SKIP(return, "no edu device (1234:11e8)");
-	if (access(VFIO_PCI_DRIVER, F_OK))
-		SKIP(return, "no vfio-pci driver (CONFIG_VFIO_PCI)");
-	ASSERT_EQ(0, bind_driver(self->bdf, "vfio-pci"));
-	if (!find_vfio_dev(self->bdf, name, sizeof(name)))
-		SKIP(return, "no device cdev (CONFIG_VFIO_DEVICE_CDEV)");
+	ASSERT_TRUE(find_vfio_dev(self->bdf, name, sizeof(name)));
 	snprintf(node, sizeof(node), "/dev/vfio/devices/%s", name);
 	self->devfd = open(node, O_RDWR);
 	ASSERT_LE(0, self->devfd);
@@ -73,10 +104,35 @@ FIXTURE_SETUP(pci)
 	ASSERT_EQ(0, bind_iommufd(self->devfd, self->iommufd, &devid));
 }
 
+FIXTURE_SETUP(pci)
+{
+	self->iommufd = -1;
+	self->groupfd = -1;
+	self->devfd = -1;
+	if (!find_edu(self->bdf, sizeof(self->bdf)))
+		SKIP(return, "no edu device (1234:11e8)");
+	if (access(VFIO_PCI_DRIVER, F_OK))
+		SKIP(return, "no vfio-pci driver (CONFIG_VFIO_PCI)");
+	ASSERT_EQ(0, bind_driver(self->bdf, "vfio-pci"));
+	if (variant->group) {
+		if (access("/dev/vfio/vfio", F_OK))
+			SKIP(return, "no container (CONFIG_VFIO_GROUP)");
+		open_through_group(_metadata, self);
+	} else {
+		char name[32];
+
+		if (!find_vfio_dev(self->bdf, name, sizeof(name)))
+			SKIP(return, "no device cdev (CONFIG_VFIO_DEVICE_CDEV)");
+		open_through_cdev(_metadata, self);
+	}
+}
+
 FIXTURE_TEARDOWN(pci)
 {
 	if (self->devfd >= 0)
 		close(self->devfd);
+	if (self->groupfd >= 0)
+		close(self->groupfd);
 	if (self->iommufd >= 0)
 		close(self->iommufd);
 }
@@ -223,6 +279,8 @@ TEST_F(pci, regions_need_bind)
 	__u32 id;
 	int fd;
 
+	if (variant->group)
+		SKIP(return, "the group hands out files that are bound already");
 	ASSERT_TRUE(find_vfio_dev(self->bdf, name, sizeof(name)));
 	snprintf(node, sizeof(node), "/dev/vfio/devices/%s", name);
 	/* Another file while the first has the device: it stays unbound. */
