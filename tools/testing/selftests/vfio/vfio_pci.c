@@ -13,7 +13,12 @@
  * accesses that do not fit, EIO for BAR accesses with memory decoding off.
  * The edu device: BAR0 is 1 MiB of 32-bit memory; its register 0x00 reads
  * 0x010000ed and register 0x04 reads back the inverse of what was written;
- * QEMU's edu answers aligned dword accesses only.
+ * QEMU's edu answers aligned dword accesses only. Its DMA engine copies
+ * between an IOVA and its own 4 KiB buffer at device address 0x40000 (IOVAs
+ * are 28 bits wide); the tests map a buffer through the variant's IOMMU
+ * interface (an IOAS the device is attached to, or the container), run DMA
+ * both ways through the emulated VT-d, and check that after unmapping the
+ * device no longer reaches the buffer and VT-d reports the fault.
  *
  * Every test skips without the edu device or vfio-pci, and without the way in
  * of its variant.
@@ -28,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/iommufd.h>
@@ -45,6 +52,15 @@
 #define EDU_BAR0_SIZE (1 << 20)
 #define EDU_ID 0x010000ed
 #define EDU_LIVENESS 0x04
+#define EDU_DMA_SRC 0x80
+#define EDU_DMA_DST 0x88
+#define EDU_DMA_COUNT 0x90
+#define EDU_DMA_CMD 0x98
+#define EDU_DMA_START 0x1
+#define EDU_DMA_TO_RAM 0x2
+#define EDU_DMA_BUF 0x40000
+#define DMA_IOVA 0x100000
+#define DMA_LEN 1024
 
 FIXTURE(pci)
 {
@@ -52,6 +68,7 @@ FIXTURE(pci)
 	int iommufd;	/* /dev/iommu, or the container for the group variant */
 	int groupfd;
 	int devfd;
+	__u32 ioas_id;	/* the IOAS the cdev variant attached the device to */
 };
 
 FIXTURE_VARIANT(pci)
@@ -93,7 +110,7 @@ static void open_through_cdev(struct __test_metadata *_metadata,
 			      FIXTURE_DATA(pci) *self)
 {
 	char name[32], node[64];
-	__u32 devid;
+	__u32 devid, hwpt;
 
 	ASSERT_TRUE(find_vfio_dev(self->bdf, name, sizeof(name)));
 	snprintf(node, sizeof(node), "/dev/vfio/devices/%s", name);
@@ -102,6 +119,10 @@ static void open_through_cdev(struct __test_metadata *_metadata,
 	self->iommufd = open("/dev/iommu", O_RDWR);
 	ASSERT_LE(0, self->iommufd);
 	ASSERT_EQ(0, bind_iommufd(self->devfd, self->iommufd, &devid));
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, &self->ioas_id));
+	/* (attaching gives back the id of the HWPT it made in the IOAS) */
+	hwpt = self->ioas_id;
+	ASSERT_EQ(0, attach_pt(self->devfd, &hwpt));
 }
 
 FIXTURE_SETUP(pci)
@@ -290,4 +311,187 @@ TEST_F(pci, regions_need_bind)
 	close(fd);
 }
 
+static int bar0_write32(int devfd, unsigned int offset, __u32 val)
+{
+	return pwrite(devfd, &val, 4, BAR0 + offset) == 4 ? 0 : -1;
+}
+
+static __u32 bar0_read32(int devfd, unsigned int offset)
+{
+	__u32 val = 0xffffffff;
+
+	if (pread(devfd, &val, 4, BAR0 + offset) != 4)
+		return 0xffffffff;
+	return val;
+}
+
+/* Maps @len bytes at @va to @iova through the variant's interface. */
+static int dma_map(FIXTURE_DATA(pci) *self, bool group, void *va, __u64 iova, __u64 len)
+{
+	if (group) {
+		struct vfio_iommu_type1_dma_map map = {
+			.argsz = sizeof(map),
+			.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+			.vaddr = (uintptr_t)va,
+			.iova = iova,
+			.size = len,
+		};
+
+		return ioctl(self->iommufd, VFIO_IOMMU_MAP_DMA, &map);
+	} else {
+		struct iommu_ioas_map map = {
+			.size = sizeof(map),
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+				 IOMMU_IOAS_MAP_WRITEABLE,
+			.ioas_id = self->ioas_id,
+			.user_va = (uintptr_t)va,
+			.length = len,
+			.iova = iova,
+		};
+
+		return ioctl(self->iommufd, IOMMU_IOAS_MAP, &map);
+	}
+}
+
+static int dma_unmap(FIXTURE_DATA(pci) *self, bool group, __u64 iova, __u64 len)
+{
+	if (group) {
+		struct vfio_iommu_type1_dma_unmap unmap = {
+			.argsz = sizeof(unmap),
+			.iova = iova,
+			.size = len,
+		};
+
+		return ioctl(self->iommufd, VFIO_IOMMU_UNMAP_DMA, &unmap);
+	} else {
+		struct iommu_ioas_unmap unmap = {
+			.size = sizeof(unmap),
+			.ioas_id = self->ioas_id,
+			.iova = iova,
+			.length = len,
+		};
+
+		return ioctl(self->iommufd, IOMMU_IOAS_UNMAP, &unmap);
+	}
+}
+
+/* Turns bus mastering on through the command register (it passes through). */
+static int bus_master(int devfd)
+{
+	__u16 cmd;
+
+	if (pread(devfd, &cmd, 2, CONFIG + PCI_COMMAND) != 2)
+		return -1;
+	cmd |= PCI_COMMAND_MASTER;
+	return config_write(devfd, PCI_COMMAND, &cmd, 2);
+}
+
+/*
+ * Runs one edu DMA of @len bytes between @iova and the edu buffer, towards
+ * RAM if @to_ram, and waits for the engine to finish: 0, or -1 if it did not
+ * within 5 seconds.
+ */
+static int edu_dma(int devfd, __u64 iova, __u32 len, bool to_ram)
+{
+	struct timespec wait = { .tv_nsec = 10 * 1000 * 1000 };
+	__u32 src = to_ram ? EDU_DMA_BUF : iova, dst = to_ram ? iova : EDU_DMA_BUF;
+	int i;
+
+	if (bar0_write32(devfd, EDU_DMA_SRC, src) || bar0_write32(devfd, EDU_DMA_DST, dst) ||
+	    bar0_write32(devfd, EDU_DMA_COUNT, len) ||
+	    bar0_write32(devfd, EDU_DMA_CMD, EDU_DMA_START | (to_ram ? EDU_DMA_TO_RAM : 0)))
+		return -1;
+	for (i = 0; i < 500; i++) {
+		if (!(bar0_read32(devfd, EDU_DMA_CMD) & EDU_DMA_START))
+			return 0;
+		nanosleep(&wait, NULL);
+	}
+	return -1;
+}
+
+/*
+ * Whether the kernel log, from @kmsg's position on, reports a DMAR fault at
+ * @iova; waits up to a second for the report.
+ */
+static bool dmar_fault_logged(int kmsg, __u64 iova)
+{
+	struct timespec wait = { .tv_nsec = 10 * 1000 * 1000 };
+	char rec[1024], addr[32];
+	ssize_t n;
+	int i;
+
+	snprintf(addr, sizeof(addr), "fault addr 0x%llx", (unsigned long long)iova);
+	for (i = 0; i < 100; i++) {
+		while ((n = read(kmsg, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+			if (n <= 0)
+				continue;
+			rec[n] = 0;
+			if (strstr(rec, "DMAR") && strstr(rec, addr))
+				return true;
+		}
+		nanosleep(&wait, NULL);
+	}
+	return false;
+}
+
+/*
+ * edu copies a pattern from one page of a mapped buffer into its own buffer
+ * and back into the other page: both DMA directions through the IOMMU.
+ */
+TEST_F(pci, dma_both_ways)
+{
+	size_t page = getpagesize();
+	__u8 *buf;
+	int i;
+
+	buf = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	for (i = 0; i < DMA_LEN; i++)
+		buf[i] = i * 7 + 3;
+	memset(buf + page, 0, page);
+	ASSERT_EQ(0, dma_map(self, variant->group, buf, DMA_IOVA, 2 * page));
+	ASSERT_EQ(0, bus_master(self->devfd));
+	ASSERT_EQ(0, edu_dma(self->devfd, DMA_IOVA, DMA_LEN, false));
+	ASSERT_EQ(0, edu_dma(self->devfd, DMA_IOVA + page, DMA_LEN, true));
+	EXPECT_EQ(0, memcmp(buf, buf + page, DMA_LEN));
+	EXPECT_EQ(0, dma_unmap(self, variant->group, DMA_IOVA, 2 * page));
+	munmap(buf, 2 * page);
+}
+
+/*
+ * Once its IOVA is unmapped, the device cannot write the buffer any more:
+ * VT-d blocks the DMA and reports the fault.
+ */
+TEST_F(pci, dma_after_unmap_faults)
+{
+	size_t page = getpagesize();
+	bool zero = true;
+	int i, kmsg;
+	__u8 *buf;
+
+	buf = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	memset(buf, 0x5a, DMA_LEN);
+	memset(buf + page, 0, page);
+	/* Two mappings: neither interface unmaps part of one. */
+	ASSERT_EQ(0, dma_map(self, variant->group, buf, DMA_IOVA, page));
+	ASSERT_EQ(0, dma_map(self, variant->group, buf + page, DMA_IOVA + page, page));
+	ASSERT_EQ(0, bus_master(self->devfd));
+	/* edu's buffer holds 0x5a bytes; then the second page goes. */
+	ASSERT_EQ(0, edu_dma(self->devfd, DMA_IOVA, DMA_LEN, false));
+	ASSERT_EQ(0, dma_unmap(self, variant->group, DMA_IOVA + page, page));
+	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	ASSERT_LE(0, kmsg);
+	lseek(kmsg, 0, SEEK_END);
+	ASSERT_EQ(0, edu_dma(self->devfd, DMA_IOVA + page, DMA_LEN, true));
+	for (i = 0; i < DMA_LEN; i++)
+		zero &= buf[page + i] == 0;
+	EXPECT_TRUE(zero);
+	EXPECT_TRUE(dmar_fault_logged(kmsg, DMA_IOVA + page));
+	close(kmsg);
+	EXPECT_EQ(0, dma_unmap(self, variant->group, DMA_IOVA, page));
+	munmap(buf, 2 * page);
+}
+
 TEST_HARNESS_MAIN
+
