@@ -21,6 +21,7 @@ run_logged headers make -C "$TREE" O="$OUT/build" ARCH=x86_64 LLVM=-19 headers_i
 step "building userspace programs"
 CFLAGS="-static -O2 -Wall -Werror -I$HDR/include"
 run_logged demo-build gcc $CFLAGS -o "$US/bin/iommufd_demo" "$ROOT/tools/demo/iommufd_demo.c"
+run_logged edu-demo-build gcc $CFLAGS -Wno-format-truncation -o "$US/bin/edu_demo" "$ROOT/tools/demo/edu_demo.c"
 for suite in "$ROOT"/tools/testing/selftests/*/; do
 	[ -f "$suite/Makefile" ] || continue
 	run_logged "selftest-$(basename "$suite")" make -C "$suite" OUTPUT="$US/selftests" \

@@ -16,9 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/iommufd.h>
+#include <linux/pci_regs.h>
 #include <linux/vfio.h>
 
 #define PCI_DEVICES "/sys/bus/pci/devices"
@@ -28,6 +30,28 @@
 #define VFIO_TEST_DRIVER_COUNTS _IO(VFIO_TYPE, VFIO_BASE + 100)
 /* And how many devices of the device's set are open (all its devices share one). */
 #define VFIO_TEST_DRIVER_SET_OPEN _IO(VFIO_TYPE, VFIO_BASE + 101)
+
+/* vfio-pci's regions: region N starts at N << 40 of the device file. */
+#define VFIO_PCI_REGION(index) ((__u64)(index) << 40)
+#define EDU_CONFIG VFIO_PCI_REGION(VFIO_PCI_CONFIG_REGION_INDEX)
+#define EDU_BAR0 VFIO_PCI_REGION(VFIO_PCI_BAR0_REGION_INDEX)
+
+/*
+ * QEMU's edu: BAR0 is 1 MiB of registers, answering aligned dwords only. 0x00
+ * reads 0x010000ed, 0x04 reads back the inverse of what was written; its DMA
+ * engine copies between an IOVA (28 bits wide) and its own 4 KiB buffer at
+ * device address 0x40000, clearing the start bit of the command when done.
+ */
+#define EDU_BAR0_SIZE (1 << 20)
+#define EDU_ID 0x010000ed
+#define EDU_LIVENESS 0x04
+#define EDU_DMA_SRC 0x80
+#define EDU_DMA_DST 0x88
+#define EDU_DMA_COUNT 0x90
+#define EDU_DMA_CMD 0x98
+#define EDU_DMA_START 0x1
+#define EDU_DMA_TO_RAM 0x2
+#define EDU_DMA_BUF 0x40000
 
 #define EXPECT_ERRNO(expected_errno, cmd)         \
 	({                                        \
@@ -221,5 +245,143 @@ static inline bool find_iommu_group(const char *bdf, int *id)
 	slash = strrchr(link, '/');
 	return slash && sscanf(slash + 1, "%d", id) == 1;
 }
+
+/* Writes edu's BAR0 register at @offset through vfio-pci's device file. */
+static inline int edu_write32(int devfd, unsigned int offset, __u32 val)
+{
+	return pwrite(devfd, &val, 4, EDU_BAR0 + offset) == 4 ? 0 : -1;
+}
+
+/* Reads edu's BAR0 register at @offset; all ones if the read fails. */
+static inline __u32 edu_read32(int devfd, unsigned int offset)
+{
+	__u32 val = 0xffffffff;
+
+	if (pread(devfd, &val, 4, EDU_BAR0 + offset) != 4)
+		return 0xffffffff;
+	return val;
+}
+
+/* Turns bus mastering on through the command register (it passes through). */
+static inline int edu_bus_master(int devfd)
+{
+	__u16 cmd;
+
+	if (pread(devfd, &cmd, 2, EDU_CONFIG + PCI_COMMAND) != 2)
+		return -1;
+	cmd |= PCI_COMMAND_MASTER;
+	return pwrite(devfd, &cmd, 2, EDU_CONFIG + PCI_COMMAND) == 2 ? 0 : -1;
+}
+
+/*
+ * Runs one edu DMA of @len bytes between @iova and edu's buffer, towards RAM
+ * if @to_ram, and polls until the engine is done: 0, or -1 if it was not
+ * within 5 seconds.
+ */
+static inline int edu_dma(int devfd, __u64 iova, __u32 len, bool to_ram)
+{
+	struct timespec wait = { .tv_nsec = 10 * 1000 * 1000 };
+	__u32 src = to_ram ? EDU_DMA_BUF : iova, dst = to_ram ? iova : EDU_DMA_BUF;
+	int i;
+
+	if (edu_write32(devfd, EDU_DMA_SRC, src) || edu_write32(devfd, EDU_DMA_DST, dst) ||
+	    edu_write32(devfd, EDU_DMA_COUNT, len) ||
+	    edu_write32(devfd, EDU_DMA_CMD, EDU_DMA_START | (to_ram ? EDU_DMA_TO_RAM : 0)))
+		return -1;
+	for (i = 0; i < 500; i++) {
+		if (!(edu_read32(devfd, EDU_DMA_CMD) & EDU_DMA_START))
+			return 0;
+		nanosleep(&wait, NULL);
+	}
+	return -1;
+}
+
+/*
+ * Maps @len bytes at @va to @iova: in a VFIO container (@container) with
+ * VFIO_IOMMU_MAP_DMA, else in IOAS @ioas_id of iommufd @fd.
+ */
+static inline int iommu_map_va(int fd, bool container, __u32 ioas_id, void *va, __u64 iova,
+			       __u64 len)
+{
+	if (container) {
+		struct vfio_iommu_type1_dma_map map = {
+			.argsz = sizeof(map),
+			.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+			.vaddr = (uintptr_t)va,
+			.iova = iova,
+			.size = len,
+		};
+
+		return ioctl(fd, VFIO_IOMMU_MAP_DMA, &map);
+	} else {
+		struct iommu_ioas_map map = {
+			.size = sizeof(map),
+			.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+				 IOMMU_IOAS_MAP_WRITEABLE,
+			.ioas_id = ioas_id,
+			.user_va = (uintptr_t)va,
+			.length = len,
+			.iova = iova,
+		};
+
+		return ioctl(fd, IOMMU_IOAS_MAP, &map);
+	}
+}
+
+/* Unmaps what iommu_map_va() mapped at @iova. */
+static inline int iommu_unmap_iova(int fd, bool container, __u32 ioas_id, __u64 iova,
+				   __u64 len)
+{
+	if (container) {
+		struct vfio_iommu_type1_dma_unmap unmap = {
+			.argsz = sizeof(unmap),
+			.iova = iova,
+			.size = len,
+		};
+
+		return ioctl(fd, VFIO_IOMMU_UNMAP_DMA, &unmap);
+	} else {
+		struct iommu_ioas_unmap unmap = {
+			.size = sizeof(unmap),
+			.ioas_id = ioas_id,
+			.iova = iova,
+			.length = len,
+		};
+
+		return ioctl(fd, IOMMU_IOAS_UNMAP, &unmap);
+	}
+}
+
+/*
+ * Copies into @line (of @size bytes) the first record of the kernel log, from
+ * @kmsg's position on, where VT-d reports a DMA fault at @iova; waits up to a
+ * second for it. False if there is none.
+ */
+static inline bool dmar_fault_logged(int kmsg, __u64 iova, char *line, size_t size)
+{
+	struct timespec wait = { .tv_nsec = 10 * 1000 * 1000 };
+	char rec[1024], addr[32];
+	char *text;
+	ssize_t n;
+	int i;
+
+	snprintf(addr, sizeof(addr), "fault addr 0x%llx", (unsigned long long)iova);
+	for (i = 0; i < 100; i++) {
+		while ((n = read(kmsg, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+			if (n <= 0)
+				continue;
+			rec[n] = 0;
+			if (!strstr(rec, "DMAR") || !strstr(rec, addr))
+				continue;
+			/* A /dev/kmsg record: "level,seq,time,flags;text". */
+			text = strchr(rec, ';');
+			snprintf(line, size, "%s", text ? text + 1 : rec);
+			return true;
+		}
+		nanosleep(&wait, NULL);
+	}
+	return false;
+}
+
 
 #endif /* VFIO_EDU_H */

@@ -46,19 +46,9 @@
 #include "vfio_edu.h"
 
 #define VFIO_PCI_DRIVER "/sys/bus/pci/drivers/vfio-pci"
-#define REGION(index) ((__u64)(index) << 40)
-#define CONFIG REGION(VFIO_PCI_CONFIG_REGION_INDEX)
-#define BAR0 REGION(VFIO_PCI_BAR0_REGION_INDEX)
-#define EDU_BAR0_SIZE (1 << 20)
-#define EDU_ID 0x010000ed
-#define EDU_LIVENESS 0x04
-#define EDU_DMA_SRC 0x80
-#define EDU_DMA_DST 0x88
-#define EDU_DMA_COUNT 0x90
-#define EDU_DMA_CMD 0x98
-#define EDU_DMA_START 0x1
-#define EDU_DMA_TO_RAM 0x2
-#define EDU_DMA_BUF 0x40000
+#define REGION(index) VFIO_PCI_REGION(index)
+#define CONFIG EDU_CONFIG
+#define BAR0 EDU_BAR0
 #define DMA_IOVA 0x100000
 #define DMA_LEN 1024
 
@@ -311,129 +301,6 @@ TEST_F(pci, regions_need_bind)
 	close(fd);
 }
 
-static int bar0_write32(int devfd, unsigned int offset, __u32 val)
-{
-	return pwrite(devfd, &val, 4, BAR0 + offset) == 4 ? 0 : -1;
-}
-
-static __u32 bar0_read32(int devfd, unsigned int offset)
-{
-	__u32 val = 0xffffffff;
-
-	if (pread(devfd, &val, 4, BAR0 + offset) != 4)
-		return 0xffffffff;
-	return val;
-}
-
-/* Maps @len bytes at @va to @iova through the variant's interface. */
-static int dma_map(FIXTURE_DATA(pci) *self, bool group, void *va, __u64 iova, __u64 len)
-{
-	if (group) {
-		struct vfio_iommu_type1_dma_map map = {
-			.argsz = sizeof(map),
-			.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-			.vaddr = (uintptr_t)va,
-			.iova = iova,
-			.size = len,
-		};
-
-		return ioctl(self->iommufd, VFIO_IOMMU_MAP_DMA, &map);
-	} else {
-		struct iommu_ioas_map map = {
-			.size = sizeof(map),
-			.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-				 IOMMU_IOAS_MAP_WRITEABLE,
-			.ioas_id = self->ioas_id,
-			.user_va = (uintptr_t)va,
-			.length = len,
-			.iova = iova,
-		};
-
-		return ioctl(self->iommufd, IOMMU_IOAS_MAP, &map);
-	}
-}
-
-static int dma_unmap(FIXTURE_DATA(pci) *self, bool group, __u64 iova, __u64 len)
-{
-	if (group) {
-		struct vfio_iommu_type1_dma_unmap unmap = {
-			.argsz = sizeof(unmap),
-			.iova = iova,
-			.size = len,
-		};
-
-		return ioctl(self->iommufd, VFIO_IOMMU_UNMAP_DMA, &unmap);
-	} else {
-		struct iommu_ioas_unmap unmap = {
-			.size = sizeof(unmap),
-			.ioas_id = self->ioas_id,
-			.iova = iova,
-			.length = len,
-		};
-
-		return ioctl(self->iommufd, IOMMU_IOAS_UNMAP, &unmap);
-	}
-}
-
-/* Turns bus mastering on through the command register (it passes through). */
-static int bus_master(int devfd)
-{
-	__u16 cmd;
-
-	if (pread(devfd, &cmd, 2, CONFIG + PCI_COMMAND) != 2)
-		return -1;
-	cmd |= PCI_COMMAND_MASTER;
-	return config_write(devfd, PCI_COMMAND, &cmd, 2);
-}
-
-/*
- * Runs one edu DMA of @len bytes between @iova and the edu buffer, towards
- * RAM if @to_ram, and waits for the engine to finish: 0, or -1 if it did not
- * within 5 seconds.
- */
-static int edu_dma(int devfd, __u64 iova, __u32 len, bool to_ram)
-{
-	struct timespec wait = { .tv_nsec = 10 * 1000 * 1000 };
-	__u32 src = to_ram ? EDU_DMA_BUF : iova, dst = to_ram ? iova : EDU_DMA_BUF;
-	int i;
-
-	if (bar0_write32(devfd, EDU_DMA_SRC, src) || bar0_write32(devfd, EDU_DMA_DST, dst) ||
-	    bar0_write32(devfd, EDU_DMA_COUNT, len) ||
-	    bar0_write32(devfd, EDU_DMA_CMD, EDU_DMA_START | (to_ram ? EDU_DMA_TO_RAM : 0)))
-		return -1;
-	for (i = 0; i < 500; i++) {
-		if (!(bar0_read32(devfd, EDU_DMA_CMD) & EDU_DMA_START))
-			return 0;
-		nanosleep(&wait, NULL);
-	}
-	return -1;
-}
-
-/*
- * Whether the kernel log, from @kmsg's position on, reports a DMAR fault at
- * @iova; waits up to a second for the report.
- */
-static bool dmar_fault_logged(int kmsg, __u64 iova)
-{
-	struct timespec wait = { .tv_nsec = 10 * 1000 * 1000 };
-	char rec[1024], addr[32];
-	ssize_t n;
-	int i;
-
-	snprintf(addr, sizeof(addr), "fault addr 0x%llx", (unsigned long long)iova);
-	for (i = 0; i < 100; i++) {
-		while ((n = read(kmsg, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
-			if (n <= 0)
-				continue;
-			rec[n] = 0;
-			if (strstr(rec, "DMAR") && strstr(rec, addr))
-				return true;
-		}
-		nanosleep(&wait, NULL);
-	}
-	return false;
-}
-
 /*
  * edu copies a pattern from one page of a mapped buffer into its own buffer
  * and back into the other page: both DMA directions through the IOMMU.
@@ -449,12 +316,12 @@ TEST_F(pci, dma_both_ways)
 	for (i = 0; i < DMA_LEN; i++)
 		buf[i] = i * 7 + 3;
 	memset(buf + page, 0, page);
-	ASSERT_EQ(0, dma_map(self, variant->group, buf, DMA_IOVA, 2 * page));
-	ASSERT_EQ(0, bus_master(self->devfd));
+	ASSERT_EQ(0, iommu_map_va(self->iommufd, variant->group, self->ioas_id, buf, DMA_IOVA, 2 * page));
+	ASSERT_EQ(0, edu_bus_master(self->devfd));
 	ASSERT_EQ(0, edu_dma(self->devfd, DMA_IOVA, DMA_LEN, false));
 	ASSERT_EQ(0, edu_dma(self->devfd, DMA_IOVA + page, DMA_LEN, true));
 	EXPECT_EQ(0, memcmp(buf, buf + page, DMA_LEN));
-	EXPECT_EQ(0, dma_unmap(self, variant->group, DMA_IOVA, 2 * page));
+	EXPECT_EQ(0, iommu_unmap_iova(self->iommufd, variant->group, self->ioas_id, DMA_IOVA, 2 * page));
 	munmap(buf, 2 * page);
 }
 
@@ -466,6 +333,7 @@ TEST_F(pci, dma_after_unmap_faults)
 {
 	size_t page = getpagesize();
 	bool zero = true;
+	char line[256];
 	int i, kmsg;
 	__u8 *buf;
 
@@ -474,12 +342,12 @@ TEST_F(pci, dma_after_unmap_faults)
 	memset(buf, 0x5a, DMA_LEN);
 	memset(buf + page, 0, page);
 	/* Two mappings: neither interface unmaps part of one. */
-	ASSERT_EQ(0, dma_map(self, variant->group, buf, DMA_IOVA, page));
-	ASSERT_EQ(0, dma_map(self, variant->group, buf + page, DMA_IOVA + page, page));
-	ASSERT_EQ(0, bus_master(self->devfd));
+	ASSERT_EQ(0, iommu_map_va(self->iommufd, variant->group, self->ioas_id, buf, DMA_IOVA, page));
+	ASSERT_EQ(0, iommu_map_va(self->iommufd, variant->group, self->ioas_id, buf + page, DMA_IOVA + page, page));
+	ASSERT_EQ(0, edu_bus_master(self->devfd));
 	/* edu's buffer holds 0x5a bytes; then the second page goes. */
 	ASSERT_EQ(0, edu_dma(self->devfd, DMA_IOVA, DMA_LEN, false));
-	ASSERT_EQ(0, dma_unmap(self, variant->group, DMA_IOVA + page, page));
+	ASSERT_EQ(0, iommu_unmap_iova(self->iommufd, variant->group, self->ioas_id, DMA_IOVA + page, page));
 	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
 	ASSERT_LE(0, kmsg);
 	lseek(kmsg, 0, SEEK_END);
@@ -487,9 +355,9 @@ TEST_F(pci, dma_after_unmap_faults)
 	for (i = 0; i < DMA_LEN; i++)
 		zero &= buf[page + i] == 0;
 	EXPECT_TRUE(zero);
-	EXPECT_TRUE(dmar_fault_logged(kmsg, DMA_IOVA + page));
+	EXPECT_TRUE(dmar_fault_logged(kmsg, DMA_IOVA + page, line, sizeof(line)));
 	close(kmsg);
-	EXPECT_EQ(0, dma_unmap(self, variant->group, DMA_IOVA, page));
+	EXPECT_EQ(0, iommu_unmap_iova(self->iommufd, variant->group, self->ioas_id, DMA_IOVA, page));
 	munmap(buf, 2 * page);
 }
 
