@@ -54,7 +54,13 @@ use kernel::{
         UserSliceWriter, //
     },
     uapi,
-    uapi_ioctl::VFIO_DEVICE_GET_INFO,
+    uapi_bytes::read_user_u32,
+    uapi_ioctl::{
+        VFIO_DEVICE_GET_INFO,
+        VFIO_DEVICE_GET_IRQ_INFO,
+        VFIO_DEVICE_RESET,
+        VFIO_DEVICE_SET_IRQS, //
+    },
 };
 
 /// Where region `index` starts in the device file: `index << VFIO_PCI_OFFSET_SHIFT`.
@@ -81,6 +87,18 @@ fn split_pos(pos: i64) -> Result<(u32, u64)> {
         return Err(EINVAL);
     }
     Ok((index, pos & OFFSET_MASK))
+}
+
+/// `VFIO_DEVICE_GET_IRQ_INFO` and `VFIO_DEVICE_SET_IRQS` while the device offers no interrupt
+/// index (`num_irqs` is 0): after upstream's checks of `argsz` against `min_size` (`EINVAL`,
+/// or `EFAULT` if the header cannot be read), the index is out of range: `EINVAL`.
+fn no_irq_index(arg: usize, min_size: usize) -> Result<isize> {
+    if (read_user_u32(arg)? as usize) < min_size {
+        return Err(EINVAL);
+    }
+    // The index, at the same place in both structs, is read as upstream reads it.
+    read_user_u32(arg + 8)?;
+    Err(EINVAL)
 }
 
 /// The errno of a config space access that failed: `EFAULT` outside config space, as upstream.
@@ -344,6 +362,12 @@ impl VfioDeviceOps for PciDevice {
                 uapi::VFIO_PCI_NUM_REGIONS,
                 0,
             ),
+            // `struct vfio_irq_info` up to `count`, `struct vfio_irq_set` up to `count`.
+            VFIO_DEVICE_GET_IRQ_INFO => no_irq_index(arg, 16),
+            VFIO_DEVICE_SET_IRQS => no_irq_index(arg, 20),
+            // No reset method is offered (no `VFIO_DEVICE_FLAGS_RESET`): `EINVAL`, as upstream
+            // for a device that cannot reset.
+            VFIO_DEVICE_RESET => Err(EINVAL),
             _ => Err(ENOTTY),
         }
     }

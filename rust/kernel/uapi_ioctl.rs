@@ -40,6 +40,12 @@ pub const VFIO_IOMMU_UNMAP_DMA: u32 = vfio_cmd(14);
 pub const VFIO_DEVICE_GET_INFO: u32 = vfio_cmd(7);
 /// `VFIO_DEVICE_GET_REGION_INFO`.
 pub const VFIO_DEVICE_GET_REGION_INFO: u32 = vfio_cmd(8);
+/// `VFIO_DEVICE_GET_IRQ_INFO`.
+pub const VFIO_DEVICE_GET_IRQ_INFO: u32 = vfio_cmd(9);
+/// `VFIO_DEVICE_SET_IRQS`.
+pub const VFIO_DEVICE_SET_IRQS: u32 = vfio_cmd(10);
+/// `VFIO_DEVICE_RESET`.
+pub const VFIO_DEVICE_RESET: u32 = vfio_cmd(11);
 /// `VFIO_DEVICE_FEATURE`.
 pub const VFIO_DEVICE_FEATURE: u32 = vfio_cmd(17);
 /// `VFIO_DEVICE_BIND_IOMMUFD`.

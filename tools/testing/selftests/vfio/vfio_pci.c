@@ -138,7 +138,8 @@ FIXTURE_SETUP(pci)
 	}
 }
 
-FIXTURE_TEARDOWN(pci)
+/* Closes what the fixture opened: the device is no longer in use. */
+static void close_all(FIXTURE_DATA(pci) *self)
 {
 	if (self->devfd >= 0)
 		close(self->devfd);
@@ -146,6 +147,12 @@ FIXTURE_TEARDOWN(pci)
 		close(self->groupfd);
 	if (self->iommufd >= 0)
 		close(self->iommufd);
+	self->iommufd = self->groupfd = self->devfd = -1;
+}
+
+FIXTURE_TEARDOWN(pci)
+{
+	close_all(self);
 }
 
 static int region_info(int devfd, __u32 index, struct vfio_region_info *info)
@@ -180,6 +187,37 @@ TEST_F(pci, device_info)
 	EXPECT_EQ(VFIO_PCI_NUM_REGIONS, info.num_regions);
 	info.argsz = offsetof(struct vfio_device_info, num_irqs);
 	EXPECT_ERRNO(EINVAL, ioctl(self->devfd, VFIO_DEVICE_GET_INFO, &info));
+}
+
+/*
+ * The interrupt indexes and the reset agree with the device info: every
+ * index below num_irqs has its info, the next is EINVAL, as are SET_IRQS on
+ * it and VFIO_DEVICE_RESET without VFIO_DEVICE_FLAGS_RESET.
+ */
+TEST_F(pci, irqs_and_reset_match_info)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	struct vfio_irq_info irq = { .argsz = sizeof(irq) };
+	struct vfio_irq_set set = {
+		.argsz = sizeof(set),
+		.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
+	};
+	__u32 i;
+
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_INFO, &info));
+	for (i = 0; i < info.num_irqs; i++) {
+		irq.index = i;
+		EXPECT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_IRQ_INFO, &irq));
+	}
+	irq.index = info.num_irqs;
+	EXPECT_ERRNO(EINVAL, ioctl(self->devfd, VFIO_DEVICE_GET_IRQ_INFO, &irq));
+	irq.argsz = offsetof(struct vfio_irq_info, count);
+	irq.index = 0;
+	EXPECT_ERRNO(EINVAL, ioctl(self->devfd, VFIO_DEVICE_GET_IRQ_INFO, &irq));
+	set.index = info.num_irqs;
+	EXPECT_ERRNO(EINVAL, ioctl(self->devfd, VFIO_DEVICE_SET_IRQS, &set));
+	if (!(info.flags & VFIO_DEVICE_FLAGS_RESET))
+		EXPECT_ERRNO(EINVAL, ioctl(self->devfd, VFIO_DEVICE_RESET));
 }
 
 /* Config space and BAR0 with their sizes; BAR1 absent; no region 9. */
@@ -359,6 +397,39 @@ TEST_F(pci, dma_after_unmap_faults)
 	close(kmsg);
 	EXPECT_EQ(0, iommu_unmap_iova(self->iommufd, variant->group, self->ioas_id, DMA_IOVA, page));
 	munmap(buf, 2 * page);
+}
+
+/*
+ * Many users one after the other, each opening the device its way, mapping,
+ * running DMA and closing: the counts stay right and nothing leaks (the VM
+ * runs kmemleak after the tests).
+ */
+TEST_F_TIMEOUT(pci, open_dma_close_cycles, 600)
+{
+	size_t page = getpagesize();
+	int i, n = 200;
+	__u8 *buf;
+
+	buf = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	memset(buf, 0x3c, page);
+	for (i = 0; i < n; i++) {
+		if (i) {
+			/* A new user: close everything, open again. */
+			close_all(self);
+			if (variant->group)
+				open_through_group(_metadata, self);
+			else
+				open_through_cdev(_metadata, self);
+		}
+		ASSERT_EQ(0, iommu_map_va(self->iommufd, variant->group, self->ioas_id, buf,
+					  DMA_IOVA, page));
+		ASSERT_EQ(0, edu_bus_master(self->devfd));
+		ASSERT_EQ(0, edu_dma(self->devfd, DMA_IOVA, 64, false));
+		ASSERT_EQ(0, iommu_unmap_iova(self->iommufd, variant->group, self->ioas_id,
+					      DMA_IOVA, page));
+	}
+	munmap(buf, page);
 }
 
 TEST_HARNESS_MAIN
