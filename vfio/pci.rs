@@ -11,13 +11,14 @@
 //! the host's mapping, only while memory decoding is on in the virtual command register
 //! (`EIO` otherwise, as upstream).
 //!
-//! Not yet here (see `Documentation/iommufd-vfio-rust.rst`): mmap of BARs, I/O-port BARs, the
-//! ROM's contents and VGA, interrupts (`VFIO_DEVICE_GET_IRQ_INFO`, `VFIO_DEVICE_SET_IRQS`:
-//! the device reports none), resets and the PCI device features. The driver is built into
+//! Interrupts ([`irqs`]): MSI, MSI-X and the device request, through eventfds. Not yet here
+//! (see `Documentation/iommufd-vfio-rust.rst`): mmap of BARs, I/O-port BARs, the ROM's
+//! contents and VGA, INTx and the error interrupt, resets and the PCI device features. The driver is built into
 //! the VFIO module (the driver API is Rust, which another module cannot call), which offers
 //! the module name `vfio-pci` as an alias.
 
 mod config;
+mod irqs;
 
 use crate::device::{
     answer_device_info,
@@ -54,7 +55,6 @@ use kernel::{
         UserSliceWriter, //
     },
     uapi,
-    uapi_bytes::read_user_u32,
     uapi_ioctl::{
         VFIO_DEVICE_GET_INFO,
         VFIO_DEVICE_GET_IRQ_INFO,
@@ -87,18 +87,6 @@ fn split_pos(pos: i64) -> Result<(u32, u64)> {
         return Err(EINVAL);
     }
     Ok((index, pos & OFFSET_MASK))
-}
-
-/// `VFIO_DEVICE_GET_IRQ_INFO` and `VFIO_DEVICE_SET_IRQS` while the device offers no interrupt
-/// index (`num_irqs` is 0): after upstream's checks of `argsz` against `min_size` (`EINVAL`,
-/// or `EFAULT` if the header cannot be read), the index is out of range: `EINVAL`.
-fn no_irq_index(arg: usize, min_size: usize) -> Result<isize> {
-    if (read_user_u32(arg)? as usize) < min_size {
-        return Err(EINVAL);
-    }
-    // The index, at the same place in both structs, is read as upstream reads it.
-    read_user_u32(arg + 8)?;
-    Err(EINVAL)
 }
 
 /// The errno of a config space access that failed: `EFAULT` outside config space, as upstream.
@@ -156,6 +144,11 @@ struct PciDevice {
     /// BARs may be accessed (memory decoding), so BAR accesses hold its lock.
     #[pin]
     config: Mutex<KBox<PciConfig>>,
+    /// The function's MSI and MSI-X capabilities, read at probe.
+    irq_caps: irqs::IrqCaps,
+    /// The interrupts the user set up. Locked before `config`.
+    #[pin]
+    irqs: Mutex<irqs::Irqs>,
 }
 
 /// A direction of a region access, with the user's buffer.
@@ -354,17 +347,38 @@ impl VfioDeviceOps for PciDevice {
             .map_err(config_errno)
     }
 
-    fn ioctl(&self, _vdev: &VfioDevice, cmd: u32, arg: usize) -> Result<isize> {
+    /// Every interrupt the user set up goes with them.
+    fn close_device(&self, _vdev: &VfioDevice, _dev: &Device<Bound>) {
+        let mut irqs = self.irqs.lock();
+        irqs.close(&mut self.config.lock());
+    }
+
+    /// Asks the user to let go through their request eventfd, if they gave one.
+    fn request(&self, vdev: &VfioDevice, count: u32) {
+        if !self.irqs.lock().request() && count == 0 {
+            pr_notice!(
+                "vfio{}: no device request channel registered, blocked until released by user\n",
+                vdev.index
+            );
+        }
+    }
+
+    fn ioctl(&self, vdev: &VfioDevice, cmd: u32, arg: usize) -> Result<isize> {
         match cmd {
             VFIO_DEVICE_GET_INFO => answer_device_info(
                 arg,
                 uapi::VFIO_DEVICE_FLAGS_PCI,
                 uapi::VFIO_PCI_NUM_REGIONS,
-                0,
+                uapi::VFIO_PCI_NUM_IRQS,
             ),
-            // `struct vfio_irq_info` up to `count`, `struct vfio_irq_set` up to `count`.
-            VFIO_DEVICE_GET_IRQ_INFO => no_irq_index(arg, 16),
-            VFIO_DEVICE_SET_IRQS => no_irq_index(arg, 20),
+            VFIO_DEVICE_GET_IRQ_INFO => irqs::Irqs::info(&self.irq_caps, arg),
+            VFIO_DEVICE_SET_IRQS => {
+                let parent = vdev.bound_parent()?;
+                let pdev: &pci::Device<Bound> = (&*parent).try_into()?;
+                let mut irqs = self.irqs.lock();
+                let mut config = self.config.lock();
+                irqs.set(pdev, &self.irq_caps, &mut config, arg)
+            }
             // No reset method is offered (no `VFIO_DEVICE_FLAGS_RESET`): `EINVAL`, as upstream
             // for a device that cannot reset.
             VFIO_DEVICE_RESET => Err(EINVAL),
@@ -434,6 +448,7 @@ impl pci::Driver for VfioPciDriver {
             return Err(EINVAL);
         }
         let info = PciDevice::probe_info(pdev)?;
+        let irq_caps = irqs::probe_caps(pdev)?;
         pdev.enable_device_mem()?;
         let mut bars: [Option<DevresBar>; 6] = Default::default();
         for (i, bar) in bars.iter_mut().enumerate() {
@@ -448,6 +463,8 @@ impl pci::Driver for VfioPciDriver {
                 info,
                 bars,
                 config <- new_mutex!(config),
+                irq_caps,
+                irqs <- new_mutex!(irqs::Irqs::default()),
             }),
             GFP_KERNEL,
         )?;

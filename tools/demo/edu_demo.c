@@ -6,8 +6,8 @@
  * time it maps a buffer, has edu copy one page of it into its own memory and
  * back into another page through the emulated VT-d, checks the bytes, unmaps
  * the second page, and shows that edu's next write no longer reaches it (VT-d
- * blocks it and logs the fault). edu's interrupt is not used: vfio-pci does
- * not offer interrupts yet, so completion is polled.
+ * blocks it and logs the fault). The DMA back into RAM announces its end
+ * with edu's MSI, which arrives through an eventfd (VFIO_DEVICE_SET_IRQS).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -100,6 +102,41 @@ static bool open_group(struct way *w, const char *bdf)
 	return step(w->devfd >= 0, "VFIO_GROUP_GET_DEVICE_FD");
 }
 
+/*
+ * Routes edu's MSI to a new eventfd, runs a DMA towards RAM that raises it
+ * when done, waits for it and acknowledges it.
+ */
+static bool dma_with_msi(struct way *w, __u64 iova, __u32 len)
+{
+	struct {
+		struct vfio_irq_set set;
+		__s32 fd;
+	} irq = {
+		.set = {
+			.argsz = sizeof(irq),
+			.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+			.index = VFIO_PCI_MSI_IRQ_INDEX,
+			.count = 1,
+		},
+	};
+	struct pollfd p = { .events = POLLIN };
+	__u64 count = 0;
+	bool ok;
+
+	irq.fd = p.fd = eventfd(0, EFD_NONBLOCK);
+	if (!step(irq.fd >= 0 && !ioctl(w->devfd, VFIO_DEVICE_SET_IRQS, &irq),
+		  "edu's MSI -> an eventfd (VFIO_DEVICE_SET_IRQS)") ||
+	    !step(!edu_dma_start(w->devfd, iova, len, true, true),
+		  "DMA edu's buffer -> page 1, interrupt when done"))
+		return false;
+	ok = poll(&p, 1, 5000) == 1 && read(p.fd, &count, sizeof(count)) == sizeof(count);
+	printf("  MSI arrived: eventfd count %llu, edu's interrupt status %#x\n",
+	       (unsigned long long)count, edu_read32(w->devfd, EDU_IRQ_STATUS));
+	edu_write32(w->devfd, EDU_IRQ_ACK, EDU_IRQ_DMA);
+	close(p.fd);
+	return step(ok && count == 1, "the DMA ended with an MSI");
+}
+
 /* DMA into edu and back, then after unmapping. */
 static void drive(struct way *w)
 {
@@ -124,7 +161,7 @@ static void drive(struct way *w)
 		  "map page 1 at IOVA 0x101000") ||
 	    !step(!edu_bus_master(w->devfd), "bus mastering on (config space)") ||
 	    !step(!edu_dma(w->devfd, IOVA, LEN, false), "DMA page 0 -> edu's buffer") ||
-	    !step(!edu_dma(w->devfd, IOVA + page, LEN, true), "DMA edu's buffer -> page 1"))
+	    !dma_with_msi(w, IOVA + page, LEN))
 		goto out;
 	same = !memcmp(buf, buf + page, LEN);
 	printf("  page 1 now starts %02x %02x %02x %02x ...\n", buf[page], buf[page + 1],

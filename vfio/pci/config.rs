@@ -490,10 +490,6 @@ impl PciConfig {
     /// Records the MSI state set up through `VFIO_DEVICE_SET_IRQS`: whether MSI is the
     /// active interrupt type, and log2 of its vector count. The MSI capability shows the
     /// latter as the vectors available, and keeps its enable bit clear unless MSI is active.
-    #[allow(
-        dead_code,
-        reason = "vfio-pci calls it once it offers VFIO_DEVICE_SET_IRQS"
-    )]
     pub(crate) fn set_msi_state(&mut self, active: bool, qmax: u8) {
         self.msi_active = active;
         self.msi_qmax = qmax;

@@ -51,6 +51,11 @@
 #define EDU_DMA_CMD 0x98
 #define EDU_DMA_START 0x1
 #define EDU_DMA_TO_RAM 0x2
+#define EDU_DMA_IRQ 0x4		/* raise the interrupt (status 0x100) when done */
+#define EDU_IRQ_STATUS 0x24
+#define EDU_IRQ_RAISE 0x60
+#define EDU_IRQ_ACK 0x64
+#define EDU_IRQ_DMA 0x100
 #define EDU_DMA_BUF 0x40000
 
 #define EXPECT_ERRNO(expected_errno, cmd)         \
@@ -274,19 +279,31 @@ static inline int edu_bus_master(int devfd)
 }
 
 /*
- * Runs one edu DMA of @len bytes between @iova and edu's buffer, towards RAM
- * if @to_ram, and polls until the engine is done: 0, or -1 if it was not
- * within 5 seconds.
+ * Starts one edu DMA of @len bytes between @iova and edu's buffer, towards
+ * RAM if @to_ram; with @irq edu raises its interrupt when done.
+ */
+static inline int edu_dma_start(int devfd, __u64 iova, __u32 len, bool to_ram, bool irq)
+{
+	__u32 src = to_ram ? EDU_DMA_BUF : iova, dst = to_ram ? iova : EDU_DMA_BUF;
+
+	if (edu_write32(devfd, EDU_DMA_SRC, src) || edu_write32(devfd, EDU_DMA_DST, dst) ||
+	    edu_write32(devfd, EDU_DMA_COUNT, len) ||
+	    edu_write32(devfd, EDU_DMA_CMD, EDU_DMA_START | (to_ram ? EDU_DMA_TO_RAM : 0) |
+						(irq ? EDU_DMA_IRQ : 0)))
+		return -1;
+	return 0;
+}
+
+/*
+ * Runs one edu DMA as edu_dma_start() does, without the interrupt, and polls
+ * until the engine is done: 0, or -1 if it was not within 5 seconds.
  */
 static inline int edu_dma(int devfd, __u64 iova, __u32 len, bool to_ram)
 {
 	struct timespec wait = { .tv_nsec = 10 * 1000 * 1000 };
-	__u32 src = to_ram ? EDU_DMA_BUF : iova, dst = to_ram ? iova : EDU_DMA_BUF;
 	int i;
 
-	if (edu_write32(devfd, EDU_DMA_SRC, src) || edu_write32(devfd, EDU_DMA_DST, dst) ||
-	    edu_write32(devfd, EDU_DMA_COUNT, len) ||
-	    edu_write32(devfd, EDU_DMA_CMD, EDU_DMA_START | (to_ram ? EDU_DMA_TO_RAM : 0)))
+	if (edu_dma_start(devfd, iova, len, to_ram, false))
 		return -1;
 	for (i = 0; i < 500; i++) {
 		if (!(edu_read32(devfd, EDU_DMA_CMD) & EDU_DMA_START))

@@ -32,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -399,6 +401,95 @@ TEST_F(pci, dma_after_unmap_faults)
 	munmap(buf, 2 * page);
 }
 
+/* VFIO_DEVICE_SET_IRQS with one eventfd (or none: @fd < -1 sends DATA_NONE). */
+static int set_irq(int devfd, __u32 index, __u32 action, __u32 count, int fd)
+{
+	struct {
+		struct vfio_irq_set set;
+		__s32 fd;
+	} s = {
+		.set = {
+			.argsz = sizeof(s),
+			.flags = action | (fd < -1 ? VFIO_IRQ_SET_DATA_NONE :
+					   VFIO_IRQ_SET_DATA_EVENTFD),
+			.index = index,
+			.count = count,
+		},
+		.fd = fd,
+	};
+
+	return ioctl(devfd, VFIO_DEVICE_SET_IRQS, &s);
+}
+
+/* Waits up to two seconds for @efd to be signalled; its count, or 0. */
+static __u64 wait_eventfd(int efd)
+{
+	struct pollfd p = { .fd = efd, .events = POLLIN };
+	__u64 n = 0;
+
+	if (poll(&p, 1, 2000) != 1 || read(efd, &n, sizeof(n)) != sizeof(n))
+		return 0;
+	return n;
+}
+
+/*
+ * edu's MSI reaches userspace through the eventfd given to SET_IRQS; the
+ * loopback (DATA_NONE) signals it too; count 0 turns MSI off; bad
+ * arguments get upstream's errnos.
+ */
+TEST_F(pci, msi_through_eventfd)
+{
+	struct vfio_irq_info irq = { .argsz = sizeof(irq), .index = VFIO_PCI_MSI_IRQ_INDEX };
+	__u32 trigger = VFIO_IRQ_SET_ACTION_TRIGGER;
+	int efd = eventfd(0, EFD_NONBLOCK);
+
+	ASSERT_LE(0, efd);
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_IRQ_INFO, &irq));
+	EXPECT_EQ(1, irq.count);
+	EXPECT_TRUE(irq.flags & VFIO_IRQ_INFO_EVENTFD);
+	/* Not enabled yet: no loopback. */
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_MSI_IRQ_INDEX, trigger, 1, -2));
+	/* More vectors than edu has, a descriptor that is not open or not an eventfd. */
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_MSI_IRQ_INDEX, trigger, 2, efd));
+	EXPECT_ERRNO(EBADF, set_irq(self->devfd, VFIO_PCI_MSI_IRQ_INDEX, trigger, 1, 9999));
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_MSI_IRQ_INDEX, trigger, 1,
+				     self->devfd));
+	/* Masking MSI has no handler, as upstream. */
+	EXPECT_ERRNO(ENOTTY, set_irq(self->devfd, VFIO_PCI_MSI_IRQ_INDEX,
+				     VFIO_IRQ_SET_ACTION_MASK, 1, -2));
+
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_MSI_IRQ_INDEX, trigger, 1, efd));
+	/* MSI-X while MSI is on. */
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_MSIX_IRQ_INDEX, trigger, 1, efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 1));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 1));
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_MSI_IRQ_INDEX, trigger, 1, -2));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	/* Off; the interrupt no longer arrives. */
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_MSI_IRQ_INDEX, trigger, 0, -2));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 1));
+	EXPECT_EQ(0, wait_eventfd(efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 1));
+	close(efd);
+}
+
+/* The request index: one eventfd, set, signalled by loopback, cleared with -1. */
+TEST_F(pci, request_eventfd)
+{
+	__u32 trigger = VFIO_IRQ_SET_ACTION_TRIGGER;
+	int efd = eventfd(0, EFD_NONBLOCK);
+
+	ASSERT_LE(0, efd);
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_REQ_IRQ_INDEX, trigger, 1, -2));
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_REQ_IRQ_INDEX, trigger, 1, efd));
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_REQ_IRQ_INDEX, trigger, 1, -2));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_REQ_IRQ_INDEX, trigger, 1, -1));
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_REQ_IRQ_INDEX, trigger, 1, -2));
+	close(efd);
+}
+
 /*
  * Many users one after the other, each opening the device its way, mapping,
  * running DMA and closing: the counts stay right and nothing leaks (the VM
@@ -407,9 +498,11 @@ TEST_F(pci, dma_after_unmap_faults)
 TEST_F_TIMEOUT(pci, open_dma_close_cycles, 600)
 {
 	size_t page = getpagesize();
+	int efd = eventfd(0, EFD_NONBLOCK);
 	int i, n = 200;
 	__u8 *buf;
 
+	ASSERT_LE(0, efd);
 	buf = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	memset(buf, 0x3c, page);
@@ -426,10 +519,14 @@ TEST_F_TIMEOUT(pci, open_dma_close_cycles, 600)
 					  DMA_IOVA, page));
 		ASSERT_EQ(0, edu_bus_master(self->devfd));
 		ASSERT_EQ(0, edu_dma(self->devfd, DMA_IOVA, 64, false));
+		/* An MSI left on for the close to take down. */
+		ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_MSI_IRQ_INDEX,
+				     VFIO_IRQ_SET_ACTION_TRIGGER, 1, efd));
 		ASSERT_EQ(0, iommu_unmap_iova(self->iommufd, variant->group, self->ioas_id,
 					      DMA_IOVA, page));
 	}
 	munmap(buf, page);
+	close(efd);
 }
 
 TEST_HARNESS_MAIN

@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! MSI and MSI-X vectors of a PCI function with a handler on each, owned by a driver object
+//! instead of borrowed from the `&Device<Bound>` of a callback.
+//!
+//! [`super::Device::alloc_irq_vectors`] ties the vectors to a borrow of the bound device,
+//! which suits drivers that set up their interrupts in probe. A VFIO driver sets them up and
+//! tears them down whenever userspace asks (`VFIO_DEVICE_SET_IRQS`), long after probe, and
+//! keeps them in its device state; it can promise, instead of a borrow, to drop them before
+//! the function is unbound (VFIO waits for every user to go before a device's driver lets go
+//! of it). [`Vectors::alloc`] takes that promise.
+
+use super::Device;
+use crate::{
+    bindings,
+    device::Bound,
+    irq::{
+        Flags,
+        Handler,
+        IrqRequest,
+        Registration, //
+    },
+    prelude::*,
+    sync::aref::ARef, //
+};
+
+/// The kind of message-signalled vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VectorType {
+    /// MSI.
+    Msi,
+    /// MSI-X.
+    MsiX,
+}
+
+/// Vectors of one function, each with an optional handler of type `T`.
+///
+/// # Invariants
+///
+/// `count` vectors are allocated on `pdev` (`pci_alloc_irq_vectors`), and `pdev` stays bound
+/// while `self` lives (the promise of [`Vectors::alloc`]); `handlers` has `count` entries.
+pub struct Vectors<T: Handler + 'static> {
+    pdev: ARef<Device>,
+    count: u32,
+    handlers: KVec<Option<Pin<KBox<Registration<'static, T>>>>>,
+}
+
+impl<T: Handler + 'static> Vectors<T> {
+    /// Allocates exactly `count` vectors of type `kind` on `pdev`, with no handlers.
+    ///
+    /// # Safety
+    ///
+    /// The caller drops the result before `pdev`'s driver is unbound.
+    pub unsafe fn alloc(pdev: &Device<Bound>, count: u32, kind: VectorType) -> Result<Self> {
+        if count == 0 {
+            return Err(EINVAL);
+        }
+        let mut handlers = KVec::with_capacity(count as usize, GFP_KERNEL)?;
+        for _ in 0..count {
+            handlers.push(None, GFP_KERNEL)?;
+        }
+        // SAFETY: `pdev` is a bound PCI function.
+        let ret = unsafe {
+            let kind = match kind {
+                VectorType::Msi => bindings::PCI_IRQ_MSI,
+                VectorType::MsiX => bindings::PCI_IRQ_MSIX,
+            };
+            bindings::pci_alloc_irq_vectors(pdev.as_raw(), count, count, kind)
+        };
+        crate::error::to_result(ret)?;
+        // INVARIANT: `count` vectors were allocated (min and max were both `count`); the caller
+        // promised to drop `self` before the function is unbound.
+        Ok(Self {
+            pdev: pdev.into(),
+            count,
+            handlers,
+        })
+    }
+
+    /// How many vectors there are.
+    pub fn len(&self) -> u32 {
+        self.count
+    }
+
+    /// Whether there are none (never: at least one is allocated).
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Registers `handler` on vector `index` under `name`, replacing the handler there (which
+    /// is unregistered first, so the vector is never handled twice): `EINVAL` for no such
+    /// vector. On failure the vector is left without a handler.
+    pub fn set_handler(
+        &mut self,
+        index: u32,
+        name: &'static CStr,
+        handler: impl PinInit<T, Error> + 'static,
+    ) -> Result {
+        let slot = self.handlers.get_mut(index as usize).ok_or(EINVAL)?;
+        *slot = None;
+        // SAFETY: By the invariants `pdev` is bound and has vector `index` allocated.
+        let irq = unsafe { bindings::pci_irq_vector(self.pdev.as_raw(), index) };
+        let irq = u32::try_from(irq).map_err(|_| Error::from_errno(irq))?;
+        let dev: &crate::device::Device = self.pdev.as_ref();
+        // SAFETY: By the invariants the function stays bound while `self`, and so the
+        // registration, lives: the `'static` borrow of it as a bound device is never outlived
+        // in fact.
+        let bound: &'static crate::device::Device<Bound> =
+            unsafe { &*core::ptr::from_ref(dev.as_bound()) };
+        // SAFETY: `irq` is a vector of `bound`, which is bound.
+        let request = unsafe { IrqRequest::new(bound, irq) };
+        // SAFETY: The registration is kept in `handlers` and dropped (never forgotten) by
+        // `clear_handler`, `set_handler` or `drop`.
+        let registration = KBox::pin_init(
+            unsafe { Registration::new(request, Flags::TRIGGER_NONE, name, handler) },
+            GFP_KERNEL,
+        )?;
+        *slot = Some(registration);
+        Ok(())
+    }
+
+    /// The handler on vector `index`, if any.
+    pub fn handler(&self, index: u32) -> Option<&T> {
+        self.handlers
+            .get(index as usize)?
+            .as_ref()
+            .map(|r| r.handler())
+    }
+
+    /// Unregisters the handler on vector `index`, if any, waiting for it to finish running.
+    pub fn clear_handler(&mut self, index: u32) {
+        if let Some(slot) = self.handlers.get_mut(index as usize) {
+            *slot = None;
+        }
+    }
+}
+
+impl<T: Handler + 'static> Drop for Vectors<T> {
+    fn drop(&mut self) {
+        // The handlers go first: vectors are freed with no handler left on them.
+        self.handlers.clear();
+        // SAFETY: By the invariants the vectors are allocated on `pdev`, which is bound.
+        unsafe { bindings::pci_free_irq_vectors(self.pdev.as_raw()) };
+    }
+}

@@ -1,0 +1,392 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! vfio-pci's interrupts: `VFIO_DEVICE_GET_IRQ_INFO` and `VFIO_DEVICE_SET_IRQS` for MSI,
+//! MSI-X and the device request, each delivered to userspace through an eventfd, with
+//! upstream's argument checks and errnos (`vfio_set_irqs_validate_and_prepare` and
+//! `vfio_pci_set_irqs_ioctl`).
+//!
+//! A function uses MSI or MSI-X (or neither) at a time: the first trigger given for an index
+//! allocates that many vectors, each with a handler that signals its eventfd; `count == 0`
+//! with no data turns the index off again, and so does the last close. The request index is
+//! one eventfd, signalled when the device is being unregistered while in use. INTx and the
+//! error index are not offered yet: their counts are 0, which refuses every use as upstream
+//! refuses an index the device lacks.
+
+use super::config::PciConfig;
+use core::mem::size_of;
+use kernel::{
+    device::Bound,
+    eventfd::EventFd,
+    irq::{
+        Handler,
+        IrqReturn, //
+    },
+    pci::{
+        self,
+        VectorType,
+        Vectors, //
+    },
+    prelude::*,
+    transmute::AsBytes,
+    uaccess::{
+        UserPtr,
+        UserSlice, //
+    },
+    uapi,
+    uapi_bytes::read_user_u32,
+};
+
+/// `offsetofend(struct vfio_irq_info, count)`.
+const IRQ_INFO_SIZE: usize = 16;
+/// `offsetofend(struct vfio_irq_set, count)`: the header before the data.
+const IRQ_SET_SIZE: usize = 20;
+
+/// The interrupt hardware of a function, read at probe.
+#[derive(Clone, Copy, Default)]
+pub(super) struct IrqCaps {
+    /// Vectors the MSI capability offers (0 without one).
+    pub(super) msi: u32,
+    /// Entries of the MSI-X table (0 without one).
+    pub(super) msix: u32,
+}
+
+/// What one vector does when it fires: signal the user's eventfd.
+pub(super) struct Trigger {
+    eventfd: EventFd,
+}
+
+impl Handler for Trigger {
+    fn handle(&self) -> IrqReturn {
+        self.eventfd.signal();
+        IrqReturn::Handled
+    }
+}
+
+/// The interrupts the user set up.
+#[derive(Default)]
+pub(super) struct Irqs {
+    /// The MSI or MSI-X vectors in use, with the index they belong to.
+    vectors: Option<(u32, Vectors<Trigger>)>,
+    /// The device request eventfd.
+    request: Option<EventFd>,
+}
+
+/// The fields of `struct vfio_irq_set` before its data.
+struct SetHeader {
+    argsz: u32,
+    flags: u32,
+    index: u32,
+    start: u32,
+    count: u32,
+}
+
+/// Reads `n` native-endian `u32`s at `addr` of userspace.
+fn read_u32s<const N: usize>(addr: usize) -> Result<[u32; N]> {
+    let mut words = [0u32; N];
+    for (i, w) in words.iter_mut().enumerate() {
+        *w = read_user_u32(addr + i * size_of::<u32>())?;
+    }
+    Ok(words)
+}
+
+impl Irqs {
+    /// How many interrupts index `index` has (upstream's `vfio_pci_get_irq_count`).
+    fn count(caps: &IrqCaps, index: u32) -> u32 {
+        match index {
+            uapi::VFIO_PCI_MSI_IRQ_INDEX => caps.msi,
+            uapi::VFIO_PCI_MSIX_IRQ_INDEX => caps.msix,
+            uapi::VFIO_PCI_REQ_IRQ_INDEX => 1,
+            // INTx and the error index are not offered yet.
+            _ => 0,
+        }
+    }
+
+    /// `VFIO_DEVICE_GET_IRQ_INFO`.
+    pub(super) fn info(caps: &IrqCaps, arg: usize) -> Result<isize> {
+        let [argsz, _flags, index, _count] = read_u32s::<4>(arg)?;
+        if (argsz as usize) < IRQ_INFO_SIZE || index >= uapi::VFIO_PCI_NUM_IRQS {
+            return Err(EINVAL);
+        }
+        let mut flags = uapi::VFIO_IRQ_INFO_EVENTFD;
+        if index == uapi::VFIO_PCI_INTX_IRQ_INDEX {
+            flags |= uapi::VFIO_IRQ_INFO_MASKABLE | uapi::VFIO_IRQ_INFO_AUTOMASKED;
+        } else {
+            flags |= uapi::VFIO_IRQ_INFO_NORESIZE;
+        }
+        let info = [argsz, flags, index, Self::count(caps, index)];
+        UserSlice::new(UserPtr::from_addr(arg), IRQ_INFO_SIZE)
+            .writer()
+            .write_slice(AsBytes::as_bytes(&info))?;
+        Ok(0)
+    }
+
+    /// `VFIO_DEVICE_SET_IRQS`, with the function's `config` to keep the virtual MSI
+    /// capability in step.
+    pub(super) fn set(
+        &mut self,
+        pdev: &pci::Device<Bound>,
+        caps: &IrqCaps,
+        config: &mut PciConfig,
+        arg: usize,
+    ) -> Result<isize> {
+        let [argsz, flags, index, start, count] = read_u32s::<5>(arg)?;
+        let hdr = SetHeader {
+            argsz,
+            flags,
+            index,
+            start,
+            count,
+        };
+        let data = Self::validate(caps, &hdr, arg)?;
+        let action = hdr.flags & uapi::VFIO_IRQ_SET_ACTION_TYPE_MASK;
+        let data = Data::new(hdr.flags, &data);
+        match (hdr.index, action) {
+            (uapi::VFIO_PCI_MSI_IRQ_INDEX | uapi::VFIO_PCI_MSIX_IRQ_INDEX, a)
+                if a == uapi::VFIO_IRQ_SET_ACTION_TRIGGER =>
+            {
+                self.set_msi_trigger(pdev, config, &hdr, data)?
+            }
+            (uapi::VFIO_PCI_REQ_IRQ_INDEX, a) if a == uapi::VFIO_IRQ_SET_ACTION_TRIGGER => {
+                if hdr.start != 0 || hdr.count > 1 {
+                    return Err(EINVAL);
+                }
+                set_single_trigger(&mut self.request, hdr.count, data)?
+            }
+            // Masking MSI vectors and every action on INTx and the error index: no handler,
+            // as upstream without one.
+            _ => return Err(ENOTTY),
+        }
+        Ok(0)
+    }
+
+    /// Upstream's `vfio_set_irqs_validate_and_prepare`: the header's checks, then the data
+    /// the flags call for, read from after the header.
+    fn validate(caps: &IrqCaps, hdr: &SetHeader, arg: usize) -> Result<KVec<u8>> {
+        let known = uapi::VFIO_IRQ_SET_DATA_TYPE_MASK | uapi::VFIO_IRQ_SET_ACTION_TYPE_MASK;
+        if (hdr.argsz as usize) < IRQ_SET_SIZE
+            || hdr.index >= uapi::VFIO_PCI_NUM_IRQS
+            || hdr.count >= u32::MAX - hdr.start
+            || hdr.flags & !known != 0
+        {
+            return Err(EINVAL);
+        }
+        let num = Self::count(caps, hdr.index);
+        if hdr.start >= num || hdr.start + hdr.count > num {
+            return Err(EINVAL);
+        }
+        let size = match hdr.flags & uapi::VFIO_IRQ_SET_DATA_TYPE_MASK {
+            uapi::VFIO_IRQ_SET_DATA_NONE => 0,
+            uapi::VFIO_IRQ_SET_DATA_BOOL => size_of::<u8>(),
+            uapi::VFIO_IRQ_SET_DATA_EVENTFD => size_of::<i32>(),
+            _ => return Err(EINVAL),
+        };
+        // Action flags other than exactly one are refused as upstream refuses them: by
+        // finding no handler (`ENOTTY`) in `set`, once the data was checked.
+        let len = hdr.count as usize * size;
+        if (hdr.argsz as usize - IRQ_SET_SIZE) < len {
+            return Err(EINVAL);
+        }
+        let mut data = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+        UserSlice::new(UserPtr::from_addr(arg + IRQ_SET_SIZE), len)
+            .reader()
+            .read_slice(&mut data)?;
+        Ok(data)
+    }
+
+    /// Upstream's `vfio_pci_set_msi_trigger`.
+    fn set_msi_trigger(
+        &mut self,
+        pdev: &pci::Device<Bound>,
+        config: &mut PciConfig,
+        hdr: &SetHeader,
+        data: Data<'_>,
+    ) -> Result {
+        let active = self.vectors.as_ref().map(|(index, _)| *index);
+        if active == Some(hdr.index) && hdr.count == 0 && matches!(data, Data::None) {
+            self.disable(config);
+            return Ok(());
+        }
+        if active.is_some_and(|index| index != hdr.index) {
+            return Err(EINVAL);
+        }
+        if let Data::Eventfds(fds) = data {
+            let newly = active.is_none();
+            if newly {
+                self.enable(pdev, config, hdr.index, hdr.start + hdr.count)?;
+            }
+            let set = self.set_block(hdr.start, fds);
+            if set.is_err() && newly {
+                self.disable(config);
+            }
+            return set;
+        }
+        let Some((_, vectors)) = self.vectors.as_ref() else {
+            return Err(EINVAL);
+        };
+        // Loopback: signal the eventfds as if the vectors had fired.
+        for i in 0..hdr.count {
+            let fire = match data {
+                Data::Bools(bools) => bools.get(i as usize).is_some_and(|b| *b != 0),
+                _ => true,
+            };
+            if let Some(trigger) = vectors.handler(hdr.start + i).filter(|_| fire) {
+                trigger.eventfd.signal();
+            }
+        }
+        Ok(())
+    }
+
+    /// Allocates `nvec` vectors for `index`; `ENOSPC` if the function cannot have them all.
+    fn enable(
+        &mut self,
+        pdev: &pci::Device<Bound>,
+        config: &mut PciConfig,
+        index: u32,
+        nvec: u32,
+    ) -> Result {
+        let kind = if index == uapi::VFIO_PCI_MSIX_IRQ_INDEX {
+            VectorType::MsiX
+        } else {
+            VectorType::Msi
+        };
+        // SAFETY: The vectors live in the device's `Irqs`, which `close_device` empties before
+        // the last user is gone, and VFIO unregisters the device (waiting for its users)
+        // before the driver lets go of the function.
+        let vectors = unsafe { Vectors::alloc(pdev, nvec, kind) }.map_err(|_| ENOSPC)?;
+        if kind == VectorType::Msi {
+            // log2 of the vectors, rounded up, for the virtual MSI capability.
+            config.set_msi_state(true, (nvec.next_power_of_two().trailing_zeros()) as u8);
+        }
+        self.vectors = Some((index, vectors));
+        Ok(())
+    }
+
+    /// Gives each vector from `start` the eventfd of its descriptor, or none for -1; on an
+    /// error, the vectors set by this call are left without one, as upstream.
+    fn set_block(&mut self, start: u32, fds: &[u8]) -> Result {
+        let Some((_, vectors)) = self.vectors.as_mut() else {
+            return Err(EINVAL);
+        };
+        for (j, fd) in fds.chunks_exact(size_of::<i32>()).enumerate() {
+            let fd = i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]);
+            let vector = start + j as u32;
+            let set = if fd < 0 {
+                vectors.clear_handler(vector);
+                Ok(())
+            } else {
+                EventFd::from_fd(fd).and_then(|eventfd| {
+                    // (a value is its own initializer, given as a `Result`)
+                    vectors.set_handler(vector, c"vfio-msi", Ok(Trigger { eventfd }))
+                })
+            };
+            if let Err(e) = set {
+                for k in 0..j as u32 {
+                    vectors.clear_handler(start + k);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns MSI or MSI-X off: the handlers go, then the vectors.
+    pub(super) fn disable(&mut self, config: &mut PciConfig) {
+        self.vectors = None;
+        config.set_msi_state(false, 0);
+    }
+
+    /// The last user is gone: every interrupt goes.
+    pub(super) fn close(&mut self, config: &mut PciConfig) {
+        self.disable(config);
+        self.request = None;
+    }
+
+    /// The device is being unregistered while in use: signal the user's request eventfd.
+    /// Whether there was one.
+    pub(super) fn request(&self) -> bool {
+        self.request.as_ref().inspect(|e| e.signal()).is_some()
+    }
+}
+
+/// The data of a `VFIO_DEVICE_SET_IRQS`, by its type.
+#[derive(Clone, Copy)]
+enum Data<'a> {
+    None,
+    Bools(&'a [u8]),
+    Eventfds(&'a [u8]),
+}
+
+impl<'a> Data<'a> {
+    fn new(flags: u32, data: &'a [u8]) -> Self {
+        match flags & uapi::VFIO_IRQ_SET_DATA_TYPE_MASK {
+            uapi::VFIO_IRQ_SET_DATA_BOOL => Data::Bools(data),
+            uapi::VFIO_IRQ_SET_DATA_EVENTFD => Data::Eventfds(data),
+            _ => Data::None,
+        }
+    }
+}
+
+/// Upstream's `vfio_pci_set_ctx_trigger_single`: one eventfd, set, cleared or signalled.
+fn set_single_trigger(slot: &mut Option<EventFd>, count: u32, data: Data<'_>) -> Result {
+    match data {
+        Data::None => {
+            if slot.is_some() {
+                if count != 0 {
+                    slot.as_ref().inspect(|e| e.signal());
+                } else {
+                    *slot = None;
+                }
+                return Ok(());
+            }
+            Err(EINVAL)
+        }
+        Data::Bools(bools) => {
+            let fire = *bools.first().ok_or(EINVAL)? != 0;
+            if fire {
+                slot.as_ref().inspect(|e| e.signal());
+            }
+            Ok(())
+        }
+        Data::Eventfds(fds) => {
+            let fd = fds.get(..4).ok_or(EINVAL)?;
+            let fd = i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]);
+            if fd == -1 {
+                *slot = None;
+            } else if fd >= 0 {
+                *slot = Some(EventFd::from_fd(fd)?);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Finds the function's MSI and MSI-X capabilities in config space.
+pub(super) fn probe_caps(pdev: &pci::Device<Bound>) -> Result<IrqCaps> {
+    use kernel::io::Io;
+    const PCI_STATUS: usize = 0x06;
+    const PCI_STATUS_CAP_LIST: u16 = 0x10;
+    const PCI_CAPABILITY_LIST: usize = 0x34;
+    const PCI_CAP_ID_MSI: u8 = 0x05;
+    const PCI_CAP_ID_MSIX: u8 = 0x11;
+    let space = pdev.config_space();
+    let mut caps = IrqCaps::default();
+    if space.try_read16(PCI_STATUS)? & PCI_STATUS_CAP_LIST == 0 {
+        return Ok(caps);
+    }
+    let mut pos = usize::from(space.try_read8(PCI_CAPABILITY_LIST)? & !3);
+    // At most 48 capabilities fit in the 192 bytes after the header; a loop ends there.
+    for _ in 0..48 {
+        if pos < 0x40 {
+            break;
+        }
+        let id = space.try_read8(pos)?;
+        let flags = space.try_read16(pos + 2)?;
+        match id {
+            PCI_CAP_ID_MSI => caps.msi = 1 << ((flags >> 1) & 0x7).min(5),
+            PCI_CAP_ID_MSIX => caps.msix = u32::from(flags & 0x7ff) + 1,
+            _ => {}
+        }
+        pos = usize::from(space.try_read8(pos + 1)? & !3);
+    }
+    Ok(caps)
+}
