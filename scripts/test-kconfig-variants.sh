@@ -7,7 +7,8 @@
 # prints, as TAP, what the kernel offers: /dev/iommu, /dev/vfio/vfio,
 # /dev/vfio/devices and the group node of QEMU's edu device bound to vfio-test;
 # with the group interface, the vfio_group kselftest (when build-userspace.sh
-# built it) runs the group and container ioctls on edu.
+# built it) runs the group and container ioctls on edu, and in every variant the
+# vfio_pci kselftest drives edu through vfio-pci by the ways in it has.
 #
 # Every variant has VFIO, VFIO_PCI, VFIO_TEST_DRIVER and DEBUG_KERNEL, and all
 # but no-iommufd have IOMMUFD:
@@ -77,16 +78,18 @@ cpu_now() {
 	cpu=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); s += a[1] * 60 + a[2] } printf "%d", s }' "$VOUT/.times")
 }
 
-# The initramfs: busybox, the task and, if built, the vfio_group kselftest.
+# The initramfs: busybox, the task and, if built, the vfio_group and vfio_pci
+# kselftests.
 rm -rf "$VOUT/tasks" "$VOUT/selftests"
 mkdir -p "$VOUT/tasks"
 install -m 755 "$ROOT/scripts/vm-tasks/kconfig-variant" "$VOUT/tasks/kconfig-variant"
 extra=()
-if [ -x "$OUT/userspace/opt/selftests/vfio_group" ]; then
+for kst in vfio_group vfio_pci; do
+	[ -x "$OUT/userspace/opt/selftests/$kst" ] || continue
 	mkdir -p "$VOUT/selftests"
-	cp "$OUT/userspace/opt/selftests/vfio_group" "$VOUT/selftests/"
+	cp "$OUT/userspace/opt/selftests/$kst" "$VOUT/selftests/"
 	extra=("$VOUT/selftests")
-fi
+done
 initramfs=$VOUT/initramfs.cpio.gz
 if ! "$ROOT/scripts/make-initramfs.sh" "$initramfs" "$VOUT/tasks" "${extra[@]}" >&2; then
 	echo "not ok - the variants' initramfs (scripts/make-initramfs.sh)"
