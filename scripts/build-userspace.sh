@@ -5,7 +5,8 @@
 #   out/userspace/opt/selftests  our kselftests
 #   out/userspace/opt/conformance  the kernel's own iommufd selftests
 #                                (tools/testing/selftests/iommu of the tree,
-#                                unmodified, with our iommufd_test.h)
+#                                unmodified, with our iommufd_test.h) and
+#                                its vfio selftests (tools/testing/selftests/vfio)
 #   out/userspace/opt/tasks      what the VM runs (demo, tests)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -32,5 +33,12 @@ done
 # know that the programs depend on the headers and iommufd_test.h.
 run_logged conformance-build make -B -C "$TREE/tools/testing/selftests/iommu" \
 	OUTPUT="$US/conformance" KHDR_INCLUDES="-I$HDR/include" USERLDFLAGS=-static
+# The vfio selftests' Makefile has no USERLDFLAGS: EXTRA_CFLAGS reaches the
+# link too.  -isystem, as the kernel's own `make headers` gives them: the
+# uAPI headers must come after tools/include, whose linux/types.h the
+# selftest library needs.
+run_logged conformance-vfio-build make -B -C "$TREE/tools/testing/selftests/vfio" \
+	OUTPUT="$US/conformance" KHDR_INCLUDES="-isystem $HDR/include" EXTRA_CFLAGS=-static
+rm -rf "$US/conformance/libvfio" "$US"/conformance/*.[od]
 rsync -rc "$ROOT/scripts/vm-tasks/" "$US/tasks/"
-note "$(ls "$US/selftests" | wc -l) selftest programs, $(ls "$US/conformance" | wc -l) upstream iommufd selftest programs"
+note "$(ls "$US/selftests" | wc -l) selftest programs, $(ls "$US/conformance" | wc -l) upstream iommufd and vfio selftest programs"

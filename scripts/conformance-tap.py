@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The upstream iommufd selftests' results, against a baseline, as TAP.
+"""The upstream iommufd and vfio selftests' results, against a baseline, as TAP.
 
 Usage: conformance-tap.py CONSOLE_LOG EXPECTED_DIR [--write-expected]
 
@@ -40,7 +40,7 @@ STAMP = re.compile(r'\[ *\d+\.\d+\](\[ *[CT]\d+\])? ')
 
 
 EXPECTED_HEAD = """\
-# The cases of the kernel's own %s selftest (tools/testing/selftests/iommu,
+# The cases of the kernel's own %s selftest (tools/testing/selftests/{iommu,vfio},
 # built unmodified) that pass on our kernel, one a line, as the harness names
 # them.  Each is a test point of `make test` that must stay ok; the other cases
 # are reported as skipped ("not yet passing").  To add the cases a VM run saw
@@ -204,7 +204,7 @@ def main():
                     name, case, how)))
 
     print('TAP version 13')
-    print('# summary: upstream iommufd selftests: %d of %d cases pass (%s)' % (
+    print('# summary: upstream iommufd and vfio selftests: %d of %d cases pass (%s)' % (
         sum(t[1] for t in totals), sum(t[2] for t in totals),
         ', '.join('%s %d/%d' % t for t in totals)))
     for line in summaries:

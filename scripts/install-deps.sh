@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(clang-19 lld-19 llvm-19 libclang-19-dev bc bison flex libelf-dev libssl-dev
       cpio xz-utils busybox-static qemu-system-x86 make gcc libc6-dev rsync kmod
-      python3 dwarves libcap-dev)
+      python3 dwarves libcap-dev uuid-dev)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
