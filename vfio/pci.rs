@@ -11,11 +11,11 @@
 //! the host's mapping, only while memory decoding is on in the virtual command register
 //! (`EIO` otherwise, as upstream).
 //!
-//! Interrupts ([`irqs`]): MSI, MSI-X and the device request, through eventfds. Not yet here
-//! (see `Documentation/iommufd-vfio-rust.rst`): mmap of BARs, I/O-port BARs, the ROM's
-//! contents and VGA, INTx and the error interrupt, resets and the PCI device features. The driver is built into
-//! the VFIO module (the driver API is Rust, which another module cannot call), which offers
-//! the module name `vfio-pci` as an alias.
+//! Interrupts ([`irqs`]): INTx, MSI, MSI-X and the device request, through eventfds. Not yet
+//! here (see `Documentation/iommufd-vfio-rust.rst`): mmap of BARs, I/O-port BARs, the ROM's
+//! contents and VGA, the error interrupt, resets and the PCI device features. The driver is
+//! built into the VFIO module (the driver API is Rust, which another module cannot call),
+//! which offers the module name `vfio-pci` as an alias.
 
 mod config;
 mod irqs;
@@ -101,6 +101,8 @@ fn config_errno(e: config::Error) -> Error {
 /// The function's real config space, for [`PciConfig`].
 struct HwConfig<'a> {
     pdev: &'a pci::Device<Bound>,
+    /// Where writes of INTx disable in the virtual command register take effect.
+    intx: &'a irqs::IntxLine,
 }
 
 /// The accessors of [`HwConfig`] for one width: through the extended view where the function
@@ -131,6 +133,14 @@ impl ConfigIo for HwConfig<'_> {
     hw_config_access!(read8, try_read8, write8, try_write8, u8);
     hw_config_access!(read16, try_read16, write16, try_write16, u16);
     hw_config_access!(read32, try_read32, write32, try_write32, u32);
+
+    fn set_intx_masked(&self, masked: bool) {
+        if masked {
+            self.intx.mask();
+        } else {
+            self.intx.unmask();
+        }
+    }
 }
 
 /// The driver's side of one function.
@@ -149,6 +159,8 @@ struct PciDevice {
     /// The interrupts the user set up. Locked before `config`.
     #[pin]
     irqs: Mutex<irqs::Irqs>,
+    /// INTx's masking, shared with its handler.
+    intx: Arc<irqs::IntxLine>,
 }
 
 /// A direction of a region access, with the user's buffer.
@@ -190,7 +202,8 @@ impl PciDevice {
             cfg_size: pdev.cfg_size().into_raw(),
             bars,
             rom_size: pdev.resource_len(PCI_ROM_RESOURCE)?,
-            has_intx: space.try_read8(PCI_INTERRUPT_PIN)? != 0,
+            // INTx is offered where it can be masked at the function (see `irqs`).
+            has_intx: space.try_read8(PCI_INTERRUPT_PIN)? != 0 && pdev.intx_mask_supported(),
             nointx: false,
             no_command_memory: false,
             vf_ids: None,
@@ -220,7 +233,10 @@ impl PciDevice {
         if offset >= size || count as u64 > size - offset {
             return Err(EFAULT);
         }
-        let hw = HwConfig { pdev };
+        let hw = HwConfig {
+            pdev,
+            intx: &self.intx,
+        };
         let mut buf = [0u8; CHUNK];
         let mut done = 0;
         while done < count {
@@ -343,14 +359,20 @@ impl VfioDeviceOps for PciDevice {
         let pdev: &pci::Device<Bound> = dev.try_into()?;
         self.config
             .lock()
-            .setup(&HwConfig { pdev }, &self.info)
+            .setup(
+                &HwConfig {
+                    pdev,
+                    intx: &self.intx,
+                },
+                &self.info,
+            )
             .map_err(config_errno)
     }
 
     /// Every interrupt the user set up goes with them.
     fn close_device(&self, _vdev: &VfioDevice, _dev: &Device<Bound>) {
         let mut irqs = self.irqs.lock();
-        irqs.close(&mut self.config.lock());
+        irqs.close(&mut self.config.lock(), &self.intx);
     }
 
     /// Asks the user to let go through their request eventfd, if they gave one.
@@ -377,7 +399,7 @@ impl VfioDeviceOps for PciDevice {
                 let pdev: &pci::Device<Bound> = (&*parent).try_into()?;
                 let mut irqs = self.irqs.lock();
                 let mut config = self.config.lock();
-                irqs.set(pdev, &self.irq_caps, &mut config, arg)
+                irqs.set(pdev, &self.irq_caps, &mut config, &self.intx, arg)
             }
             // No reset method is offered (no `VFIO_DEVICE_FLAGS_RESET`): `EINVAL`, as upstream
             // for a device that cannot reset.
@@ -458,6 +480,7 @@ impl pci::Driver for VfioPciDriver {
         }
         // About 16 KiB: made in place, never on the stack.
         let config = KBox::init(PciConfig::init_zeroed(), GFP_KERNEL)?;
+        let intx = Arc::pin_init(irqs::IntxLine::new(pdev.into()), GFP_KERNEL)?;
         let ops = Arc::pin_init(
             try_pin_init!(PciDevice {
                 info,
@@ -465,6 +488,7 @@ impl pci::Driver for VfioPciDriver {
                 config <- new_mutex!(config),
                 irq_caps,
                 irqs <- new_mutex!(irqs::Irqs::default()),
+                intx,
             }),
             GFP_KERNEL,
         )?;

@@ -487,6 +487,12 @@ impl PciConfig {
         self.size
     }
 
+    /// Whether userspace has INTx disabled in the virtual command register: INTx starts
+    /// masked when it is then enabled.
+    pub(crate) fn intx_disabled(&self) -> bool {
+        self.virq_disabled
+    }
+
     /// Records the MSI state set up through `VFIO_DEVICE_SET_IRQS`: whether MSI is the
     /// active interrupt type, and log2 of its vector count. The MSI capability shows the
     /// latter as the vectors available, and keeps its enable bit clear unless MSI is active.

@@ -1,16 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! vfio-pci's interrupts: `VFIO_DEVICE_GET_IRQ_INFO` and `VFIO_DEVICE_SET_IRQS` for MSI,
-//! MSI-X and the device request, each delivered to userspace through an eventfd, with
+//! vfio-pci's interrupts: `VFIO_DEVICE_GET_IRQ_INFO` and `VFIO_DEVICE_SET_IRQS` for INTx,
+//! MSI, MSI-X and the device request, each delivered to userspace through an eventfd, with
 //! upstream's argument checks and errnos (`vfio_set_irqs_validate_and_prepare` and
 //! `vfio_pci_set_irqs_ioctl`).
 //!
-//! A function uses MSI or MSI-X (or neither) at a time: the first trigger given for an index
-//! allocates that many vectors, each with a handler that signals its eventfd; `count == 0`
-//! with no data turns the index off again, and so does the last close. The request index is
-//! one eventfd, signalled when the device is being unregistered while in use. INTx and the
-//! error index are not offered yet: their counts are 0, which refuses every use as upstream
-//! refuses an index the device lacks.
+//! A function uses INTx, MSI or MSI-X (or none) at a time: the first trigger given for an
+//! index allocates that many vectors (or requests the INTx line), each with a handler that
+//! signals its eventfd; `count == 0` with no data turns the index off again, and so does the
+//! last close. The request index is one eventfd, signalled when the device is being
+//! unregistered while in use.
+//!
+//! INTx is level-triggered and possibly shared, so its handler masks it at the function (the
+//! command register's INTx disable bit) before it signals; the user unmasks it with
+//! `VFIO_IRQ_SET_ACTION_UNMASK` once it has served the device. The masked state is an
+//! [`IntxLine`] of its own, under a spinlock that keeps interrupts off, because the handler,
+//! `SET_IRQS` and userspace's writes of INTx disable in the virtual command register all
+//! change it. Only functions that can mask INTx that way (PCI 2.3) offer it: upstream also
+//! serves the others by disabling the interrupt at the controller, which needs an exclusive
+//! line. Not offered yet: unmasking through an eventfd (upstream's virqfd, which KVM's
+//! resampling irqfd uses) and the error index; their uses fail.
 
 use super::config::PciConfig;
 use core::mem::size_of;
@@ -21,12 +30,19 @@ use kernel::{
         Handler,
         IrqReturn, //
     },
+    new_spinlock_irq,
     pci::{
         self,
+        Intx,
         VectorType,
         Vectors, //
     },
     prelude::*,
+    sync::{
+        aref::ARef,
+        Arc,
+        SpinLockIrq, //
+    },
     transmute::AsBytes,
     uaccess::{
         UserPtr,
@@ -44,6 +60,8 @@ const IRQ_SET_SIZE: usize = 20;
 /// The interrupt hardware of a function, read at probe.
 #[derive(Clone, Copy, Default)]
 pub(super) struct IrqCaps {
+    /// Whether the function has an INTx pin the driver can mask at the function.
+    pub(super) intx: bool,
     /// Vectors the MSI capability offers (0 without one).
     pub(super) msi: u32,
     /// Entries of the MSI-X table (0 without one).
@@ -62,11 +80,117 @@ impl Handler for Trigger {
     }
 }
 
+/// What the INTx handler, `SET_IRQS` and config writes share about INTx.
+#[derive(Default)]
+struct IntxState {
+    /// The line is requested (`Irqs::intx` is set).
+    enabled: bool,
+    /// INTx is masked at the function: by the handler until the user unmasks it, or by the
+    /// user.
+    masked: bool,
+    /// Signalled for each interrupt.
+    trigger: Option<EventFd>,
+}
+
+/// A function's INTx, as its handler, `SET_IRQS` and the virtual command register see it.
+#[pin_data]
+pub(super) struct IntxLine {
+    pdev: ARef<pci::Device>,
+    #[pin]
+    state: SpinLockIrq<IntxState>,
+}
+
+impl IntxLine {
+    pub(super) fn new(pdev: ARef<pci::Device>) -> impl PinInit<Self> {
+        pin_init!(Self {
+            pdev,
+            state <- new_spinlock_irq!(IntxState::default()),
+        })
+    }
+
+    /// The line fired: if it is this function's interrupt, mask it and tell the user.
+    fn handle(&self) -> IrqReturn {
+        let mut state = self.state.lock();
+        // Not masked yet, and pending at this function: the line may be shared.
+        if state.enabled && !state.masked && self.pdev.check_and_mask_intx() {
+            state.masked = true;
+            if let Some(trigger) = &state.trigger {
+                trigger.signal();
+            }
+            return IrqReturn::Handled;
+        }
+        IrqReturn::None
+    }
+
+    /// Masks INTx at the function (upstream's `__vfio_pci_intx_mask`).
+    pub(super) fn mask(&self) {
+        let mut state = self.state.lock();
+        if state.enabled && !state.masked {
+            self.pdev.set_intx(false);
+            state.masked = true;
+        }
+    }
+
+    /// Unmasks INTx at the function, unless the device has an interrupt pending, which is
+    /// then signalled again (upstream's `vfio_pci_intx_unmask`).
+    pub(super) fn unmask(&self) {
+        let mut state = self.state.lock();
+        if state.enabled && state.masked {
+            state.masked = !self.pdev.check_and_unmask_intx();
+            if state.masked {
+                if let Some(trigger) = &state.trigger {
+                    trigger.signal();
+                }
+            }
+        }
+    }
+
+    /// Signals the trigger as if the line had fired (loopback).
+    fn signal(&self) {
+        if let Some(trigger) = &self.state.lock().trigger {
+            trigger.signal();
+        }
+    }
+
+    /// Replaces the trigger; the old one is returned, to be dropped outside the lock.
+    fn set_trigger(&self, trigger: Option<EventFd>) -> Option<EventFd> {
+        core::mem::replace(&mut self.state.lock().trigger, trigger)
+    }
+
+    /// Marks the line in use, masked or not at the function as `masked` says.
+    fn enable(&self, masked: bool, trigger: Option<EventFd>) {
+        let mut state = self.state.lock();
+        state.enabled = true;
+        state.masked = masked;
+        state.trigger = trigger;
+        self.pdev.set_intx(!masked);
+    }
+
+    /// Marks the line unused; the trigger is returned, to be dropped outside the lock.
+    fn disable(&self) -> Option<EventFd> {
+        let mut state = self.state.lock();
+        state.enabled = false;
+        state.masked = false;
+        state.trigger.take()
+    }
+}
+
+/// The handler on the INTx line.
+pub(super) struct IntxHandler(Arc<IntxLine>);
+
+impl Handler for IntxHandler {
+    fn handle(&self) -> IrqReturn {
+        self.0.handle()
+    }
+}
+
 /// The interrupts the user set up.
 #[derive(Default)]
 pub(super) struct Irqs {
     /// The MSI or MSI-X vectors in use, with the index they belong to.
     vectors: Option<(u32, Vectors<Trigger>)>,
+    /// The INTx line, while INTx is in use.
+    intx: Option<Intx<IntxHandler>>,
     /// The device request eventfd.
     request: Option<EventFd>,
 }
@@ -93,10 +217,11 @@ impl Irqs {
     /// How many interrupts index `index` has (upstream's `vfio_pci_get_irq_count`).
     fn count(caps: &IrqCaps, index: u32) -> u32 {
         match index {
+            uapi::VFIO_PCI_INTX_IRQ_INDEX => caps.intx.into(),
             uapi::VFIO_PCI_MSI_IRQ_INDEX => caps.msi,
             uapi::VFIO_PCI_MSIX_IRQ_INDEX => caps.msix,
             uapi::VFIO_PCI_REQ_IRQ_INDEX => 1,
-            // INTx and the error index are not offered yet.
+            // The error index is not offered yet.
             _ => 0,
         }
     }
@@ -121,12 +246,13 @@ impl Irqs {
     }
 
     /// `VFIO_DEVICE_SET_IRQS`, with the function's `config` to keep the virtual MSI
-    /// capability in step.
+    /// capability in step, and its INTx `line`.
     pub(super) fn set(
         &mut self,
         pdev: &pci::Device<Bound>,
         caps: &IrqCaps,
         config: &mut PciConfig,
+        line: &Arc<IntxLine>,
         arg: usize,
     ) -> Result<isize> {
         let [argsz, flags, index, start, count] = read_u32s::<5>(arg)?;
@@ -141,6 +267,28 @@ impl Irqs {
         let action = hdr.flags & uapi::VFIO_IRQ_SET_ACTION_TYPE_MASK;
         let data = Data::new(hdr.flags, &data);
         match (hdr.index, action) {
+            (uapi::VFIO_PCI_INTX_IRQ_INDEX, a) if a == uapi::VFIO_IRQ_SET_ACTION_TRIGGER => {
+                self.set_intx_trigger(pdev, config, line, &hdr, data)?
+            }
+            (uapi::VFIO_PCI_INTX_IRQ_INDEX, a)
+                if a == uapi::VFIO_IRQ_SET_ACTION_MASK || a == uapi::VFIO_IRQ_SET_ACTION_UNMASK =>
+            {
+                if self.intx.is_none() || hdr.start != 0 || hdr.count != 1 {
+                    return Err(EINVAL);
+                }
+                let act = match data {
+                    Data::None => true,
+                    Data::Bools(bools) => bools.first().is_some_and(|b| *b != 0),
+                    // Masking through an eventfd: upstream has none either. Unmasking
+                    // through one (virqfd) is not offered yet.
+                    Data::Eventfds(_) => return Err(ENOTTY),
+                };
+                if act && a == uapi::VFIO_IRQ_SET_ACTION_MASK {
+                    line.mask();
+                } else if act {
+                    line.unmask();
+                }
+            }
             (uapi::VFIO_PCI_MSI_IRQ_INDEX | uapi::VFIO_PCI_MSIX_IRQ_INDEX, a)
                 if a == uapi::VFIO_IRQ_SET_ACTION_TRIGGER =>
             {
@@ -152,8 +300,8 @@ impl Irqs {
                 }
                 set_single_trigger(&mut self.request, hdr.count, data)?
             }
-            // Masking MSI vectors and every action on INTx and the error index: no handler,
-            // as upstream without one.
+            // Masking MSI vectors and every action on the error index: no handler, as
+            // upstream without one.
             _ => return Err(ENOTTY),
         }
         Ok(0)
@@ -193,6 +341,69 @@ impl Irqs {
         Ok(data)
     }
 
+    /// Upstream's `vfio_pci_set_intx_trigger`.
+    fn set_intx_trigger(
+        &mut self,
+        pdev: &pci::Device<Bound>,
+        config: &PciConfig,
+        line: &Arc<IntxLine>,
+        hdr: &SetHeader,
+        data: Data<'_>,
+    ) -> Result {
+        if self.intx.is_some() && hdr.count == 0 && matches!(data, Data::None) {
+            self.disable_intx(line);
+            return Ok(());
+        }
+        if self.vectors.is_some() || hdr.start != 0 || hdr.count != 1 {
+            return Err(EINVAL);
+        }
+        if let Data::Eventfds(fds) = data {
+            let fd = fds.get(..4).ok_or(EINVAL)?;
+            let fd = i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]);
+            let trigger = if fd >= 0 {
+                Some(EventFd::from_fd(fd)?)
+            } else {
+                None
+            };
+            if self.intx.is_some() {
+                drop(line.set_trigger(trigger));
+                return Ok(());
+            }
+            // Masked from the start if the user set INTx disable in the command register.
+            line.enable(config.intx_disabled(), trigger);
+            // SAFETY: The line lives in the device's `Irqs`, which `close_device` empties
+            // before the last user is gone, and VFIO unregisters the device (waiting for its
+            // users) before the driver lets go of the function.
+            let intx = unsafe { Intx::request(pdev, c"vfio-intx", Ok(IntxHandler(line.clone()))) };
+            match intx {
+                Ok(intx) => self.intx = Some(intx),
+                Err(e) => {
+                    drop(line.disable());
+                    return Err(e);
+                }
+            }
+            return Ok(());
+        }
+        if self.intx.is_none() {
+            return Err(EINVAL);
+        }
+        let fire = match data {
+            Data::Bools(bools) => bools.first().is_some_and(|b| *b != 0),
+            _ => true,
+        };
+        if fire {
+            line.signal();
+        }
+        Ok(())
+    }
+
+    /// Lets go of the INTx line: the handler goes first, then the state it used.
+    fn disable_intx(&mut self, line: &IntxLine) {
+        if self.intx.take().is_some() {
+            drop(line.disable());
+        }
+    }
+
     /// Upstream's `vfio_pci_set_msi_trigger`.
     fn set_msi_trigger(
         &mut self,
@@ -206,7 +417,7 @@ impl Irqs {
             self.disable(config);
             return Ok(());
         }
-        if active.is_some_and(|index| index != hdr.index) {
+        if active.is_some_and(|index| index != hdr.index) || self.intx.is_some() {
             return Err(EINVAL);
         }
         if let Data::Eventfds(fds) = data {
@@ -296,8 +507,9 @@ impl Irqs {
     }
 
     /// The last user is gone: every interrupt goes.
-    pub(super) fn close(&mut self, config: &mut PciConfig) {
+    pub(super) fn close(&mut self, config: &mut PciConfig, line: &IntxLine) {
         self.disable(config);
+        self.disable_intx(line);
         self.request = None;
     }
 
@@ -368,8 +580,12 @@ pub(super) fn probe_caps(pdev: &pci::Device<Bound>) -> Result<IrqCaps> {
     const PCI_CAPABILITY_LIST: usize = 0x34;
     const PCI_CAP_ID_MSI: u8 = 0x05;
     const PCI_CAP_ID_MSIX: u8 = 0x11;
+    const PCI_INTERRUPT_PIN: usize = 0x3d;
     let space = pdev.config_space();
-    let mut caps = IrqCaps::default();
+    let mut caps = IrqCaps {
+        intx: space.try_read8(PCI_INTERRUPT_PIN)? != 0 && pdev.intx_mask_supported(),
+        ..IrqCaps::default()
+    };
     if space.try_read16(PCI_STATUS)? & PCI_STATUS_CAP_LIST == 0 {
         return Ok(caps);
     }

@@ -474,6 +474,156 @@ TEST_F(pci, msi_through_eventfd)
 	close(efd);
 }
 
+/* VFIO_DEVICE_SET_IRQS with one bool of data. */
+static int set_irq_bool(int devfd, __u32 index, __u32 action, __u8 val)
+{
+	struct {
+		struct vfio_irq_set set;
+		__u8 val;
+	} __attribute__((packed)) s = {
+		.set = {
+			.argsz = sizeof(s),
+			.flags = action | VFIO_IRQ_SET_DATA_BOOL,
+			.index = index,
+			.count = 1,
+		},
+		.val = val,
+	};
+
+	return ioctl(devfd, VFIO_DEVICE_SET_IRQS, &s);
+}
+
+/* Waits a tenth of a second: whether @efd stayed quiet. */
+static bool eventfd_quiet(int efd)
+{
+	struct pollfd p = { .fd = efd, .events = POLLIN };
+
+	return poll(&p, 1, 100) == 0;
+}
+
+/*
+ * edu's INTx (with MSI off, edu raises its pin) reaches userspace through
+ * the eventfd, masked at the function by the handler until the user
+ * unmasks it; an unmask with the interrupt still pending signals again; the
+ * user masks with ACTION_MASK or with INTx disable in the virtual command
+ * register; INTx and MSI exclude each other; count 0 turns INTx off.
+ */
+TEST_F(pci, intx_through_eventfd)
+{
+	struct vfio_irq_info irq = { .argsz = sizeof(irq), .index = VFIO_PCI_INTX_IRQ_INDEX };
+	__u32 trigger = VFIO_IRQ_SET_ACTION_TRIGGER, mask = VFIO_IRQ_SET_ACTION_MASK;
+	__u32 unmask = VFIO_IRQ_SET_ACTION_UNMASK;
+	int efd = eventfd(0, EFD_NONBLOCK), efd2 = eventfd(0, EFD_NONBLOCK);
+	__u16 cmd;
+
+	ASSERT_LE(0, efd);
+	ASSERT_LE(0, efd2);
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_IRQ_INFO, &irq));
+	EXPECT_EQ(1, irq.count);
+	EXPECT_EQ(VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED,
+		  irq.flags);
+	/* Not enabled: no loopback, no (un)masking. */
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 1, -2));
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, mask, 1, -2));
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, -2));
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 2, efd));
+	EXPECT_ERRNO(EBADF, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 1, 9999));
+
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 1, efd));
+	/* MSI while INTx is on, and the other way round. */
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_MSI_IRQ_INDEX, trigger, 1, efd));
+	/* Loopback, with no data and with a true bool (a false one does nothing). */
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 1, -2));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	ASSERT_EQ(0, set_irq_bool(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 0));
+	EXPECT_TRUE(eventfd_quiet(efd));
+	ASSERT_EQ(0, set_irq_bool(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 1));
+	EXPECT_EQ(1, wait_eventfd(efd));
+
+	/* The device's interrupt: signalled once, then masked. */
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 1));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	EXPECT_TRUE(eventfd_quiet(efd));
+	/* Unmasked while still pending (not acknowledged): signalled again. */
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, -2));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	/* Served: acknowledged at the device, then unmasked; quiet. */
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 1));
+	ASSERT_EQ(0, set_irq_bool(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1));
+	EXPECT_TRUE(eventfd_quiet(efd));
+	/* And the next interrupt comes through. */
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 2));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 2));
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, -2));
+
+	/* Masked by the user: held back until unmasked. */
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, mask, 1, -2));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 4));
+	EXPECT_TRUE(eventfd_quiet(efd));
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, -2));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 4));
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, -2));
+
+	/* Masked through INTx disable in the virtual command register. */
+	cmd = config_read32(self->devfd, PCI_COMMAND) & 0xffff;
+	cmd |= PCI_COMMAND_INTX_DISABLE;
+	ASSERT_EQ(0, config_write(self->devfd, PCI_COMMAND, &cmd, 2));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 8));
+	EXPECT_TRUE(eventfd_quiet(efd));
+	cmd &= ~PCI_COMMAND_INTX_DISABLE;
+	ASSERT_EQ(0, config_write(self->devfd, PCI_COMMAND, &cmd, 2));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 8));
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, -2));
+
+	/* A new eventfd replaces the old one, the line staying on. */
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 1, efd2));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 16));
+	EXPECT_EQ(1, wait_eventfd(efd2));
+	EXPECT_TRUE(eventfd_quiet(efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 16));
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, -2));
+
+	/* Off; no more masking, and MSI may be used again. */
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 0, -2));
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, -2));
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_MSI_IRQ_INDEX, trigger, 1, efd));
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_MSI_IRQ_INDEX, trigger, 0, -2));
+	close(efd);
+	close(efd2);
+}
+
+/*
+ * INTx left on, and masked by its handler, when the device is closed: the
+ * close takes the line down (the VM's kmemleak and lockdep watch), and the
+ * next user starts with INTx off.
+ */
+TEST_F(pci, intx_left_on_at_close)
+{
+	__u32 trigger = VFIO_IRQ_SET_ACTION_TRIGGER;
+	int efd = eventfd(0, EFD_NONBLOCK);
+
+	ASSERT_LE(0, efd);
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 1, efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 1));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 1));
+	close_all(self);
+	if (variant->group)
+		open_through_group(_metadata, self);
+	else
+		open_through_cdev(_metadata, self);
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX,
+				     VFIO_IRQ_SET_ACTION_UNMASK, 1, -2));
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 1, efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 1));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 1));
+	close(efd);
+}
+
 /* The request index: one eventfd, set, signalled by loopback, cleared with -1. */
 TEST_F(pci, request_eventfd)
 {

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The legacy INTx interrupt of a PCI function, and its masking through the INTx disable bit
+//! of the command register (PCI 2.3), for a driver that hands the interrupt on instead of
+//! serving it, as VFIO does.
+//!
+//! Such a driver cannot silence the device itself when the level-triggered line fires: it
+//! masks INTx at the function ([`Device::check_and_mask_intx`]), tells whoever serves the
+//! device, and unmasks once told the device was served ([`Device::check_and_unmask_intx`]).
+//! Masking at the function, not at the interrupt controller, is what lets the line be shared.
+//! Like [`super::Vectors`], [`Intx`] is owned by the driver's device state, on the promise to
+//! drop it before the function is unbound.
+
+use super::Device;
+use crate::{
+    bindings,
+    device::Bound,
+    irq::{
+        Flags,
+        Handler,
+        IrqRequest,
+        Registration, //
+    },
+    prelude::*,
+};
+
+/// `IRQ_NOTCONNECTED`: the function's pin is routed nowhere.
+const IRQ_NOTCONNECTED: u32 = 1 << 31;
+
+impl Device {
+    /// Whether INTx can be masked at this function through the command register's INTx
+    /// disable bit (and no quirk marked that broken).
+    pub fn intx_mask_supported(&self) -> bool {
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev`; the flag is set during
+        // enumeration, before any driver sees the function.
+        unsafe { (*self.as_raw()).broken_intx_masking() == 0 }
+    }
+
+    /// Masks INTx at the function if it has an interrupt pending and INTx is not masked yet:
+    /// whether it did, i.e. whether the pending interrupt is this function's.
+    pub fn check_and_mask_intx(&self) -> bool {
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev`; the call takes `pci_lock`
+        // itself and may run in interrupt context.
+        unsafe { bindings::pci_check_and_mask_intx(self.as_raw()) }
+    }
+
+    /// Unmasks INTx at the function unless it has an interrupt pending: whether it did. If it
+    /// did not, INTx stays masked and the pending interrupt is still to be served.
+    pub fn check_and_unmask_intx(&self) -> bool {
+        // SAFETY: As for `check_and_mask_intx`.
+        unsafe { bindings::pci_check_and_unmask_intx(self.as_raw()) }
+    }
+
+    /// Sets the command register's INTx disable bit to `!enable`.
+    pub fn set_intx(&self, enable: bool) {
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev`.
+        unsafe { bindings::pci_intx(self.as_raw(), enable.into()) }
+    }
+}
+
+/// A handler of type `T` on the INTx line of a function, requested shared.
+///
+/// # Invariants
+///
+/// The function stays bound while `self` lives (the promise of [`Intx::request`]).
+pub struct Intx<T: Handler + 'static> {
+    registration: Pin<KBox<Registration<'static, T>>>,
+}
+
+impl<T: Handler + 'static> Intx<T> {
+    /// Requests the function's INTx line, shared, with `handler` on it under `name`. `ENODEV`
+    /// if the function's pin is routed to no interrupt.
+    ///
+    /// The handler shares the line with other devices': it must tell its own interrupts from
+    /// theirs, with [`Device::check_and_mask_intx`] for one.
+    ///
+    /// # Safety
+    ///
+    /// The caller drops the result before `pdev`'s driver is unbound.
+    pub unsafe fn request(
+        pdev: &Device<Bound>,
+        name: &'static CStr,
+        handler: impl PinInit<T, Error> + 'static,
+    ) -> Result<Self> {
+        // SAFETY: `pdev.as_raw()` is a valid `struct pci_dev`, whose `irq` is set when it is
+        // enabled and stays as it is while it is bound.
+        let irq = unsafe { (*pdev.as_raw()).irq };
+        if irq == 0 || irq == IRQ_NOTCONNECTED {
+            return Err(ENODEV);
+        }
+        let dev: &crate::device::Device = pdev.as_ref();
+        // SAFETY: The caller promised to drop `self`, and so the registration, before the
+        // function is unbound: the `'static` borrow of it as a bound device is never outlived.
+        let bound: &'static crate::device::Device<Bound> =
+            unsafe { &*core::ptr::from_ref(dev.as_bound()) };
+        // SAFETY: `irq` is the INTx interrupt of `bound`, which is bound.
+        let request = unsafe { IrqRequest::new(bound, irq) };
+        // SAFETY: The registration is kept in `self` and dropped with it, never forgotten.
+        let registration = KBox::pin_init(
+            unsafe { Registration::new(request, Flags::SHARED, name, handler) },
+            GFP_KERNEL,
+        )?;
+        // INVARIANT: The caller promised to drop `self` before the function is unbound.
+        Ok(Self { registration })
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &T {
+        self.registration.handler()
+    }
+}
