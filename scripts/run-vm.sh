@@ -89,11 +89,14 @@ iommu_arg=" intel_iommu=on"
 if [ "$iommu" = none ]; then iommu_dev=(); iommu_arg=; fi
 cmdline="console=ttyS0 panic=-1${iommu_arg} no5lvl no_timer_check${task:+ vmtask=$task}${append:+ $append}"
 # intel-iommu comes first: QEMU wants it before the PCI devices it translates.
+# edu sits alone behind a PCIe root port, so that it can be reset: it has neither
+# function level nor PM reset, but a secondary bus reset of the port's bus
+# reaches it and nothing else (VFIO_DEVICE_RESET, upstream's vfio_pci_device_test).
 # -nic none: no NIC, so no option ROM to load and nothing on the network.
 # shellcheck disable=SC2054 # (commas inside QEMU options)
 cmd=("$qemu" -machine q35,accel=tcg,kernel-irqchip=split
 	"${iommu_dev[@]}"
-	-device edu
+	-device pcie-root-port,id=rp0,chassis=1,slot=1 -device edu,bus=rp0
 	-cpu max -smp 2 -m 2G -nic none
 	-nographic -no-reboot
 	-kernel "$kernel" -initrd "$initrd" -append "$cmdline"

@@ -13,7 +13,7 @@
 //!
 //! Interrupts ([`irqs`]): INTx, MSI, MSI-X and the device request, through eventfds. Not yet
 //! here (see `Documentation/iommufd-vfio-rust.rst`): mmap of BARs, I/O-port BARs, the ROM's
-//! contents and VGA, the error interrupt, resets and the PCI device features. The driver is
+//! contents and VGA, the error interrupt, hot resets and the PCI device features. The driver is
 //! built into the VFIO module (the driver API is Rust, which another module cannot call),
 //! which offers the module name `vfio-pci` as an alias.
 
@@ -47,6 +47,10 @@ use kernel::{
     },
     prelude::*,
     sync::{
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
         Arc,
         Mutex, //
     },
@@ -161,6 +165,9 @@ struct PciDevice {
     irqs: Mutex<irqs::Irqs>,
     /// INTx's masking, shared with its handler.
     intx: Arc<irqs::IntxLine>,
+    /// The function could be reset when its user opened it: `VFIO_DEVICE_RESET` is offered,
+    /// and the function is reset again for the next user.
+    reset_works: Atomic<bool>,
 }
 
 /// A direction of a region access, with the user's buffer.
@@ -351,12 +358,40 @@ impl PciDevice {
         *pos += done as i64;
         Ok(done)
     }
+
+    /// `VFIO_DEVICE_RESET`: `EINVAL` for a function that cannot reset, as upstream; `EAGAIN`
+    /// while its device lock is taken.
+    fn reset(&self, vdev: &VfioDevice) -> Result<isize> {
+        if !self.reset_works.load(Relaxed) {
+            return Err(EINVAL);
+        }
+        let parent = vdev.bound_parent()?;
+        let pdev: &pci::Device<Bound> = (&*parent).try_into()?;
+        // BAR accesses hold the config lock: none runs into the reset (upstream's
+        // `memory_lock`).
+        let _config = self.config.lock();
+        pdev.try_reset_function()?;
+        Ok(0)
+    }
 }
 
 impl VfioDeviceOps for PciDevice {
-    /// Builds the virtual config space from the function's, for the new user.
+    /// Resets the function where it can be, with bus mastering off and INTx unmasked, and
+    /// builds the virtual config space from it, for the new user (upstream's
+    /// `vfio_pci_core_enable`).
     fn open_device(&self, _vdev: &VfioDevice, dev: &Device<Bound>) -> Result {
         let pdev: &pci::Device<Bound> = dev.try_into()?;
+        pdev.clear_master();
+        let reset = pdev.try_reset_function();
+        // Someone holds the function's device lock (binding or unbinding it): fail the open
+        // rather than hand out a function that missed its reset.
+        if reset == Err(EAGAIN) {
+            return Err(EAGAIN);
+        }
+        self.reset_works.store(reset.is_ok(), Relaxed);
+        if self.irq_caps.intx {
+            pdev.set_intx(true);
+        }
         self.config
             .lock()
             .setup(
@@ -369,10 +404,19 @@ impl VfioDeviceOps for PciDevice {
             .map_err(config_errno)
     }
 
-    /// Every interrupt the user set up goes with them.
-    fn close_device(&self, _vdev: &VfioDevice, _dev: &Device<Bound>) {
+    /// Every interrupt the user set up goes with them, and bus mastering; the function is
+    /// reset where it can be, so that nothing of theirs is left running.
+    fn close_device(&self, _vdev: &VfioDevice, dev: &Device<Bound>) {
         let mut irqs = self.irqs.lock();
-        irqs.close(&mut self.config.lock(), &self.intx);
+        let config = &mut self.config.lock();
+        irqs.close(config, &self.intx);
+        if let Ok(pdev) = <&pci::Device<Bound>>::try_from(dev) {
+            pdev.clear_master();
+            if self.reset_works.load(Relaxed) {
+                // (a reset that fails leaves the function as the user left it, as upstream)
+                let _ = pdev.try_reset_function();
+            }
+        }
     }
 
     /// Asks the user to let go through their request eventfd, if they gave one.
@@ -389,7 +433,12 @@ impl VfioDeviceOps for PciDevice {
         match cmd {
             VFIO_DEVICE_GET_INFO => answer_device_info(
                 arg,
-                uapi::VFIO_DEVICE_FLAGS_PCI,
+                uapi::VFIO_DEVICE_FLAGS_PCI
+                    | if self.reset_works.load(Relaxed) {
+                        uapi::VFIO_DEVICE_FLAGS_RESET
+                    } else {
+                        0
+                    },
                 uapi::VFIO_PCI_NUM_REGIONS,
                 uapi::VFIO_PCI_NUM_IRQS,
             ),
@@ -401,9 +450,7 @@ impl VfioDeviceOps for PciDevice {
                 let mut config = self.config.lock();
                 irqs.set(pdev, &self.irq_caps, &mut config, &self.intx, arg)
             }
-            // No reset method is offered (no `VFIO_DEVICE_FLAGS_RESET`): `EINVAL`, as upstream
-            // for a device that cannot reset.
-            VFIO_DEVICE_RESET => Err(EINVAL),
+            VFIO_DEVICE_RESET => self.reset(vdev),
             _ => Err(ENOTTY),
         }
     }
@@ -489,6 +536,7 @@ impl pci::Driver for VfioPciDriver {
                 irq_caps,
                 irqs <- new_mutex!(irqs::Irqs::default()),
                 intx,
+                reset_works: Atomic::new(false),
             }),
             GFP_KERNEL,
         )?;
