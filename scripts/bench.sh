@@ -42,7 +42,12 @@
 #   BENCH_OUT     where the program, initramfs, logs and results go, default
 #                 out/bench
 #   BENCH_MEM     the VMs' RAM, default 4G (1 GiB of it hugetlb pages)
-#   BENCH_KERNELS which kernels to run, default "stock ours"
+#   BENCH_KERNELS which kernels to run, default "stock ours"; the table
+#                 compares with the other kernel's results of the last run
+#                 that had it (in $BENCH_OUT/results), when they are there:
+#                 the figures are instruction counts under icount, so a run
+#                 of one kernel and a later run of the other compare as well
+#                 as one run of both (same BENCH_ARGS, same program)
 #   BENCH_CLOCK   icount (the default) or wall.  icount runs QEMU with
 #                 -icount shift=0: the guest's clock advances 1 ns per guest
 #                 instruction, so a case's figure is the instructions it ran,
@@ -161,7 +166,7 @@ OUT=$BOUT "$ROOT/scripts/make-initramfs.sh" "$BOUT/initramfs.cpio.gz" "$BOUT/opt
 # Shown live: the program's commentary and results, and run-vm's verdict.
 benchargs=$(echo "$BENCH_ARGS" | tr ' ' ,)
 declare -A vm_rc=()
-rm -f "$BOUT"/results/*.txt
+for which in $BENCH_KERNELS; do rm -f "$BOUT/results/$which.txt"; done
 for which in $BENCH_KERNELS; do
 	if [ $which = stock ]; then kernel=$stock_kernel; else kernel=$ours_kernel; fi
 	step "benchmark on the $which kernel ($kernel)"
