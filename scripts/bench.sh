@@ -226,10 +226,16 @@ def why_na(na, case):
 
 stock, stock_na, so = load(sys.argv[1])
 ours, ours_na, oo = load(sys.argv[2])
-cases = []
-for c in so + oo:
-    if c not in cases and "." in c:
-        cases.append(c)
+# Stock's order, with each case only ours got to (a longer 4K ladder) placed
+# after the case ours ran before it.
+cases = [c for i, c in enumerate(so) if "." in c and c not in so[:i]]
+prev = None
+for c in oo:
+    if "." not in c:
+        continue
+    if c not in cases:
+        cases.insert(cases.index(prev) + 1 if prev in cases else len(cases), c)
+    prev = c
 # "*.kind" (a memory kind that could not be set up) only when no case of it ran.
 cases = [c for c in cases if not c.startswith("*.")
          or not any(d.split(".")[1:2] == c.split(".")[1:2] and not d.startswith("*.") for d in cases)]
