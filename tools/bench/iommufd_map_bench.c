@@ -1039,7 +1039,7 @@ static void bench_mem(struct target *targets, int ntargets, const struct mem *me
 int main(int argc, char **argv)
 {
 	struct target targets[4];
-	int ntargets = 2;
+	const int ntargets = 4;
 	struct utsname u;
 	int opt;
 
@@ -1083,7 +1083,6 @@ int main(int argc, char **argv)
 		printf("BENCH-NA mock %s\n", targets[1].why);
 	targets[2] = (struct target){ .name = "vtd-cdev", .vtd = true };
 	targets[3] = (struct target){ .name = "vtd-group", .vtd = true, .container = true };
-	ntargets = 4;
 	if ((listed(only_domains, "vtd-cdev") || listed(only_domains, "vtd-group")) && !vtd_prepare())
 		printf("# VT-d cases: %s\n", vtd_why);
 
