@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # bench.sh (make bench): IOMMU_IOAS_MAP/UNMAP of 1 GiB (4K anonymous, THP,
 # a hugetlb memfd through IOMMU_IOAS_MAP_FILE and through its user VA; no
-# domain and mock domain) and IOMMU_HWPT_GET_DIRTY_BITMAP over 1 GiB and
-# 64 GiB of mock IOVA, on our kernel and on the stock C Linux 7.3, in one
-# run; prints each case's time on both and the ratio.
+# domain, mock domain, and the emulated VT-d through QEMU's edu on vfio-pci by
+# the device cdev), VFIO_IOMMU_MAP_DMA/UNMAP_DMA of the same in a type1v2
+# container holding edu's group (VT-d again), and IOMMU_HWPT_GET_DIRTY_BITMAP
+# over 1 GiB and 64 GiB of mock IOVA, on our kernel and on the stock C Linux
+# 7.3, in one run; prints each case's time on both and the ratio.
 #
 #   1. builds both kernels with the same configuration (unless STOCK_KERNEL
 #      or OURS_KERNEL names a bzImage to use): the stock one from the
@@ -12,7 +14,10 @@
 #      BENCH_CONFIG=release (the default): scripts/kernel-base.config and
 #      scripts/kernel.config without its debugging section (no KASAN,
 #      lockdep, kmemleak, KUnit), as a production kernel would be, into
-#      out/bench-build-{stock,ours}.
+#      out/bench-build-{stock,ours}.  Both have vfio-pci, the device cdev,
+#      the group and the container (the stock one's is the C type1, which
+#      the VT-d group cases measure; ours is the native container on the
+#      engine); only ours has the vfio-test driver.
 #      BENCH_CONFIG=debug: the test kernels' configuration, in out/build-stock
 #      and our test kernel's out/build;
 #   2. (nothing: step 1 found or built our kernel)
@@ -25,7 +30,8 @@
 # $BENCH_OUT/logs) and out/build-stock.  Environment:
 #   BENCH_ARGS    arguments of iommufd_map_bench, default "-b 5" (see its
 #                 header comment: -r rounds, -k kinds, -n 0 for no 4K cases;
-#                 "-k dirty" for the dirty-tracking cases alone)
+#                 "-k dirty" for the dirty-tracking cases alone; -d domains,
+#                 e.g. "-d vtd-cdev,vtd-group" for the VT-d cases alone)
 #   VM_TIMEOUT    per VM, default 1500 seconds
 #   BENCH_CONFIG  release (default) or debug, see 1.
 #   STOCK_BUILD   stock kernel build directory (default: see 1.)
@@ -36,7 +42,12 @@
 #   BENCH_OUT     where the program, initramfs, logs and results go, default
 #                 out/bench
 #   BENCH_MEM     the VMs' RAM, default 4G (1 GiB of it hugetlb pages)
-#   BENCH_KERNELS which kernels to run, default "stock ours"
+#   BENCH_KERNELS which kernels to run, default "stock ours"; the table
+#                 compares with the other kernel's results of the last run
+#                 that had it (in $BENCH_OUT/results), when they are there:
+#                 the figures are instruction counts under icount, so a run
+#                 of one kernel and a later run of the other compare as well
+#                 as one run of both (same BENCH_ARGS, same program)
 #   BENCH_CLOCK   icount (the default) or wall.  icount runs QEMU with
 #                 -icount shift=0: the guest's clock advances 1 ns per guest
 #                 instruction, so a case's figure is the instructions it ran,
@@ -110,6 +121,11 @@ fragment=$BOUT/$BENCH_CONFIG-stock.config
 	cat "$base"
 	printf '\n# bench.sh: the mock domain of the C iommufd (IOMMU_TEST_CMD)\n'
 	printf 'CONFIG_IOMMU_PT_AMDV1=y\nCONFIG_IOMMUFD_TEST=y\n'
+	# The VT-d cases: vfio-pci, the device cdev, the group and the C type1
+	# container (VFIO_CONTAINER selects it on x86); vfio-test is ours only.
+	printf '# bench.sh: the VT-d cases (vfio-pci, cdev, group + type1 container)\n'
+	printf 'CONFIG_VFIO_PCI=y\nCONFIG_VFIO_DEVICE_CDEV=y\nCONFIG_VFIO_GROUP=y\n'
+	printf 'CONFIG_VFIO_CONTAINER=y\nCONFIG_VFIO_IOMMU_TYPE1=y\nCONFIG_VFIO_TEST_DRIVER=n\n'
 } >"$fragment.new"
 if cmp -s "$fragment.new" "$fragment"; then rm "$fragment.new"; else mv "$fragment.new" "$fragment"; fi
 if [ -n "$STOCK_KERNEL" ]; then
@@ -150,7 +166,7 @@ OUT=$BOUT "$ROOT/scripts/make-initramfs.sh" "$BOUT/initramfs.cpio.gz" "$BOUT/opt
 # Shown live: the program's commentary and results, and run-vm's verdict.
 benchargs=$(echo "$BENCH_ARGS" | tr ' ' ,)
 declare -A vm_rc=()
-rm -f "$BOUT"/results/*.txt
+for which in $BENCH_KERNELS; do rm -f "$BOUT/results/$which.txt"; done
 for which in $BENCH_KERNELS; do
 	if [ $which = stock ]; then kernel=$stock_kernel; else kernel=$ours_kernel; fi
 	step "benchmark on the $which kernel ($kernel)"
@@ -210,10 +226,16 @@ def why_na(na, case):
 
 stock, stock_na, so = load(sys.argv[1])
 ours, ours_na, oo = load(sys.argv[2])
-cases = []
-for c in so + oo:
-    if c not in cases and "." in c:
-        cases.append(c)
+# Stock's order, with each case only ours got to (a longer 4K ladder) placed
+# after the case ours ran before it.
+cases = [c for i, c in enumerate(so) if "." in c and c not in so[:i]]
+prev = None
+for c in oo:
+    if "." not in c:
+        continue
+    if c not in cases:
+        cases.insert(cases.index(prev) + 1 if prev in cases else len(cases), c)
+    prev = c
 # "*.kind" (a memory kind that could not be set up) only when no case of it ran.
 cases = [c for c in cases if not c.startswith("*.")
          or not any(d.split(".")[1:2] == c.split(".")[1:2] and not d.startswith("*.") for d in cases)]
@@ -251,6 +273,13 @@ cat <<'EOF'
     (clean), a page every 2 MiB or 64 MiB (sparse) or everything (all); SPACE 1G-4k is
     1 GiB of 4K pages in the default mock page table, 64G-huge is one 1 GiB hugetlb
     memfd mapped 64 times into a MOCK_IOMMUPT_HUGE table of 1 MiB entries.
+    Domains "vtd-cdev" and "vtd-group": QEMU's emulated VT-d (caching mode), edu bound to
+    vfio-pci.  vtd-cdev: /dev/vfio/devices/vfioN bound to /dev/iommu and attached to an
+    IOAS (a VT-d domain), IOMMU_IOAS_MAP(_FILE)/UNMAP at kernel-chosen IOVAs.  vtd-group:
+    edu's group in a /dev/vfio/vfio type1v2 container, VFIO_IOMMU_MAP_DMA/UNMAP_DMA at
+    fixed IOVAs (no file mappings there: no "hugetlb" kind).  Stock's container is the C
+    vfio_iommu_type1 (its dma_entry_limit raised past 65535 for the 4K ladder), ours is
+    the native container on iommufd's engine.  Pinned and mapped; edu does no DMA.
     stock/ours > 1 means ours is faster.
     Caveats: domain "none" is an IOAS without a domain, where both kernels only record
     the mapping (no pinning, no page table): it measures the bookkeeping path, a few

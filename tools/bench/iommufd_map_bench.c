@@ -19,6 +19,25 @@
  * page table).  A kernel without IOMMU_TEST_CMD (ENOTTY) gets its mock-domain
  * cases reported as not available.
  *
+ * The emulated VT-d (QEMU's intel-iommu), through QEMU's edu device bound to
+ * vfio-pci (the helpers of ../testing/selftests/vfio/vfio_edu.h), two ways in,
+ * each opened anew for every memory kind (the two cannot hold the device at
+ * once) and closed after it:
+ *   vtd-cdev   /dev/vfio/devices/vfioN bound to /dev/iommu
+ *              (VFIO_DEVICE_BIND_IOMMUFD) and attached to an IOAS
+ *              (VFIO_DEVICE_ATTACH_IOMMUFD_PT, which makes a VT-d domain);
+ *              IOMMU_IOAS_MAP(_FILE)/IOMMU_IOAS_UNMAP at IOVAs the kernel picks
+ *   vtd-group  /dev/vfio/$group in a /dev/vfio/vfio container with
+ *              VFIO_TYPE1v2_IOMMU, the device opened (VFIO_GROUP_GET_DEVICE_FD:
+ *              a container on iommufd attaches its domain then, C type1 at
+ *              VFIO_SET_IOMMU); VFIO_IOMMU_MAP_DMA/UNMAP_DMA at IOVAs from
+ *              4 GiB up (offset in the 1 GiB + 4 GiB); no file mappings there,
+ *              so no "hugetlb" kind (its pages are mapped as hugetlb-va)
+ * The pages are pinned and mapped into VT-d's page table (and the IOTLB
+ * invalidated, caching mode); the device does no DMA.  The C type1 container
+ * holds at most dma_entry_limit (65535) mappings: the program raises the
+ * module parameter so that the 4K ladder can climb past it.
+ *
  * Cases, per domain and memory kind:
  *   map1G / unmap1G          one mapping of the whole 1 GiB, then its unmap,
  *                            repeated for a few rounds
@@ -49,15 +68,17 @@
  * total divided by N).  `BENCH-NA <domain>[.<kind>] <reason>` says a case
  * could not run.  Lines starting with '#' are commentary.
  *
- * usage: iommufd_map_bench [-r ROUNDS] [-b BUDGET_S] [-n MAX_SMALL] [-k KINDS] [-T]
+ * usage: iommufd_map_bench [-r ROUNDS] [-b BUDGET_S] [-n MAX_SMALL] [-k KINDS] [-d DOMAINS] [-T]
  *                          [-p PERIOD_US]
  *   -r  rounds of the 1 GiB case (default 5)
  *   -b  time budget per case in seconds (default 15): rounds stop once it is
  *       spent (at least one round runs), the 4K ladder stops climbing when
  *       the next step would not fit
  *   -n  largest number of 4K mappings (default 262144; 0: no 4K cases)
- *   -k  the memory kinds to run, comma separated (default all four, and
- *       "dirty" for the dirty-tracking cases)
+ *   -k  the memory kinds to run, separated by ',' or '+' (default all four,
+ *       and "dirty" for the dirty-tracking cases)
+ *   -d  the domains to run, separated by ',' or '+' (default all: none,
+ *       mock, vtd-cdev, vtd-group)
  *   -T  do not touch (fault in) the memory before mapping it
  *   -p  profile: after each 1 GiB case, run its maps and its unmaps again
  *       (as many rounds) while sampling the kernel every P microseconds
@@ -82,6 +103,8 @@
 /* IOMMU_TEST_CMD: the test-only ABI of drivers/iommu/iommufd (not in uapi). */
 #include "iommufd_test.h"
 #include "kprof.h"
+/* edu and vfio-pci: find_edu(), bind_driver(), ioas_alloc(), iommu_map_va()... */
+#include "vfio_edu.h"
 
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB 0x0004U
@@ -97,6 +120,7 @@ static double budget_s = 15;
 static unsigned long max_small = SZ_1G / SZ_4K;
 static bool touch = true;
 static const char *only_kinds;
+static const char *only_domains;
 static unsigned long profile_us;
 
 /* 1 GiB of one kind of memory, as the benchmark maps it. */
@@ -137,24 +161,20 @@ static void report(const char *dom, const char *kind, const char *what,
 	fflush(stdout);
 }
 
-/* An IOAS, and whether it has a domain. */
+/* Where vtd-group maps: offset in the memory + this (the container takes fixed IOVAs). */
+#define GROUP_IOVA (4UL << 30)
+
+/* An IOAS and its domain, or a type1 container. */
 struct target {
-	const char *name;	/* "none" or "mock" */
-	int fd;
+	const char *name;	/* "none", "mock", "vtd-cdev" or "vtd-group" */
+	int fd;			/* /dev/iommu, or the container /dev/vfio/vfio */
 	__u32 ioas_id;
+	bool container;		/* VFIO_IOMMU_MAP_DMA at GROUP_IOVA + offset */
+	bool vtd;		/* opened per memory kind by vtd_open() */
+	int devfd, groupfd;	/* vtd-cdev's device, vtd-group's group */
 	bool ok;
-	char why[128];		/* why not, when !ok */
+	char why[512];		/* why not, when !ok */
 };
-
-static int ioas_alloc(int fd, __u32 *id)
-{
-	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
-
-	if (ioctl(fd, IOMMU_IOAS_ALLOC, &cmd))
-		return -1;
-	*id = cmd.out_ioas_id;
-	return 0;
-}
 
 /* Maps len bytes at offset off of the memory at an IOVA the kernel picks. */
 static int map(struct target *t, const struct mem *mem, size_t off, size_t len,
@@ -162,6 +182,10 @@ static int map(struct target *t, const struct mem *mem, size_t off, size_t len,
 {
 	const __u32 flags = IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE;
 
+	if (t->container) {
+		*iova = GROUP_IOVA + off;
+		return iommu_map_va(t->fd, true, 0, mem->va + off, *iova, len);
+	}
 	if (mem->fd >= 0) {
 		struct iommu_ioas_map_file cmd = {
 			.size = sizeof(cmd),
@@ -193,6 +217,9 @@ static int map(struct target *t, const struct mem *mem, size_t off, size_t len,
 
 static int unmap(struct target *t, __u64 iova, __u64 len)
 {
+	if (t->container)
+		return iommu_unmap_iova(t->fd, true, 0, iova, len);
+
 	struct iommu_ioas_unmap cmd = {
 		.size = sizeof(cmd),
 		.ioas_id = t->ioas_id,
@@ -205,6 +232,15 @@ static int unmap(struct target *t, __u64 iova, __u64 len)
 
 static void unmap_all(struct target *t)
 {
+	if (t->container) {
+		struct vfio_iommu_type1_dma_unmap cmd = {
+			.argsz = sizeof(cmd),
+			.flags = VFIO_DMA_UNMAP_FLAG_ALL,
+		};
+
+		ioctl(t->fd, VFIO_IOMMU_UNMAP_DMA, &cmd);
+		return;
+	}
 	unmap(t, 0, UINT64_MAX);
 }
 
@@ -239,6 +275,140 @@ static void setup(struct target *t, const char *name, bool mock)
 		       cmd.mock_domain.out_hwpt_id, cmd.mock_domain.out_idev_id, t->ioas_id);
 	}
 	t->ok = true;
+}
+
+/* The edu device's BDF, bound to vfio-pci by vtd_prepare(); "" if none. */
+static char edu_bdf[256];
+static char vtd_why[512];
+
+/*
+ * Binds edu to vfio-pci for the VT-d targets, and raises the C type1
+ * container's limit of mappings (dma_entry_limit, 65535; ours has none) so
+ * that the 4K ladder of vtd-group can climb to 262144 mappings.
+ */
+static bool vtd_prepare(void)
+{
+	const char *limit = "/sys/module/vfio_iommu_type1/parameters/dma_entry_limit";
+	int ret;
+
+	if (!find_edu(edu_bdf, sizeof(edu_bdf))) {
+		edu_bdf[0] = 0;
+		snprintf(vtd_why, sizeof(vtd_why), "no edu device (1234:11e8)");
+		return false;
+	}
+	if (access("/sys/bus/pci/drivers/vfio-pci", F_OK)) {
+		snprintf(vtd_why, sizeof(vtd_why), "no vfio-pci driver");
+		return false;
+	}
+	ret = bind_driver(edu_bdf, "vfio-pci");
+	if (ret) {
+		snprintf(vtd_why, sizeof(vtd_why), "binding %s to vfio-pci: %s", edu_bdf, strerror(-ret));
+		return false;
+	}
+	if (!access(limit, F_OK)) {
+		ret = write_file(limit, "1048576");
+		printf("# type1 dma_entry_limit raised to 1048576: %s\n", ret ? strerror(-ret) : "ok");
+	}
+	printf("# edu %s bound to vfio-pci\n", edu_bdf);
+	return true;
+}
+
+static void vtd_close(struct target *t)
+{
+	if (t->devfd >= 0)
+		close(t->devfd);
+	if (t->groupfd >= 0)
+		close(t->groupfd);
+	if (t->fd >= 0)
+		close(t->fd);
+	t->devfd = t->groupfd = t->fd = -1;
+	t->ok = false;
+}
+
+#define VTD_FAIL(t, ...)                                           \
+	({                                                         \
+		snprintf((t)->why, sizeof((t)->why), __VA_ARGS__); \
+		vtd_close(t);                                      \
+		return false;                                      \
+	})
+
+/* vtd-cdev: edu's device cdev bound to a new iommufd, attached to an IOAS. */
+static bool vtd_open_cdev(struct target *t)
+{
+	char name[256], path[300];
+	__u32 devid, pt;
+
+	if (!find_vfio_dev(edu_bdf, name, sizeof(name)))
+		VTD_FAIL(t, "no vfio-dev of %s (VFIO_DEVICE_CDEV)", edu_bdf);
+	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", name);
+	t->devfd = open(path, O_RDWR);
+	if (t->devfd < 0)
+		VTD_FAIL(t, "open %s: %s", path, strerror(errno));
+	t->fd = open("/dev/iommu", O_RDWR);
+	if (t->fd < 0)
+		VTD_FAIL(t, "open /dev/iommu: %s", strerror(errno));
+	if (bind_iommufd(t->devfd, t->fd, &devid))
+		VTD_FAIL(t, "VFIO_DEVICE_BIND_IOMMUFD: %s", strerror(errno));
+	if (ioas_alloc(t->fd, &t->ioas_id))
+		VTD_FAIL(t, "IOMMU_IOAS_ALLOC: %s", strerror(errno));
+	pt = t->ioas_id;
+	if (attach_pt(t->devfd, &pt))
+		VTD_FAIL(t, "VFIO_DEVICE_ATTACH_IOMMUFD_PT: %s", strerror(errno));
+	printf("# vtd-cdev: %s (%s) bound as device %u, attached to IOAS %u through hwpt %u\n",
+	       path, edu_bdf, devid, t->ioas_id, pt);
+	return true;
+}
+
+/* vtd-group: edu's group in a type1v2 container. */
+static bool vtd_open_group(struct target *t)
+{
+	struct vfio_group_status status = { .argsz = sizeof(status) };
+	char path[64];
+	int group;
+
+	if (!find_iommu_group(edu_bdf, &group))
+		VTD_FAIL(t, "%s has no IOMMU group", edu_bdf);
+	snprintf(path, sizeof(path), "/dev/vfio/%d", group);
+	t->groupfd = open(path, O_RDWR);
+	if (t->groupfd < 0)
+		VTD_FAIL(t, "open %s: %s", path, strerror(errno));
+	if (ioctl(t->groupfd, VFIO_GROUP_GET_STATUS, &status))
+		VTD_FAIL(t, "VFIO_GROUP_GET_STATUS: %s", strerror(errno));
+	if (!(status.flags & VFIO_GROUP_FLAGS_VIABLE))
+		VTD_FAIL(t, "group %d is not viable", group);
+	t->fd = open("/dev/vfio/vfio", O_RDWR);
+	if (t->fd < 0)
+		VTD_FAIL(t, "open /dev/vfio/vfio: %s", strerror(errno));
+	if (ioctl(t->fd, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) <= 0)
+		VTD_FAIL(t, "no VFIO_TYPE1v2_IOMMU");
+	if (ioctl(t->groupfd, VFIO_GROUP_SET_CONTAINER, &t->fd))
+		VTD_FAIL(t, "VFIO_GROUP_SET_CONTAINER: %s", strerror(errno));
+	if (ioctl(t->fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU))
+		VTD_FAIL(t, "VFIO_SET_IOMMU(VFIO_TYPE1v2_IOMMU): %s", strerror(errno));
+	/*
+	 * The device open too: C type1 attaches the group to its VT-d domain at
+	 * VFIO_SET_IOMMU, but a container on iommufd (ours, and upstream's
+	 * IOMMUFD_VFIO_CONTAINER) attaches the device when it is opened; until
+	 * then the mappings are only recorded.
+	 */
+	t->devfd = ioctl(t->groupfd, VFIO_GROUP_GET_DEVICE_FD, edu_bdf);
+	if (t->devfd < 0)
+		VTD_FAIL(t, "VFIO_GROUP_GET_DEVICE_FD: %s", strerror(errno));
+	printf("# vtd-group: %s (%s) in a type1v2 container, device open\n", path, edu_bdf);
+	return true;
+}
+
+/* Opens a VT-d target for one memory kind; false (and t->why) if it cannot. */
+static bool vtd_open(struct target *t)
+{
+	t->fd = t->devfd = t->groupfd = -1;
+	t->ok = false;
+	if (!edu_bdf[0]) {
+		snprintf(t->why, sizeof(t->why), "%s", vtd_why);
+		return false;
+	}
+	t->ok = t->container ? vtd_open_group(t) : vtd_open_cdev(t);
+	return t->ok;
 }
 
 /* Rounds of map + unmap of 1 GiB with the maps (or the unmaps) profiled. */
@@ -502,23 +672,31 @@ static bool hugetlb_ready(void)
 enum kind { ANON4K, THP, HUGETLB };
 static const char *const kind_names[] = { "anon4k", "thp", "hugetlb" };
 
-/* Whether -k asked for the kind (all when -k was not given). */
-static bool wanted(const char *kind)
+/*
+ * Whether the list, separated by ',' or '+' (BENCH_ARGS turns commas into
+ * blanks), names the word; true when there is no list.
+ */
+static bool listed(const char *p, const char *kind)
 {
-	const char *p = only_kinds;
 	size_t len = strlen(kind);
 
 	if (!p)
 		return true;
 	while (*p) {
-		if (!strncmp(p, kind, len) && (p[len] == ',' || !p[len]))
+		if (!strncmp(p, kind, len) && (p[len] == ',' || p[len] == '+' || !p[len]))
 			return true;
-		p = strchr(p, ',');
-		if (!p)
+		p += strcspn(p, ",+");
+		if (!*p)
 			break;
 		p++;
 	}
 	return false;
+}
+
+/* Whether -k asked for the kind (all when -k was not given). */
+static bool wanted(const char *kind)
+{
+	return listed(only_kinds, kind);
 }
 
 /*
@@ -834,37 +1012,48 @@ out:
 		close(memfd);
 }
 
-/* Every case of one memory kind on both IOASes. */
+/* Every case of one memory kind on every target. */
 static void bench_mem(struct target *targets, int ntargets, const struct mem *mem)
 {
 	if (!wanted(mem->kind))
 		return;
 	for (int i = 0; i < ntargets; i++) {
-		if (!targets[i].ok)
+		struct target *t = &targets[i];
+
+		if (!listed(only_domains, t->name))
 			continue;
-		if (bench_1g(&targets[i], mem))
+		/* The container maps user VAs only: hugetlb is hugetlb-va there. */
+		if (t->container && mem->fd >= 0)
 			continue;
-		if (max_small)
-			bench_small(&targets[i], mem);
+		if (t->vtd && !vtd_open(t)) {
+			printf("BENCH-NA %s.%s %s\n", t->name, mem->kind, t->why);
+			continue;
+		}
+		if (t->ok && !bench_1g(t, mem) && max_small)
+			bench_small(t, mem);
+		if (t->vtd)
+			vtd_close(t);
 	}
 }
 
 int main(int argc, char **argv)
 {
-	struct target targets[2];
+	struct target targets[4];
+	const int ntargets = 4;
 	struct utsname u;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "r:b:n:k:Tp:")) != -1) {
+	while ((opt = getopt(argc, argv, "r:b:n:k:d:Tp:")) != -1) {
 		switch (opt) {
 		case 'r': rounds = atoi(optarg); break;
 		case 'b': budget_s = atof(optarg); break;
 		case 'n': max_small = strtoul(optarg, NULL, 0); break;
 		case 'k': only_kinds = optarg; break;
+		case 'd': only_domains = optarg; break;
 		case 'T': touch = false; break;
 		case 'p': profile_us = strtoul(optarg, NULL, 0); break;
 		default:
-			fprintf(stderr, "usage: %s [-r ROUNDS] [-b BUDGET_S] [-n MAX_SMALL] [-k KINDS] [-T] [-p PERIOD_US]\n",
+			fprintf(stderr, "usage: %s [-r ROUNDS] [-b BUDGET_S] [-n MAX_SMALL] [-k KINDS] [-d DOMAINS] [-T] [-p PERIOD_US]\n",
 				argv[0]);
 			return 2;
 		}
@@ -881,6 +1070,8 @@ int main(int argc, char **argv)
 	       "#   mapping (no pinning, no page table), on the C and the Rust iommufd alike:\n"
 	       "#   these numbers measure the bookkeeping path\n");
 	printf("# domain 'mock': an IOAS with the mock domain of IOMMU_TEST_CMD: pages are pinned and mapped\n");
+	printf("# domains 'vtd-cdev', 'vtd-group': the emulated VT-d through edu on vfio-pci, by the device\n"
+	       "#   cdev and an IOAS, and by the group in a type1v2 container: pinned and mapped into VT-d\n");
 
 	setup(&targets[0], "none", false);
 	setup(&targets[1], "mock", true);
@@ -890,6 +1081,10 @@ int main(int argc, char **argv)
 	}
 	if (!targets[1].ok)
 		printf("BENCH-NA mock %s\n", targets[1].why);
+	targets[2] = (struct target){ .name = "vtd-cdev", .vtd = true };
+	targets[3] = (struct target){ .name = "vtd-group", .vtd = true, .container = true };
+	if ((listed(only_domains, "vtd-cdev") || listed(only_domains, "vtd-group")) && !vtd_prepare())
+		printf("# VT-d cases: %s\n", vtd_why);
 
 	for (enum kind k = ANON4K; k <= HUGETLB; k++) {
 		struct mem mem;
@@ -910,14 +1105,14 @@ int main(int argc, char **argv)
 		else
 			printf("# hugetlb: HugePages_Free %lu after touching\n",
 			       meminfo("/proc/meminfo", "HugePages_Free"));
-		bench_mem(targets, 2, &mem);
+		bench_mem(targets, ntargets, &mem);
 		if (k == HUGETLB) {
 			/* The same pages again, through their user VA. */
 			struct mem va = mem;
 
 			va.kind = "hugetlb-va";
 			va.fd = -1;
-			bench_mem(targets, 2, &va);
+			bench_mem(targets, ntargets, &va);
 			close(mem.fd);
 		}
 		munmap(mem.map_base, mem.map_len);
