@@ -649,3 +649,30 @@ impl Drop for Registration {
         self.device.wait_unused();
     }
 }
+
+#[kunit_tests(rust_vfio_info_caps)]
+mod tests {
+    use super::InfoCaps;
+
+    fn u32_at(buf: &[u8], at: usize) -> u32 {
+        u32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+    }
+
+    /// Two capabilities, 8-byte aligned, chained by offsets from the user's struct.
+    #[test]
+    fn chain_is_aligned_and_shifted() {
+        let mut caps = InfoCaps::default();
+        assert!(caps.is_empty());
+        caps.add(3, 1, &[]).expect("add");
+        caps.add(1, 2, &[1, 2, 3, 4, 5]).expect("add");
+        assert_eq!(caps.len(), 8 + 16);
+        let buf = caps.shifted(32).expect("shift");
+        assert_eq!(u16::from_ne_bytes([buf[0], buf[1]]), 3);
+        assert_eq!(u16::from_ne_bytes([buf[2], buf[3]]), 1);
+        assert_eq!(u32_at(&buf, 4), 32 + 8);
+        assert_eq!(u16::from_ne_bytes([buf[8], buf[9]]), 1);
+        assert_eq!(u16::from_ne_bytes([buf[10], buf[11]]), 2);
+        assert_eq!(u32_at(&buf, 12), 0);
+        assert_eq!(&buf[16..24], &[1, 2, 3, 4, 5, 0, 0, 0]);
+    }
+}

@@ -505,6 +505,8 @@ TEST_F(pci, regions_need_bind)
 	fd = open(node, O_RDWR);
 	ASSERT_LE(0, fd);
 	EXPECT_ERRNO(EINVAL, pread(fd, &id, 4, BAR0));
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, getpagesize(), PROT_READ, MAP_SHARED, fd, BAR0));
+	EXPECT_EQ(EINVAL, errno);
 	close(fd);
 }
 
