@@ -37,7 +37,10 @@ use kernel::{
         Device, //
     },
     iommufd::Ctx,
-    mm::virt::VmaNew,
+    mm::virt::{
+        SharedMapping,
+        VmaNew, //
+    },
     new_condvar, new_mutex,
     prelude::*,
     sync::{
@@ -98,8 +101,8 @@ pub(crate) trait VfioDeviceOps: Send + Sync {
         Err(EINVAL)
     }
 
-    /// `VFIO_DEVICE_GET_REGION_INFO` for region `index` (upstream's `get_region_info_caps`,
-    /// with no capabilities yet); the core reads and answers the ioctl. `EINVAL` by default,
+    /// `VFIO_DEVICE_GET_REGION_INFO` for region `index` (upstream's `get_region_info_caps`);
+    /// the core reads and answers the ioctl, capabilities included. `EINVAL` by default,
     /// as upstream for a driver without regions.
     fn region_info(&self, _vdev: &VfioDevice, _index: u32) -> Result<RegionInfo> {
         Err(EINVAL)
@@ -205,7 +208,7 @@ pub(crate) fn answer_device_info(
 }
 
 /// What a driver says of one of its regions (`struct vfio_region_info` without the header).
-#[derive(Clone, Copy, Default)]
+#[derive(Default)]
 pub(crate) struct RegionInfo {
     /// `VFIO_REGION_INFO_FLAG_*`.
     pub(crate) flags: u32,
@@ -213,6 +216,77 @@ pub(crate) struct RegionInfo {
     pub(crate) size: u64,
     /// Where the region starts in the device file.
     pub(crate) offset: u64,
+    /// Its capabilities (`VFIO_REGION_INFO_CAP_*`), if any.
+    pub(crate) caps: InfoCaps,
+}
+
+/// A chain of capabilities an info ioctl returns after its struct (upstream's
+/// `struct vfio_info_cap`): each a `struct vfio_info_cap_header` and its body, 8-byte aligned,
+/// each header's `next` the offset of the next one, 0 for the last.
+#[derive(Default)]
+pub(crate) struct InfoCaps {
+    buf: KVec<u8>,
+    /// Where the last header starts in `buf`.
+    last: Option<usize>,
+}
+
+impl InfoCaps {
+    /// Size of `struct vfio_info_cap_header`.
+    const HEADER: usize = 8;
+
+    /// Adds capability `id` of `version` with `body` after its header.
+    pub(crate) fn add(&mut self, id: u16, version: u16, body: &[u8]) -> Result {
+        let start = self.buf.len();
+        let len = (Self::HEADER + body.len()).next_multiple_of(8);
+        self.buf.reserve(len, GFP_KERNEL)?;
+        self.buf.extend_from_slice(&id.to_ne_bytes(), GFP_KERNEL)?;
+        self.buf
+            .extend_from_slice(&version.to_ne_bytes(), GFP_KERNEL)?;
+        self.buf
+            .extend_from_slice(&0u32.to_ne_bytes(), GFP_KERNEL)?;
+        self.buf.extend_from_slice(body, GFP_KERNEL)?;
+        self.buf.resize(start + len, 0, GFP_KERNEL)?;
+        if let Some(last) = self.last.replace(start) {
+            self.set_next(last, start)?;
+        }
+        Ok(())
+    }
+
+    /// How many bytes the chain takes.
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether there are no capabilities.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The chain as it reads `offset` bytes into the user's buffer: every `next` but the last
+    /// moved by `offset` (upstream's `vfio_info_cap_shift`).
+    pub(crate) fn shifted(mut self, offset: usize) -> Result<KVec<u8>> {
+        let mut at = 0;
+        while at < self.buf.len() && Some(at) != self.last {
+            let next = self.next(at)?;
+            self.set_next(at, next + offset)?;
+            at = next;
+        }
+        Ok(self.buf)
+    }
+
+    fn next(&self, header: usize) -> Result<usize> {
+        let field = self.buf.get(header + 4..header + 8).ok_or(EINVAL)?;
+        Ok(u32::from_ne_bytes([field[0], field[1], field[2], field[3]]) as usize)
+    }
+
+    fn set_next(&mut self, header: usize, next: usize) -> Result {
+        let next = u32::try_from(next).map_err(|_| EOVERFLOW)?;
+        self.buf
+            .get_mut(header + 4..header + 8)
+            .ok_or(EINVAL)?
+            .copy_from_slice(&next.to_ne_bytes());
+        Ok(())
+    }
 }
 
 /// The parent of a VFIO device as a bound device, for the driver's callbacks
@@ -269,9 +343,17 @@ pub(crate) struct VfioDevice {
     /// Signalled when a file of the device is closed.
     #[pin]
     closed: CondVar,
+    /// The address space of every file of the device, through either way in (upstream's device
+    /// inode): the driver zaps its mappings of the device through it.
+    mapping: SharedMapping,
 }
 
 impl VfioDevice {
+    /// The address space the mappings of every file of the device are in.
+    pub(crate) fn mapping(&self) -> &SharedMapping {
+        &self.mapping
+    }
+
     /// The device the driver drives.
     pub(crate) fn parent(&self) -> &Device {
         &self.parent
@@ -507,6 +589,7 @@ impl Registration {
         let index = crate::registry::Index::alloc()?;
         let number = index.get();
         let device_set = set.0.clone();
+        let mapping = SharedMapping::new(c"[vfio-device]")?;
         let device = Arc::pin_init(
             pin_init!(VfioDevice {
                 parent: parent.into(),
@@ -522,6 +605,7 @@ impl Registration {
                     phys: PhysicalBinding::new(),
                 }),
                 closed <- new_condvar!(),
+                mapping,
             }),
             GFP_KERNEL,
         )?;
@@ -563,5 +647,32 @@ impl Drop for Registration {
         #[cfg(CONFIG_VFIO_DEVICE_CDEV)]
         drop(self.node.take());
         self.device.wait_unused();
+    }
+}
+
+#[kunit_tests(rust_vfio_info_caps)]
+mod tests {
+    use super::InfoCaps;
+
+    fn u32_at(buf: &[u8], at: usize) -> u32 {
+        u32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
+    }
+
+    /// Two capabilities, 8-byte aligned, chained by offsets from the user's struct.
+    #[test]
+    fn chain_is_aligned_and_shifted() {
+        let mut caps = InfoCaps::default();
+        assert!(caps.is_empty());
+        caps.add(3, 1, &[]).expect("add");
+        caps.add(1, 2, &[1, 2, 3, 4, 5]).expect("add");
+        assert_eq!(caps.len(), 8 + 16);
+        let buf = caps.shifted(32).expect("shift");
+        assert_eq!(u16::from_ne_bytes([buf[0], buf[1]]), 3);
+        assert_eq!(u16::from_ne_bytes([buf[2], buf[3]]), 1);
+        assert_eq!(u32_at(&buf, 4), 32 + 8);
+        assert_eq!(u16::from_ne_bytes([buf[8], buf[9]]), 1);
+        assert_eq!(u16::from_ne_bytes([buf[10], buf[11]]), 2);
+        assert_eq!(u32_at(&buf, 12), 0);
+        assert_eq!(&buf[16..24], &[1, 2, 3, 4, 5, 0, 0, 0]);
     }
 }

@@ -26,7 +26,10 @@ use kernel::{
         LocalFile, //
     },
     iommufd::Ctx,
-    mm::virt::VmaNew,
+    mm::virt::{
+        SharedMapping,
+        VmaNew, //
+    },
     new_mutex,
     prelude::*,
     sync::{
@@ -41,6 +44,7 @@ use kernel::{
         Mutex, //
     },
     transmute::FromBytes,
+    types::ForeignOwnable,
     uaccess::{
         UserPtr,
         UserSlice,
@@ -110,7 +114,9 @@ fn write_u32(addr: usize, val: u32) -> Result {
 }
 
 /// `VFIO_DEVICE_GET_REGION_INFO`: the driver describes region `index`; `EINVAL` if `argsz`
-/// does not cover the struct or the driver has no such region, as upstream.
+/// does not cover the struct or the driver has no such region, as upstream. A region with
+/// capabilities gets `VFIO_REGION_INFO_FLAG_CAPS` and its chain after the struct, or, if
+/// `argsz` leaves no room for it, the `argsz` it needs and `cap_offset` 0.
 fn region_info(vdev: &VfioDevice, arg: usize) -> Result<isize> {
     type Info = uapi::vfio_region_info;
     let min_size = size_of::<Info>();
@@ -123,6 +129,19 @@ fn region_info(vdev: &VfioDevice, arg: usize) -> Result<isize> {
     info.cap_offset = 0;
     info.size = region.size;
     info.offset = region.offset;
+    if !region.caps.is_empty() {
+        info.flags |= uapi::VFIO_REGION_INFO_FLAG_CAPS;
+        let needed = min_size + region.caps.len();
+        if (info.argsz as usize) < needed {
+            info.argsz = u32::try_from(needed).map_err(|_| EOVERFLOW)?;
+        } else {
+            let caps = region.caps.shifted(min_size)?;
+            UserSlice::new(UserPtr::from_addr(arg + min_size), caps.len())
+                .writer()
+                .write_slice(&caps)?;
+            info.cap_offset = min_size as u32;
+        }
+    }
     UserSlice::new(UserPtr::from_addr(arg), min_size)
         .writer()
         .write(&info)?;
@@ -381,6 +400,14 @@ impl CdevFile for DeviceFile {
             #[cfg(CONFIG_VFIO_GROUP)]
             None,
         )
+    }
+
+    /// Every file of the device maps into the device's address space, so that the driver can
+    /// zap the mappings of all of them, as upstream's files take the device inode's.
+    fn shared_mapping<'a>(
+        me: <Self::Ptr as ForeignOwnable>::Borrowed<'a>,
+    ) -> Option<&'a SharedMapping> {
+        Some(me.get_ref().device.mapping())
     }
 
     fn ioctl(me: Pin<&Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

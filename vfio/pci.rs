@@ -11,17 +11,29 @@
 //! the host's mapping, only while memory decoding is on in the virtual command register
 //! (`EIO` otherwise, as upstream).
 //!
+//! Memory BARs of a page or more can also be mapped into userspace (`mmap()` of the device
+//! file at the region's offset, only shared), as upstream: the mapping is filled in page by
+//! page on fault, only while memory decoding is on (`SIGBUS` otherwise), and a config write
+//! that turns memory decoding off first zaps every mapping of the device's BARs, in every
+//! process, through the address space all files of the device share. A mapping holds its
+//! file, so the device stays open until it is unmapped. The BAR that holds the MSI-X table
+//! says so with `VFIO_REGION_INFO_CAP_MSIX_MAPPABLE`, as upstream: all of it may be mapped.
+//!
+//! Lock order: `irqs`, then `config`, then `mem`; the mmap lock of a process comes before
+//! `mem` (faults), and `mem` before the address space's lock (zaps).
+//!
 //! Interrupts ([`irqs`]): INTx, MSI, MSI-X and the device request, through eventfds. Not yet
-//! here (see `Documentation/iommufd-vfio-rust.rst`): mmap of BARs, I/O-port BARs, the ROM's
-//! contents and VGA, the error interrupt, hot resets and the PCI device features. The driver is
-//! built into the VFIO module (the driver API is Rust, which another module cannot call),
-//! which offers the module name `vfio-pci` as an alias.
+//! here (see `Documentation/iommufd-vfio-rust.rst`): I/O-port BARs, the ROM's contents and
+//! VGA, the error interrupt, hot resets and the PCI device features. The driver is built into
+//! the VFIO module (the driver API is Rust, which another module cannot call), which offers
+//! the module name `vfio-pci` as an alias.
 
 mod config;
 mod irqs;
 
 use crate::device::{
     answer_device_info,
+    InfoCaps,
     RegionInfo,
     Registration,
     VfioDevice,
@@ -40,7 +52,18 @@ use kernel::{
         Device, //
     },
     io::Io,
+    mm::virt::{
+        flags as vm_flags,
+        FaultResult,
+        IoFault,
+        VmFault,
+        VmaNew, //
+    },
     new_mutex,
+    page::{
+        PAGE_SHIFT,
+        PAGE_SIZE, //
+    },
     pci::{
         self,
         DevresBar, //
@@ -82,6 +105,13 @@ const PCI_BASE_ADDRESS_0: usize = 0x10;
 const PCI_INTERRUPT_PIN: usize = 0x3d;
 /// `PCI_ROM_RESOURCE`: the ROM's resource number.
 const PCI_ROM_RESOURCE: u32 = 6;
+
+/// `PCI_COMMAND`, and its memory decoding bit.
+const PCI_COMMAND: usize = 0x04;
+const PCI_COMMAND_MEMORY: u8 = 0x2;
+/// Where the BARs' regions start and end in the device file (the ROM's region follows them).
+const BARS_START: u64 = (uapi::VFIO_PCI_BAR0_REGION_INDEX as u64) << OFFSET_SHIFT;
+const BARS_END: u64 = (uapi::VFIO_PCI_ROM_REGION_INDEX as u64) << OFFSET_SHIFT;
 
 /// The region and offset of a device file position; `EINVAL` beyond the regions.
 fn split_pos(pos: i64) -> Result<(u32, u64)> {
@@ -168,6 +198,46 @@ struct PciDevice {
     /// The function could be reset when its user opened it: `VFIO_DEVICE_RESET` is offered,
     /// and the function is reset again for the next user.
     reset_works: Atomic<bool>,
+    /// Which BARs userspace may map: memory BARs of at least a page, as upstream (which also
+    /// maps a smaller BAR that starts a page, after reserving the rest of that page: not here).
+    mmap_ok: [bool; 6],
+    /// Where each memory BAR starts in physical memory.
+    bar_start: [u64; 6],
+    /// Whether the pages of BAR mappings may be faulted in: memory decoding as the last config
+    /// write left it (upstream's `memory_lock`). Locked after `config`, and never held across a
+    /// copy from or to userspace, since faults take it under the mmap lock.
+    mem: Arc<Mutex<bool>>,
+}
+
+/// What one mapping of a BAR holds, in each of its vmas: what its faults need.
+struct BarMapping {
+    /// Memory decoding, see [`PciDevice::mem`].
+    mem: Arc<Mutex<bool>>,
+    /// The BAR's region's first page in the device file.
+    region_pgoff: usize,
+    /// The BAR's first page frame.
+    first_pfn: usize,
+    /// How many pages the BAR spans.
+    pages: usize,
+}
+
+impl IoFault for BarMapping {
+    /// Maps the page of the BAR that was touched, unless memory decoding is off (`SIGBUS`), as
+    /// upstream.
+    fn fault(&self, vmf: &VmFault) -> FaultResult {
+        let Some(page) = vmf
+            .pgoff()
+            .checked_sub(self.region_pgoff)
+            .filter(|&page| page < self.pages)
+        else {
+            return FaultResult::SIGBUS;
+        };
+        let mem = self.mem.lock();
+        if !*mem {
+            return FaultResult::SIGBUS;
+        }
+        vmf.insert_io_pfn(self.first_pfn + page)
+    }
 }
 
 /// A direction of a region access, with the user's buffer.
@@ -231,6 +301,7 @@ impl PciDevice {
     /// fit in config space, as upstream.
     fn config_rw(
         &self,
+        vdev: &VfioDevice,
         pdev: &pci::Device<Bound>,
         offset: u64,
         mut access: Access<'_>,
@@ -259,10 +330,24 @@ impl PciDevice {
                 }
                 Access::Write(user) => {
                     user.read_slice(&mut buf[..n])?;
-                    self.config
-                        .lock()
-                        .write(&hw, at, &buf[..n])
-                        .map_err(config_errno)?;
+                    let mut config = self.config.lock();
+                    let written = match PCI_COMMAND.checked_sub(at).and_then(|i| buf[..n].get(i)) {
+                        // A write of the command register's low byte may turn memory decoding
+                        // off: the BARs' mappings are zapped first, and faults wait, as
+                        // upstream.
+                        Some(&cmd) => {
+                            let mut mem = self.mem.lock();
+                            if cmd & PCI_COMMAND_MEMORY == 0 {
+                                vdev.mapping()
+                                    .unmap_range(BARS_START, BARS_END - BARS_START);
+                            }
+                            let written = config.write(&hw, at, &buf[..n]);
+                            *mem = config.memory_enabled();
+                            written
+                        }
+                        None => config.write(&hw, at, &buf[..n]),
+                    };
+                    written.map_err(config_errno)?;
                 }
             }
             done += n;
@@ -349,7 +434,7 @@ impl PciDevice {
         let parent = vdev.bound_parent()?;
         let pdev: &pci::Device<Bound> = (&*parent).try_into()?;
         let done = match index {
-            uapi::VFIO_PCI_CONFIG_REGION_INDEX => self.config_rw(pdev, offset, access)?,
+            uapi::VFIO_PCI_CONFIG_REGION_INDEX => self.config_rw(vdev, pdev, offset, access)?,
             i if i <= uapi::VFIO_PCI_BAR5_REGION_INDEX => {
                 self.bar_rw(pdev, i as usize, offset, access)?
             }
@@ -367,9 +452,12 @@ impl PciDevice {
         }
         let parent = vdev.bound_parent()?;
         let pdev: &pci::Device<Bound> = (&*parent).try_into()?;
-        // BAR accesses hold the config lock: none runs into the reset (upstream's
-        // `memory_lock`).
+        // BAR accesses hold the config lock and faults the `mem` lock: none runs into the
+        // reset, and the BARs' mappings are zapped first, to fault in again after it
+        // (upstream's `vfio_pci_zap_and_down_write_memory_lock`).
         let _config = self.config.lock();
+        let _mem = self.mem.lock();
+        vdev.mapping().unmap_range(BARS_START, BARS_END - BARS_START);
         pdev.try_reset_function()?;
         Ok(0)
     }
@@ -392,8 +480,8 @@ impl VfioDeviceOps for PciDevice {
         if self.irq_caps.intx {
             pdev.set_intx(true);
         }
-        self.config
-            .lock()
+        let mut config = self.config.lock();
+        config
             .setup(
                 &HwConfig {
                     pdev,
@@ -401,7 +489,9 @@ impl VfioDeviceOps for PciDevice {
                 },
                 &self.info,
             )
-            .map_err(config_errno)
+            .map_err(config_errno)?;
+        *self.mem.lock() = config.memory_enabled();
+        Ok(())
     }
 
     /// Every interrupt the user set up goes with them, and bus mastering; the function is
@@ -463,23 +553,63 @@ impl VfioDeviceOps for PciDevice {
                 flags: rw,
                 size: self.info.cfg_size as u64,
                 offset,
+                caps: InfoCaps::default(),
             },
             i if i <= uapi::VFIO_PCI_BAR5_REGION_INDEX => {
                 let mapped = self.bars.get(i as usize).is_some_and(Option::is_some);
-                RegionInfo {
+                let mut info = RegionInfo {
                     flags: if mapped { rw } else { 0 },
                     size: if mapped { self.bar_len(i as usize) } else { 0 },
                     offset,
+                    caps: InfoCaps::default(),
+                };
+                if self.mmap_ok.get(i as usize) == Some(&true) {
+                    info.flags |= uapi::VFIO_REGION_INFO_FLAG_MMAP;
+                    // The MSI-X table may be mapped with the rest of its BAR, as upstream.
+                    if self.irq_caps.msix_bar == Some(i as u8) {
+                        info.caps
+                            .add(uapi::VFIO_REGION_INFO_CAP_MSIX_MAPPABLE as u16, 1, &[])?;
+                    }
                 }
+                info
             }
             // The ROM's contents and VGA are not offered yet: regions of size 0.
             uapi::VFIO_PCI_ROM_REGION_INDEX | uapi::VFIO_PCI_VGA_REGION_INDEX => RegionInfo {
-                flags: 0,
-                size: 0,
                 offset,
+                ..Default::default()
             },
             _ => return Err(EINVAL),
         })
+    }
+
+    /// Maps BAR pages at the vma's offset, as upstream: `EINVAL` for a private mapping, a region
+    /// that is not a BAR that may be mapped, or a range past the BAR's last page. The pages are
+    /// faulted in (see [`BarMapping`]).
+    fn mmap(&self, _vdev: &VfioDevice, vma: &VmaNew) -> Result {
+        let shift = OFFSET_SHIFT as usize - PAGE_SHIFT;
+        let index = vma.pgoff() >> shift;
+        if vma.flags() & vm_flags::SHARED == 0 {
+            return Err(EINVAL);
+        }
+        if index >= uapi::VFIO_PCI_ROM_REGION_INDEX as usize || !self.mmap_ok[index] {
+            return Err(EINVAL);
+        }
+        let pages = (self.bar_len(index) as usize).div_ceil(PAGE_SIZE);
+        let first = vma.pgoff() & ((1 << shift) - 1);
+        let count = (vma.end() - vma.start()) / PAGE_SIZE;
+        if first.checked_add(count).is_none_or(|end| end > pages) {
+            return Err(EINVAL);
+        }
+        let hold = Arc::new(
+            BarMapping {
+                mem: self.mem.clone(),
+                region_pgoff: index << shift,
+                first_pfn: (self.bar_start[index] >> PAGE_SHIFT) as usize,
+                pages,
+            },
+            GFP_KERNEL,
+        )?;
+        vma.set_io_fault(hold)
     }
 
     fn read(&self, vdev: &VfioDevice, buf: &mut UserSliceWriter, pos: &mut i64) -> Result<usize> {
@@ -520,11 +650,16 @@ impl pci::Driver for VfioPciDriver {
         let irq_caps = irqs::probe_caps(pdev)?;
         pdev.enable_device_mem()?;
         let mut bars: [Option<DevresBar>; 6] = Default::default();
+        let mut mmap_ok = [false; 6];
+        let mut bar_start = [0u64; 6];
         for (i, bar) in bars.iter_mut().enumerate() {
-            if matches!(info.bars[i], BarKind::Mem32 { .. } | BarKind::Mem64 { .. }) {
+            if let BarKind::Mem32 { len, .. } | BarKind::Mem64 { len, .. } = info.bars[i] {
                 *bar = Some(pdev.iomap_region(i as u32, c"vfio-pci")?.into_devres()?);
+                bar_start[i] = pdev.resource_start(i as u32)?;
+                mmap_ok[i] = len >= PAGE_SIZE as u64;
             }
         }
+        let mem = Arc::pin_init(new_mutex!(false), GFP_KERNEL)?;
         // About 16 KiB: made in place, never on the stack.
         let config = KBox::init(PciConfig::init_zeroed(), GFP_KERNEL)?;
         let intx = Arc::pin_init(irqs::IntxLine::new(pdev.into()), GFP_KERNEL)?;
@@ -537,6 +672,9 @@ impl pci::Driver for VfioPciDriver {
                 irqs <- new_mutex!(irqs::Irqs::default()),
                 intx,
                 reset_works: Atomic::new(false),
+                mmap_ok,
+                bar_start,
+                mem,
             }),
             GFP_KERNEL,
         )?;

@@ -24,7 +24,10 @@ use crate::{
         File,
         LocalFile, //
     },
-    mm::virt::VmaNew,
+    mm::virt::{
+        SharedMapping,
+        VmaNew, //
+    },
     module::this_module,
     prelude::*,
     str::CStr,
@@ -169,6 +172,16 @@ pub trait CdevFile: Sized {
 
     /// Opens the node of the device whose data is `data`; the result is the file's private data.
     fn open(data: &Self::Data, file: &File) -> Result<Self::Ptr>;
+
+    /// The address space the file's mappings go in, if the file shares one with others
+    /// ([`SharedMapping`]), so that they can all be zapped together: it becomes the file's
+    /// `f_mapping` once opened, before the file can be mapped. It must live as long as the
+    /// file's private data, which the lifetime ensures.
+    fn shared_mapping<'a>(
+        _this: <Self::Ptr as ForeignOwnable>::Borrowed<'a>,
+    ) -> Option<&'a SharedMapping> {
+        None
+    }
 
     /// The last reference to the file went.
     fn release(this: Self::Ptr, _file: &File) {
@@ -334,9 +347,14 @@ impl<T: CdevFile> CdevDevice<T> {
             )
         };
         match from_err_ptr(file) {
-            // SAFETY: `anon_inode_getfile_fmode` returned a file with one reference, which the
-            // `ARef` takes; `File` is transparent over `struct file`.
-            Ok(file) => Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(file.cast())) }),
+            Ok(file) => {
+                // SAFETY: The file was just made with `data` as its private data, and nobody
+                // else has it yet.
+                unsafe { CdevVTable::<T>::share_mapping(file) };
+                // SAFETY: `anon_inode_getfile_fmode` returned a file with one reference, which
+                // the `ARef` takes; `File` is transparent over `struct file`.
+                Ok(unsafe { ARef::from_raw(NonNull::new_unchecked(file.cast())) })
+            }
             Err(e) => {
                 // SAFETY: No file was made, so `data` is still ours, from `into_foreign` above.
                 drop(unsafe { T::Ptr::from_foreign(data) });
@@ -441,9 +459,30 @@ impl<T: CdevFile> CdevVTable<T> {
             Ok(ptr) => {
                 // SAFETY: The open call of a file owns its private data.
                 unsafe { (*raw_file).private_data = ptr.into_foreign() };
+                // SAFETY: The file is opened, so its private data came from `into_foreign` and
+                // is only given back in `release`; nothing has mapped the file yet.
+                unsafe { Self::share_mapping(raw_file) };
                 0
             }
             Err(e) => e.to_errno(),
+        }
+    }
+
+    /// Makes the file's `f_mapping` the [`CdevFile::shared_mapping`] of its private data, if
+    /// it has one.
+    ///
+    /// # Safety
+    ///
+    /// `file` is a file whose private data came from `into_foreign` (which `release` gives back)
+    /// and that nothing mapped yet.
+    unsafe fn share_mapping(file: *mut bindings::file) {
+        // SAFETY: As the caller promises; the borrow ends before `release` can run.
+        let this = unsafe { Self::data(file) };
+        if let Some(mapping) = T::shared_mapping(this) {
+            // SAFETY: Nothing maps the file yet, so no vma is linked in its old address space.
+            // The new one lives as long as the private data (the lifetime of `shared_mapping`),
+            // which is until `release`: past every vma of the file, which each hold the file.
+            unsafe { (*file).f_mapping = mapping.as_raw() };
         }
     }
 

@@ -66,6 +66,8 @@ pub(super) struct IrqCaps {
     pub(super) msi: u32,
     /// Entries of the MSI-X table (0 without one).
     pub(super) msix: u32,
+    /// The BAR that holds the MSI-X table, if the function has one.
+    pub(super) msix_bar: Option<u8>,
 }
 
 /// What one vector does when it fires: signal the user's eventfd.
@@ -599,7 +601,11 @@ pub(super) fn probe_caps(pdev: &pci::Device<Bound>) -> Result<IrqCaps> {
         let flags = space.try_read16(pos + 2)?;
         match id {
             PCI_CAP_ID_MSI => caps.msi = 1 << ((flags >> 1) & 0x7).min(5),
-            PCI_CAP_ID_MSIX => caps.msix = u32::from(flags & 0x7ff) + 1,
+            PCI_CAP_ID_MSIX => {
+                caps.msix = u32::from(flags & 0x7ff) + 1;
+                // `PCI_MSIX_TABLE`: the table's offset, with its BAR in the low bits.
+                caps.msix_bar = Some((space.try_read32(pos + 4)? & 0x7) as u8);
+            }
             _ => {}
         }
         pos = usize::from(space.try_read8(pos + 1)? & !3);

@@ -33,9 +33,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -323,6 +326,170 @@ TEST_F(pci, memory_decoding_gates_bars)
 	EXPECT_EQ(EDU_ID, id);
 }
 
+/* mmap of BARs (vfio_pci_core_mmap): the state a SIGBUS jumps back to. */
+static sigjmp_buf bus_env;
+
+static void on_sigbus(int sig)
+{
+	siglongjmp(bus_env, 1);
+}
+
+/* Reads a register through a mapping: false if the read raised SIGBUS. */
+static bool mmio_read32(volatile __u32 *reg, __u32 *val)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	volatile bool ok = false;
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, &old))
+		return false;
+	if (!sigsetjmp(bus_env, 1)) {
+		*val = *reg;
+		ok = true;
+	}
+	sigaction(SIGBUS, &old, NULL);
+	return ok;
+}
+
+static volatile __u32 *map_bar0(int devfd, size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, devfd, BAR0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/*
+ * BAR0 (1 MiB of MMIO) may be mapped, config space may not; edu has no MSI-X,
+ * so no capability chain, whatever room argsz leaves for one.
+ */
+TEST_F(pci, region_info_mmap)
+{
+	struct {
+		struct vfio_region_info info;
+		__u8 room[64];
+	} big;
+	struct vfio_region_info info;
+
+	ASSERT_EQ(0, region_info(self->devfd, VFIO_PCI_BAR0_REGION_INDEX, &info));
+	EXPECT_TRUE(info.flags & VFIO_REGION_INFO_FLAG_MMAP);
+	EXPECT_FALSE(info.flags & VFIO_REGION_INFO_FLAG_CAPS);
+	EXPECT_EQ(0, info.cap_offset);
+	ASSERT_EQ(0, region_info(self->devfd, VFIO_PCI_CONFIG_REGION_INDEX, &info));
+	EXPECT_FALSE(info.flags & VFIO_REGION_INFO_FLAG_MMAP);
+	ASSERT_EQ(0, region_info(self->devfd, VFIO_PCI_BAR1_REGION_INDEX, &info));
+	EXPECT_FALSE(info.flags & VFIO_REGION_INFO_FLAG_MMAP);
+	memset(&big, 0, sizeof(big));
+	big.info.argsz = sizeof(big);
+	big.info.index = VFIO_PCI_BAR0_REGION_INDEX;
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_REGION_INFO, &big));
+	EXPECT_EQ(sizeof(big), big.info.argsz);
+	EXPECT_FALSE(big.info.flags & VFIO_REGION_INFO_FLAG_CAPS);
+}
+
+/* BAR0's registers through a mapping of all of it, and of its first page alone. */
+TEST_F(pci, mmap_bar0_registers)
+{
+	volatile __u32 *bar = map_bar0(self->devfd, EDU_BAR0_SIZE);
+	__u32 back = 0;
+
+	ASSERT_NE(NULL, bar);
+	EXPECT_EQ(EDU_ID, bar[0]);
+	bar[EDU_LIVENESS / 4] = 0x5a5aa5a5;
+	EXPECT_EQ(~0x5a5aa5a5u, bar[EDU_LIVENESS / 4]);
+	/* The same register through the device file. */
+	ASSERT_EQ(4, pread(self->devfd, &back, 4, BAR0 + EDU_LIVENESS));
+	EXPECT_EQ(~0x5a5aa5a5u, back);
+	EXPECT_EQ(0, munmap((void *)bar, EDU_BAR0_SIZE));
+	bar = map_bar0(self->devfd, getpagesize());
+	ASSERT_NE(NULL, bar);
+	EXPECT_EQ(EDU_ID, bar[0]);
+	EXPECT_EQ(0, munmap((void *)bar, getpagesize()));
+}
+
+/* Refused as upstream: EINVAL for a private mapping, past the BAR, or not a BAR that maps. */
+TEST_F(pci, mmap_refused)
+{
+	size_t page = getpagesize();
+	void *p;
+
+	p = mmap(NULL, page, PROT_READ, MAP_PRIVATE, self->devfd, BAR0);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	p = mmap(NULL, EDU_BAR0_SIZE + page, PROT_READ, MAP_SHARED, self->devfd, BAR0);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	p = mmap(NULL, page, PROT_READ, MAP_SHARED, self->devfd, BAR0 + EDU_BAR0_SIZE);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	p = mmap(NULL, 2 * page, PROT_READ, MAP_SHARED, self->devfd,
+		 BAR0 + EDU_BAR0_SIZE - page);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	p = mmap(NULL, page, PROT_READ, MAP_SHARED, self->devfd,
+		 REGION(VFIO_PCI_BAR1_REGION_INDEX));
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	p = mmap(NULL, page, PROT_READ, MAP_SHARED, self->devfd, CONFIG);
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	p = mmap(NULL, page, PROT_READ, MAP_SHARED, self->devfd,
+		 REGION(VFIO_PCI_ROM_REGION_INDEX));
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+	p = mmap(NULL, page, PROT_READ, MAP_SHARED, self->devfd, REGION(VFIO_PCI_NUM_REGIONS));
+	EXPECT_EQ(MAP_FAILED, p);
+	EXPECT_EQ(EINVAL, errno);
+}
+
+/*
+ * Turning memory decoding off zaps the mapping, which then faults with
+ * SIGBUS, also in a page never touched before; turned on again, it works.
+ */
+TEST_F(pci, mmap_sigbus_while_memory_off)
+{
+	volatile __u32 *bar = map_bar0(self->devfd, EDU_BAR0_SIZE);
+	__u16 cmd, off;
+	__u32 val = 0;
+
+	ASSERT_NE(NULL, bar);
+	ASSERT_TRUE(mmio_read32(bar, &val));
+	EXPECT_EQ(EDU_ID, val);
+	ASSERT_EQ(2, pread(self->devfd, &cmd, 2, CONFIG + PCI_COMMAND));
+	ASSERT_TRUE(cmd & PCI_COMMAND_MEMORY);
+	off = cmd & ~PCI_COMMAND_MEMORY;
+	ASSERT_EQ(0, config_write(self->devfd, PCI_COMMAND, &off, 2));
+	EXPECT_FALSE(mmio_read32(bar, &val));
+	EXPECT_FALSE(mmio_read32(bar + getpagesize() / 4, &val));
+	ASSERT_EQ(0, config_write(self->devfd, PCI_COMMAND, &cmd, 2));
+	ASSERT_TRUE(mmio_read32(bar, &val));
+	EXPECT_EQ(EDU_ID, val);
+	EXPECT_EQ(0, munmap((void *)bar, EDU_BAR0_SIZE));
+}
+
+/*
+ * A mapping holds its file, as upstream's: closing every fd leaves it working
+ * (the device stays open) until it is unmapped; a child inherits it too.
+ */
+TEST_F(pci, mmap_outlives_close)
+{
+	volatile __u32 *bar = map_bar0(self->devfd, EDU_BAR0_SIZE);
+	int status;
+	pid_t pid;
+
+	ASSERT_NE(NULL, bar);
+	close_all(self);
+	EXPECT_EQ(EDU_ID, bar[0]);
+	bar[EDU_LIVENESS / 4] = 7;
+	EXPECT_EQ(~7u, bar[EDU_LIVENESS / 4]);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid)
+		_exit(bar[0] == EDU_ID ? 0 : 1);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	EXPECT_EQ(0, munmap((void *)bar, EDU_BAR0_SIZE));
+}
+
 /* Before VFIO_DEVICE_BIND_IOMMUFD a cdev file reaches no region. */
 TEST_F(pci, regions_need_bind)
 {
@@ -338,6 +505,8 @@ TEST_F(pci, regions_need_bind)
 	fd = open(node, O_RDWR);
 	ASSERT_LE(0, fd);
 	EXPECT_ERRNO(EINVAL, pread(fd, &id, 4, BAR0));
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, getpagesize(), PROT_READ, MAP_SHARED, fd, BAR0));
+	EXPECT_EQ(EINVAL, errno);
 	close(fd);
 }
 
@@ -636,6 +805,7 @@ TEST_F(pci, reset)
 	struct vfio_device_info info = { .argsz = sizeof(info) };
 	size_t page = getpagesize();
 	__u32 cmd_before, cmd_after;
+	volatile __u32 *regs;
 	__u8 *buf;
 	__u16 cmd;
 
@@ -653,8 +823,16 @@ TEST_F(pci, reset)
 	/* Still alive: liveness inverts what was written. */
 	ASSERT_EQ(0, edu_write32(self->devfd, EDU_LIVENESS, 0x12345678));
 	EXPECT_EQ(~0x12345678u, edu_read32(self->devfd, EDU_LIVENESS));
-	/* A second reset right after the first; then DMA, bus mastering restored. */
+	/* A second reset, with BAR0 mapped: the mapping is zapped and faults in again. */
+	regs = map_bar0(self->devfd, EDU_BAR0_SIZE);
+	ASSERT_NE(NULL, regs);
+	EXPECT_EQ(EDU_ID, regs[0]);
 	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_RESET));
+	EXPECT_EQ(EDU_ID, regs[0]);
+	regs[EDU_LIVENESS / 4] = 0x0f0f0f0f;
+	EXPECT_EQ(~0x0f0f0f0fu, regs[EDU_LIVENESS / 4]);
+	munmap((void *)regs, EDU_BAR0_SIZE);
+	/* DMA after the resets: bus mastering as it was. */
 	buf = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	memset(buf, 0x5a, page);
