@@ -457,7 +457,8 @@ impl PciDevice {
         // (upstream's `vfio_pci_zap_and_down_write_memory_lock`).
         let _config = self.config.lock();
         let _mem = self.mem.lock();
-        vdev.mapping().unmap_range(BARS_START, BARS_END - BARS_START);
+        vdev.mapping()
+            .unmap_range(BARS_START, BARS_END - BARS_START);
         pdev.try_reset_function()?;
         Ok(0)
     }
