@@ -280,7 +280,7 @@ impl PciDevice {
             bars,
             rom_size: pdev.resource_len(PCI_ROM_RESOURCE)?,
             // INTx is offered where it can be masked at the function (see `irqs`).
-            has_intx: space.try_read8(PCI_INTERRUPT_PIN)? != 0 && pdev.intx_mask_supported(),
+            has_intx: space.try_read8(PCI_INTERRUPT_PIN)? != 0 && irqs::intx_maskable(pdev),
             nointx: false,
             no_command_memory: false,
             vf_ids: None,

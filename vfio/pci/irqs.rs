@@ -574,6 +574,18 @@ fn set_single_trigger(slot: &mut Option<EventFd>, count: u32, data: Data<'_>) ->
     }
 }
 
+extern "C" {
+    fn vfio_pci_nointxmask() -> bool;
+}
+
+/// Whether INTx can be masked at the function, and may be: the `nointxmask` parameter
+/// (`pci_param.c`) forbids it, as upstream's.
+pub(super) fn intx_maskable(pdev: &pci::Device) -> bool {
+    // SAFETY: Reads a module parameter; no arguments.
+    let forbidden = unsafe { vfio_pci_nointxmask() };
+    !forbidden && pdev.intx_mask_supported()
+}
+
 /// Finds the function's MSI and MSI-X capabilities in config space.
 pub(super) fn probe_caps(pdev: &pci::Device<Bound>) -> Result<IrqCaps> {
     use kernel::io::Io;
@@ -585,7 +597,7 @@ pub(super) fn probe_caps(pdev: &pci::Device<Bound>) -> Result<IrqCaps> {
     const PCI_INTERRUPT_PIN: usize = 0x3d;
     let space = pdev.config_space();
     let mut caps = IrqCaps {
-        intx: space.try_read8(PCI_INTERRUPT_PIN)? != 0 && pdev.intx_mask_supported(),
+        intx: space.try_read8(PCI_INTERRUPT_PIN)? != 0 && intx_maskable(pdev),
         ..IrqCaps::default()
     };
     if space.try_read16(PCI_STATUS)? & PCI_STATUS_CAP_LIST == 0 {

@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vfio-pci's module parameter nointxmask, under upstream's name.
+ *
+ * Why a C file: Rust module parameters cannot be written at run time yet, and
+ * vfio-pci is part of the vfio module (its driver API is Rust, which another
+ * module cannot call). Built into the kernel, the parameter carries
+ * upstream's "vfio_pci." prefix, which is also what gives the kernel a
+ * /sys/module/vfio_pci directory, as upstream's built-in vfio_pci has: DPDK
+ * refuses to use VFIO without it. Built as a module, it is one of vfio's
+ * parameters.
+ */
+#include <linux/kernel.h>
+#include <linux/moduleparam.h>
+
+#ifndef MODULE
+#undef MODULE_PARAM_PREFIX
+#define MODULE_PARAM_PREFIX "vfio_pci."
+#endif
+
+static bool nointxmask;
+module_param(nointxmask, bool, 0644);
+MODULE_PARM_DESC(nointxmask,
+		 "Do not mask INTx at the function (PCI 2.3 INTx disable): vfio-pci then offers no INTx for functions bound after this is set, as it has no other way of masking it yet. (default: false)");
+
+bool vfio_pci_nointxmask(void);
+bool vfio_pci_nointxmask(void)
+{
+	return READ_ONCE(nointxmask);
+}
