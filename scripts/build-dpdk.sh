@@ -5,7 +5,9 @@
 #   $OUT/dpdk/opt/dpdk/bin/dpdk-testpmd   (mode 644: run through the loader)
 #   $OUT/dpdk/opt/dpdk/lib/               every shared library it needs, and
 #                                         the dynamic loader ld-linux-x86-64.so.2
-#   $OUT/dpdk/opt/dpdk/pmds/              the plugins loaded with -d: the e1000
+#   $OUT/dpdk/opt/dpdk/pmds/              the plugins loaded with -d (as *.so:
+#                                         EAL loads only *.so and *.so.23.0 from a
+#                                         directory): the e1000
 #                                         and virtio PMDs and the ring mempool
 # make-initramfs.sh puts the last directory at /opt/dpdk in the VM, which has
 # no libc: the task runs `/opt/dpdk/lib/ld-linux-x86-64.so.2 --library-path
@@ -119,7 +121,7 @@ mkdir -p "$DEST/bin" "$DEST/lib" "$DEST/pmds"
 install -m 644 "$ROOTFS/usr/bin/dpdk-testpmd" "$DEST/bin/"
 for so in "${!have[@]}"; do install -m 644 "$(readlink -f "${have[$so]}")" "$DEST/lib/$so"; done
 install -m 755 "$(readlink -f "$(find_lib ld-linux-x86-64.so.2)")" "$DEST/lib/ld-linux-x86-64.so.2"
-for p in "${PMDS[@]}"; do install -m 644 "$(readlink -f "$pmddir/$p.so.23")" "$DEST/pmds/$p.so.23"; done
+for p in "${PMDS[@]}"; do install -m 644 "$(readlink -f "$pmddir/$p.so.23")" "$DEST/pmds/$p.so"; done
 ls "$DEBS" | sed -n 's/_amd64\.deb$//p;s/_all\.deb$//p' >"$DEST/PACKAGES"
 echo "$want" >"$stamp"
 note "testpmd, $(ls "$DEST/lib" | wc -l) libraries ($(du -sh "$DEST" | cut -f1)) from ${#fetched[@]} packages: $DEST"

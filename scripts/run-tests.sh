@@ -9,8 +9,9 @@
 # then the kernel's own iommufd selftests from the same VM run, against the
 # baseline in tools/testing/conformance; then VFIO's no-IOMMU mode in a VM
 # without an IOMMU; then DPDK's testpmd (Debian's packages) on e1000 and
-# virtio-net-pci through vfio-pci and a VFIO container; last, the Kconfig variants of VFIO (no IOMMUFD, group and
-# container, cdev only, both, iommufd's compat container), each built without
+# virtio-net-pci through vfio-pci and a VFIO container; last, the Kconfig
+# variants of VFIO (no IOMMUFD, group and container, cdev only, both,
+# iommufd's compat container), each built without
 # the debug options and booted to check its /dev nodes and, with the group
 # interface, to run the vfio_group kselftest.
 set -uo pipefail
