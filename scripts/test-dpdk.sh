@@ -10,7 +10,9 @@
 # (no kernel splat).
 # Usage: test-dpdk.sh, with KERNEL= another bzImage than the test kernel's,
 # DPDK_APPEND= more kernel command line (dpdk_debug=1: DPDK's debug logs;
-# dpdk_seconds=N: how long each testpmd forwards).
+# dpdk_seconds=N: how long each testpmd forwards; dpdk_preload=PATH: a
+# library the loader preloads into testpmd), DPDK_EXTRA_DIRS= more
+# directories for the initramfs (each at /opt/<name>).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -28,7 +30,7 @@ tasks=$OUT/dpdk/opt/tasks
 mkdir -p "$tasks"
 install -m 755 "$ROOT/scripts/vm-tasks/dpdk" "$tasks/dpdk"
 initramfs=$OUT/dpdk/initramfs.cpio.gz
-if ! "$ROOT/scripts/make-initramfs.sh" "$initramfs" "$tasks" "$dpdk" >"$LOGDIR/initramfs-dpdk.log" 2>&1; then
+if ! "$ROOT/scripts/make-initramfs.sh" "$initramfs" "$tasks" "$dpdk" ${DPDK_EXTRA_DIRS:-} >"$LOGDIR/initramfs-dpdk.log" 2>&1; then
 	echo "not ok - DPDK initramfs (see $LOGDIR/initramfs-dpdk.log)"
 	exit 0
 fi
