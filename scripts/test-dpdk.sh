@@ -45,7 +45,7 @@ print(*[x.getsockname()[1] for x in s])')
 nics=(-netdev "socket,id=n0,udp=127.0.0.1:$p0,localaddr=127.0.0.1:$p0"
 	-device "e1000,netdev=n0,romfile="
 	-netdev "socket,id=n1,udp=127.0.0.1:$p1,localaddr=127.0.0.1:$p1"
-	-device "virtio-net-pci,netdev=n1,romfile=")
+	-device "virtio-net-pci,netdev=n1,romfile=,disable-legacy=on,iommu_platform=on")
 qargs=()
 for a in "${nics[@]}"; do qargs+=(--qemu-arg "$a"); done
 "$ROOT/scripts/run-vm.sh" --task dpdk --timeout "${VM_DPDK_TIMEOUT:-600}" \
