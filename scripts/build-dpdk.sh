@@ -33,6 +33,12 @@ mkdir -p "$DEBS"
 
 command -v apt-get >/dev/null || { echo "no apt-get: DPDK comes from Debian's packages" >&2; exit 1; }
 
+# Package lists without DPDK (a machine where install-deps.sh found nothing
+# to install, so never ran apt-get update): update them.
+if ! apt-cache policy dpdk-dev 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+	run_logged dpdk-apt-update apt-get update -q
+fi
+
 # The versions apt would fetch now, so a run with nothing new does nothing.
 stamp=$D/.stamp
 want=$( (sha256sum "$0" | cut -d' ' -f1; apt-cache policy "${SEED[@]}" 2>/dev/null | grep -E '^\S|Candidate') | sha256sum | cut -d' ' -f1)
