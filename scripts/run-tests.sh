@@ -8,8 +8,10 @@
 # the userspace build; then, in the VM, the KUnit results and our kselftests;
 # then the kernel's own iommufd selftests from the same VM run, against the
 # baseline in tools/testing/conformance; then VFIO's no-IOMMU mode in a VM
-# without an IOMMU; last, the Kconfig variants of VFIO (no IOMMUFD, group and
-# container, cdev only, both, iommufd's compat container), each built without
+# without an IOMMU; then DPDK's testpmd (Debian's packages) on e1000 and
+# virtio-net-pci through vfio-pci and a VFIO container; last, the Kconfig
+# variants of VFIO (no IOMMUFD, group and container, cdev only, both,
+# iommufd's compat container), each built without
 # the debug options and booted to check its /dev nodes and, with the group
 # interface, to run the vfio_group kselftest.
 set -uo pipefail
@@ -65,6 +67,7 @@ if [ -n "$src" ]; then
 		tap_step conformance python3 "$ROOT/scripts/conformance-tap.py" \
 			"$LOGDIR/vm-tests.console" "$ROOT/tools/testing/conformance"
 		tap_step noiommu "$ROOT/scripts/test-noiommu.sh" "$OUT/initramfs.cpio.gz"
+		tap_step dpdk "$ROOT/scripts/test-dpdk.sh"
 	}
 	# Independent of the steps above (its own kernels), last so that their results come first.
 	tap_step kconfig-variants "$ROOT/scripts/test-kconfig-variants.sh" "$src"
