@@ -11,14 +11,16 @@
 //! Like [`super::Vectors`], [`Intx`] is owned by the driver's device state, on the promise to
 //! drop it before the function is unbound.
 
-use super::Device;
+use super::{
+    vectors::register_owned,
+    Device, //
+};
 use crate::{
     bindings,
     device::Bound,
     irq::{
         Flags,
         Handler,
-        IrqRequest,
         Registration, //
     },
     prelude::*,
@@ -88,18 +90,10 @@ impl<T: Handler + 'static> Intx<T> {
         if irq == 0 || irq == IRQ_NOTCONNECTED {
             return Err(ENODEV);
         }
-        let dev: &crate::device::Device = pdev.as_ref();
-        // SAFETY: The caller promised to drop `self`, and so the registration, before the
-        // function is unbound: the `'static` borrow of it as a bound device is never outlived.
-        let bound: &'static crate::device::Device<Bound> =
-            unsafe { &*core::ptr::from_ref(dev.as_bound()) };
-        // SAFETY: `irq` is the INTx interrupt of `bound`, which is bound.
-        let request = unsafe { IrqRequest::new(bound, irq) };
-        // SAFETY: The registration is kept in `self` and dropped with it, never forgotten.
-        let registration = KBox::pin_init(
-            unsafe { Registration::new(request, Flags::SHARED, name, handler) },
-            GFP_KERNEL,
-        )?;
+        // SAFETY: `pdev` is bound and `irq` is its INTx interrupt; the registration is kept in
+        // `self` and dropped with it, never forgotten, and the caller promised to drop `self`
+        // before the function is unbound.
+        let registration = unsafe { register_owned(pdev, irq, Flags::SHARED, name, handler) }?;
         // INVARIANT: The caller promised to drop `self` before the function is unbound.
         Ok(Self { registration })
     }

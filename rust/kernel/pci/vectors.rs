@@ -101,21 +101,11 @@ impl<T: Handler + 'static> Vectors<T> {
         // SAFETY: By the invariants `pdev` is bound and has vector `index` allocated.
         let irq = unsafe { bindings::pci_irq_vector(self.pdev.as_raw(), index) };
         let irq = u32::try_from(irq).map_err(|_| Error::from_errno(irq))?;
-        let dev: &crate::device::Device = self.pdev.as_ref();
-        // SAFETY: By the invariants the function stays bound while `self`, and so the
-        // registration, lives: the `'static` borrow of it as a bound device is never outlived
-        // in fact.
-        let bound: &'static crate::device::Device<Bound> =
-            unsafe { &*core::ptr::from_ref(dev.as_bound()) };
-        // SAFETY: `irq` is a vector of `bound`, which is bound.
-        let request = unsafe { IrqRequest::new(bound, irq) };
-        // SAFETY: The registration is kept in `handlers` and dropped (never forgotten) by
-        // `clear_handler`, `set_handler` or `drop`.
-        let registration = KBox::pin_init(
-            unsafe { Registration::new(request, Flags::TRIGGER_NONE, name, handler) },
-            GFP_KERNEL,
-        )?;
-        *slot = Some(registration);
+        // SAFETY: By the invariants `pdev` is bound, `irq` is one of its vectors and `self`
+        // is dropped before the function is unbound; the registration is kept in `handlers`
+        // and dropped (never forgotten) by `clear_handler`, `set_handler` or `drop`.
+        *slot =
+            Some(unsafe { register_owned(&self.pdev, irq, Flags::TRIGGER_NONE, name, handler) }?);
         Ok(())
     }
 
@@ -133,6 +123,35 @@ impl<T: Handler + 'static> Vectors<T> {
             *slot = None;
         }
     }
+}
+
+/// Registers `handler` on interrupt `irq` of `pdev`, for an owner that outlives any borrow of
+/// the bound device: the registration borrows the device as bound for `'static`, on the
+/// promises below instead of a borrow.
+///
+/// # Safety
+///
+/// `pdev` is bound, `irq` is one of its interrupts, and the caller drops the registration,
+/// never forgetting it, before `pdev`'s driver is unbound.
+pub(super) unsafe fn register_owned<T: Handler + 'static>(
+    pdev: &Device,
+    irq: u32,
+    flags: Flags,
+    name: &'static CStr,
+    handler: impl PinInit<T, Error> + 'static,
+) -> Result<Pin<KBox<Registration<'static, T>>>> {
+    let dev: &crate::device::Device = pdev.as_ref();
+    // SAFETY: The caller promised that `pdev` is bound and stays so while the registration
+    // lives: the `'static` borrow of it as a bound device is never outlived in fact.
+    let bound: &'static crate::device::Device<Bound> =
+        unsafe { &*core::ptr::from_ref(dev.as_bound()) };
+    // SAFETY: `irq` is an interrupt of `bound`, which is bound.
+    let request = unsafe { IrqRequest::new(bound, irq) };
+    // SAFETY: The caller drops the registration and never forgets it.
+    KBox::pin_init(
+        unsafe { Registration::new(request, flags, name, handler) },
+        GFP_KERNEL,
+    )
 }
 
 impl<T: Handler + 'static> Drop for Vectors<T> {
