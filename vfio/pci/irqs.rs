@@ -278,13 +278,12 @@ impl Irqs {
                 if self.intx.is_none() || hdr.start != 0 || hdr.count != 1 {
                     return Err(EINVAL);
                 }
-                let act = match data {
-                    Data::None => true,
-                    Data::Bools(bools) => bools.first().is_some_and(|b| *b != 0),
-                    // Masking through an eventfd: upstream has none either. Unmasking
-                    // through one (virqfd) is not offered yet.
-                    Data::Eventfds(_) => return Err(ENOTTY),
-                };
+                // Masking through an eventfd: upstream has none either. Unmasking through one
+                // (virqfd) is not offered yet.
+                if matches!(data, Data::Eventfds(_)) {
+                    return Err(ENOTTY);
+                }
+                let act = data.fires(0);
                 if act && a == uapi::VFIO_IRQ_SET_ACTION_MASK {
                     line.mask();
                 } else if act {
@@ -360,8 +359,7 @@ impl Irqs {
             return Err(EINVAL);
         }
         if let Data::Eventfds(fds) = data {
-            let fd = fds.get(..4).ok_or(EINVAL)?;
-            let fd = i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]);
+            let fd = first_fd(fds)?;
             let trigger = if fd >= 0 {
                 Some(EventFd::from_fd(fd)?)
             } else {
@@ -389,11 +387,7 @@ impl Irqs {
         if self.intx.is_none() {
             return Err(EINVAL);
         }
-        let fire = match data {
-            Data::Bools(bools) => bools.first().is_some_and(|b| *b != 0),
-            _ => true,
-        };
-        if fire {
+        if data.fires(0) {
             line.signal();
         }
         Ok(())
@@ -438,10 +432,7 @@ impl Irqs {
         };
         // Loopback: signal the eventfds as if the vectors had fired.
         for i in 0..hdr.count {
-            let fire = match data {
-                Data::Bools(bools) => bools.get(i as usize).is_some_and(|b| *b != 0),
-                _ => true,
-            };
+            let fire = data.fires(i as usize);
             if let Some(trigger) = vectors.handler(hdr.start + i).filter(|_| fire) {
                 trigger.eventfd.signal();
             }
@@ -481,7 +472,7 @@ impl Irqs {
             return Err(EINVAL);
         };
         for (j, fd) in fds.chunks_exact(size_of::<i32>()).enumerate() {
-            let fd = i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]);
+            let fd = first_fd(fd)?;
             let vector = start + j as u32;
             let set = if fd < 0 {
                 vectors.clear_handler(vector);
@@ -538,6 +529,20 @@ impl<'a> Data<'a> {
             _ => Data::None,
         }
     }
+
+    /// Whether entry `i` asks for the action: every entry with no data, a true one of bools.
+    fn fires(&self, i: usize) -> bool {
+        match self {
+            Data::Bools(bools) => bools.get(i).is_some_and(|b| *b != 0),
+            _ => true,
+        }
+    }
+}
+
+/// The first file descriptor of eventfd data; `EINVAL` if there is none.
+fn first_fd(fds: &[u8]) -> Result<i32> {
+    let fd = fds.get(..size_of::<i32>()).ok_or(EINVAL)?;
+    Ok(i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]))
 }
 
 /// Upstream's `vfio_pci_set_ctx_trigger_single`: one eventfd, set, cleared or signalled.
@@ -562,8 +567,7 @@ fn set_single_trigger(slot: &mut Option<EventFd>, count: u32, data: Data<'_>) ->
             Ok(())
         }
         Data::Eventfds(fds) => {
-            let fd = fds.get(..4).ok_or(EINVAL)?;
-            let fd = i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]);
+            let fd = first_fd(fds)?;
             if fd == -1 {
                 *slot = None;
             } else if fd >= 0 {
