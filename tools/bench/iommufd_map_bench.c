@@ -315,13 +315,7 @@ static bool vtd_prepare(void)
 
 static void vtd_close(struct target *t)
 {
-	if (t->devfd >= 0)
-		close(t->devfd);
-	if (t->groupfd >= 0)
-		close(t->groupfd);
-	if (t->fd >= 0)
-		close(t->fd);
-	t->devfd = t->groupfd = t->fd = -1;
+	close_device_fds(&t->devfd, &t->groupfd, &t->fd);
 	t->ok = false;
 }
 

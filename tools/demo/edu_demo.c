@@ -187,16 +187,6 @@ out:
 	munmap(buf, 2 * page);
 }
 
-static void close_way(struct way *w)
-{
-	if (w->devfd >= 0)
-		close(w->devfd);
-	if (w->groupfd >= 0)
-		close(w->groupfd);
-	if (w->iommu >= 0)
-		close(w->iommu);
-}
-
 int main(void)
 {
 	struct way ways[] = {
@@ -222,7 +212,7 @@ int main(void)
 		opened = w->container ? open_group(w, bdf) : open_cdev(w, bdf);
 		if (opened)
 			drive(w);
-		close_way(w);
+		close_device_fds(&w->devfd, &w->groupfd, &w->iommu);
 	}
 	printf("edu demo: %s\n", failed ? "FAILED" : "all steps ok");
 	return failed;

@@ -252,6 +252,23 @@ static inline bool find_iommu_group(const char *bdf, int *id)
 }
 
 /* Writes edu's BAR0 register at @offset through vfio-pci's device file. */
+/*
+ * Lets go of a device opened one way or the other: the device file first,
+ * then its group (if any), then the iommufd or container; each that is open
+ * (>= 0) is closed and set to -1.
+ */
+static inline void close_device_fds(int *devfd, int *groupfd, int *iommu)
+{
+	int *fds[] = { devfd, groupfd, iommu };
+	unsigned int i;
+
+	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+}
+
 static inline int edu_write32(int devfd, unsigned int offset, __u32 val)
 {
 	return pwrite(devfd, &val, 4, EDU_BAR0 + offset) == 4 ? 0 : -1;

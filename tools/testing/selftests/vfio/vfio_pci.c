@@ -146,13 +146,7 @@ FIXTURE_SETUP(pci)
 /* Closes what the fixture opened: the device is no longer in use. */
 static void close_all(FIXTURE_DATA(pci) *self)
 {
-	if (self->devfd >= 0)
-		close(self->devfd);
-	if (self->groupfd >= 0)
-		close(self->groupfd);
-	if (self->iommufd >= 0)
-		close(self->iommufd);
-	self->iommufd = self->groupfd = self->devfd = -1;
+	close_device_fds(&self->devfd, &self->groupfd, &self->iommufd);
 }
 
 FIXTURE_TEARDOWN(pci)
