@@ -648,7 +648,10 @@ impl pci::Driver for VfioPciDriver {
             return Err(EINVAL);
         }
         let info = PciDevice::probe_info(pdev)?;
-        let irq_caps = irqs::probe_caps(pdev)?;
+        let irq_caps = irqs::IrqCaps {
+            intx: info.has_intx,
+            ..irqs::probe_caps(pdev)?
+        };
         pdev.enable_device_mem()?;
         let mut bars: [Option<DevresBar>; 6] = Default::default();
         let mut mmap_ok = [false; 6];

@@ -590,7 +590,8 @@ pub(super) fn intx_maskable(pdev: &pci::Device) -> bool {
     !forbidden && pdev.intx_mask_supported()
 }
 
-/// Finds the function's MSI and MSI-X capabilities in config space.
+/// Finds the function's MSI and MSI-X capabilities in config space (INTx is the driver's
+/// `DeviceInfo::has_intx`, which config space alone does not decide).
 pub(super) fn probe_caps(pdev: &pci::Device<Bound>) -> Result<IrqCaps> {
     use kernel::io::Io;
     const PCI_STATUS: usize = 0x06;
@@ -598,12 +599,8 @@ pub(super) fn probe_caps(pdev: &pci::Device<Bound>) -> Result<IrqCaps> {
     const PCI_CAPABILITY_LIST: usize = 0x34;
     const PCI_CAP_ID_MSI: u8 = 0x05;
     const PCI_CAP_ID_MSIX: u8 = 0x11;
-    const PCI_INTERRUPT_PIN: usize = 0x3d;
     let space = pdev.config_space();
-    let mut caps = IrqCaps {
-        intx: space.try_read8(PCI_INTERRUPT_PIN)? != 0 && intx_maskable(pdev),
-        ..IrqCaps::default()
-    };
+    let mut caps = IrqCaps::default();
     if space.try_read16(PCI_STATUS)? & PCI_STATUS_CAP_LIST == 0 {
         return Ok(caps);
     }
