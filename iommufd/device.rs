@@ -141,6 +141,12 @@ pub(crate) trait DeviceIommu: Send + Sync {
     /// does not have.
     fn hw_info(&self, data_type: u32) -> Result<HwInfo>;
 
+    /// Whether the device belongs to the IOMMU group `group` (only compared, never
+    /// dereferenced). No by default: a device whose IOMMU iommufd emulates has no group.
+    fn in_iommu_group(&self, _group: *const kernel::bindings::iommu_group) -> bool {
+        false
+    }
+
     /// The mock device behind this, for the test ABI.
     #[cfg(CONFIG_IOMMUFD_TEST)]
     fn mock(&self) -> Option<&crate::selftest::MockIommu> {

@@ -200,6 +200,10 @@ impl HwDevice {
 }
 
 impl DeviceIommu for HwDevice {
+    fn in_iommu_group(&self, group: *const kernel::bindings::iommu_group) -> bool {
+        Group::of(&self.dev).is_ok_and(|own| own.as_raw().cast_const() == group)
+    }
+
     fn alloc_domain(&self) -> Result<AllocatedDomain> {
         Ok(Self::allocated(HwDomain::new(&self.dev, 0)?))
     }

@@ -138,6 +138,26 @@ extern "C" fn iommufd_ctx_put(ictx: *mut bindings::iommufd_ctx) {
     }
 }
 
+/// `iommufd_ctx_has_group()`: whether a device of the IOMMU group `group` is bound to `ictx`,
+/// which then owns the group's DMA (VFIO asks it before a hot reset of devices the caller has
+/// not bound). False for a null context or group.
+#[no_mangle]
+extern "C" fn iommufd_ctx_has_group(
+    ictx: *mut bindings::iommufd_ctx,
+    group: *mut bindings::iommu_group,
+) -> bool {
+    if ictx.is_null() || group.is_null() {
+        return false;
+    }
+    // SAFETY: The caller holds a reference on the context.
+    let file = unsafe { ctx_file(ictx) };
+    context(file).is_some_and(|ictx| {
+        ictx.objects
+            .any_device(|dev| dev.iommu().in_iommu_group(group))
+            .unwrap_or(false)
+    })
+}
+
 /// What a `struct iommufd_device *` points to.
 struct KapiDevice {
     /// The device object in the context.

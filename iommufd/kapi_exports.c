@@ -16,6 +16,7 @@ EXPORT_SYMBOL_NS_GPL(iommufd_ctx_from_file, "IOMMUFD");
 EXPORT_SYMBOL_NS_GPL(iommufd_ctx_from_fd, "IOMMUFD");
 EXPORT_SYMBOL_NS_GPL(iommufd_ctx_get, "IOMMUFD");
 EXPORT_SYMBOL_NS_GPL(iommufd_ctx_put, "IOMMUFD");
+EXPORT_SYMBOL_NS_GPL(iommufd_ctx_has_group, "IOMMUFD");
 EXPORT_SYMBOL_NS_GPL(iommufd_device_bind, "IOMMUFD");
 EXPORT_SYMBOL_NS_GPL(iommufd_device_unbind, "IOMMUFD");
 EXPORT_SYMBOL_NS_GPL(iommufd_device_attach, "IOMMUFD");

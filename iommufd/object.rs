@@ -231,6 +231,17 @@ impl ObjectTable {
         Ok(out)
     }
 
+    /// Whether a device in the table satisfies `pred`, which is asked outside the table's lock.
+    pub(crate) fn any_device(&self, pred: impl Fn(&Device) -> bool) -> Result<bool> {
+        let mut devices = KVec::new();
+        for entry in self.entries.lock().values() {
+            if let Some(Object::Device(dev)) = &entry.object {
+                devices.push(dev.clone(), GFP_KERNEL)?;
+            }
+        }
+        Ok(devices.iter().any(|dev| pred(dev)))
+    }
+
     /// The device with this id; `ENOENT` if there is none or the id names another kind.
     pub(crate) fn get_device(&self, id: u32) -> Result<Arc<Device>> {
         self.get_as(id, |object| match object {

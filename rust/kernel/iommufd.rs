@@ -128,6 +128,13 @@ impl Ctx {
         to_result(unsafe { bindings::iommufd_vfio_compat_set_no_iommu(self.as_raw()) })
     }
 
+    /// Whether a device of `group` is bound to the context, which then owns the group's DMA.
+    #[inline]
+    pub fn has_group(&self, group: &crate::iommu::group::Group) -> bool {
+        // SAFETY: `self` is a live context and `group` a live group.
+        unsafe { bindings::iommufd_ctx_has_group(self.as_raw(), group.as_raw()) }
+    }
+
     /// The id of the context's compat IOAS: `ENODEV` if it has none (any more).
     #[inline]
     pub fn compat_ioas_id(&self) -> Result<u32> {
