@@ -71,6 +71,12 @@ pub(crate) trait VfioDeviceOps: Send + Sync {
     /// `dev` as for `open_device`.
     fn close_device(&self, _vdev: &VfioDevice, _dev: &Device<Bound>) {}
 
+    /// The driver's own state, for a driver that reaches the other devices of a device set
+    /// (vfio-pci's hot reset locks and zaps each of them): `None` by default.
+    fn as_any(&self) -> Option<&(dyn core::any::Any + Send + Sync)> {
+        None
+    }
+
     /// A device ioctl the core does not answer itself: `EINVAL` by default.
     fn ioctl(&self, _vdev: &VfioDevice, _cmd: u32, _arg: usize) -> Result<isize> {
         Err(EINVAL)
@@ -321,6 +327,8 @@ pub(crate) struct State {
     files: u32,
     /// How many users have the device open (at most one through the cdev).
     open_count: u32,
+    /// Whether the device is open through its cdev (upstream's `cdev_opened`).
+    cdev_opened: bool,
     /// The binding of the opened device to its user's iommufd.
     pub(crate) phys: PhysicalBinding,
 }
@@ -367,6 +375,38 @@ impl VfioDevice {
     /// Whether a user has the device open.
     pub(crate) fn is_open(&self) -> bool {
         self.state.lock().open_count != 0
+    }
+
+    /// Whether the device is open through its cdev (not its group).
+    pub(crate) fn cdev_opened(&self) -> bool {
+        self.state.lock().cdev_opened
+    }
+
+    /// The iommufd context the device is bound to, if it is (upstream's
+    /// `vfio_iommufd_device_ictx`).
+    pub(crate) fn iommufd_ctx(&self) -> Option<ARef<Ctx>> {
+        let state = self.state.lock();
+        state.phys.device().map(|bound| bound.ctx().into())
+    }
+
+    /// Whether `ictx` owns the device, and its id there (upstream's `vfio_iommufd_get_dev_id`):
+    /// the id if the device is bound to `ictx`; `ENOENT` if it is not, but a device of its
+    /// IOMMU group is, so that `ictx` owns the group; `ENODEV` if `ictx` does not own it.
+    pub(crate) fn id_in(&self, ictx: &Ctx) -> Result<u32> {
+        {
+            let state = self.state.lock();
+            if let Some(bound) = state.phys.device() {
+                if bound.ctx().as_raw() == ictx.as_raw() {
+                    return Ok(bound.id());
+                }
+            }
+        }
+        let group = kernel::iommu::group::Group::of(&self.parent).map_err(|_| ENODEV)?;
+        if ictx.has_group(&group) {
+            Err(ENOENT)
+        } else {
+            Err(ENODEV)
+        }
     }
 
     /// A new file of the device: `ENODEV` once it is being unregistered.
@@ -421,7 +461,9 @@ impl VfioDevice {
         if state.open_count != 0 {
             return Err(EINVAL);
         }
-        self.first_open(state, ictx)
+        let devid = self.first_open(state, ictx)?;
+        state.cdev_opened = true;
+        Ok(devid)
     }
 
     /// Binds the device to `ictx` and calls the driver's `open_device`, leaving nothing on
@@ -488,6 +530,7 @@ impl VfioDevice {
                 }
                 self.ops.unbind_iommufd(self, &mut state.phys);
                 state.open_count = 0;
+                state.cdev_opened = false;
             }
             _ => state.open_count -= 1,
         }
@@ -602,6 +645,7 @@ impl Registration {
                     registered: true,
                     files: 0,
                     open_count: 0,
+                    cdev_opened: false,
                     phys: PhysicalBinding::new(),
                 }),
                 closed <- new_condvar!(),

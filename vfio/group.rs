@@ -483,6 +483,6 @@ impl CdevFile for GroupFile {
 }
 
 /// The group of `file` if it is an open group file.
-pub(crate) fn of_file(file: &File) -> Option<ArcBorrow<'_, Group>> {
+pub(crate) fn of_file(file: &LocalFile) -> Option<ArcBorrow<'_, Group>> {
     CdevDevice::<GroupFile>::file_data(file)
 }

@@ -62,6 +62,11 @@ impl PhysicalBinding {
         self.bound = None;
     }
 
+    /// The binding, if the device is bound.
+    pub(crate) fn device(&self) -> Option<&BoundDevice> {
+        self.bound.as_ref()
+    }
+
     /// The bound device: `EINVAL` if not bound (not reached: the core binds first).
     fn bound(&mut self) -> Result<&mut BoundDevice> {
         self.bound.as_mut().ok_or(EINVAL)

@@ -29,6 +29,7 @@
 //! the module name `vfio-pci` as an alias.
 
 mod config;
+mod hot_reset;
 mod irqs;
 
 use crate::device::{
@@ -66,7 +67,8 @@ use kernel::{
     },
     pci::{
         self,
-        DevresBar, //
+        DevresBar,
+        ResetScope, //
     },
     prelude::*,
     sync::{
@@ -85,6 +87,8 @@ use kernel::{
     uapi_ioctl::{
         VFIO_DEVICE_GET_INFO,
         VFIO_DEVICE_GET_IRQ_INFO,
+        VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
+        VFIO_DEVICE_PCI_HOT_RESET,
         VFIO_DEVICE_RESET,
         VFIO_DEVICE_SET_IRQS, //
     },
@@ -446,12 +450,10 @@ impl PciDevice {
 
     /// `VFIO_DEVICE_RESET`: `EINVAL` for a function that cannot reset, as upstream; `EAGAIN`
     /// while its device lock is taken.
-    fn reset(&self, vdev: &VfioDevice) -> Result<isize> {
+    fn reset(&self, vdev: &VfioDevice, pdev: &pci::Device<Bound>) -> Result<isize> {
         if !self.reset_works.load(Relaxed) {
             return Err(EINVAL);
         }
-        let parent = vdev.bound_parent()?;
-        let pdev: &pci::Device<Bound> = (&*parent).try_into()?;
         // BAR accesses hold the config lock and faults the `mem` lock: none runs into the
         // reset, and the BARs' mappings are zapped first, to fault in again after it
         // (upstream's `vfio_pci_zap_and_down_write_memory_lock`).
@@ -520,7 +522,16 @@ impl VfioDeviceOps for PciDevice {
         }
     }
 
+    fn as_any(&self) -> Option<&(dyn core::any::Any + Send + Sync)> {
+        Some(self)
+    }
+
     fn ioctl(&self, vdev: &VfioDevice, cmd: u32, arg: usize) -> Result<isize> {
+        // The function, for the ioctls that reach it.
+        let with_pdev = |f: &dyn Fn(&pci::Device<Bound>) -> Result<isize>| {
+            let parent = vdev.bound_parent()?;
+            f((&*parent).try_into()?)
+        };
         match cmd {
             VFIO_DEVICE_GET_INFO => answer_device_info(
                 arg,
@@ -534,14 +545,16 @@ impl VfioDeviceOps for PciDevice {
                 uapi::VFIO_PCI_NUM_IRQS,
             ),
             VFIO_DEVICE_GET_IRQ_INFO => irqs::Irqs::info(&self.irq_caps, arg),
-            VFIO_DEVICE_SET_IRQS => {
-                let parent = vdev.bound_parent()?;
-                let pdev: &pci::Device<Bound> = (&*parent).try_into()?;
+            VFIO_DEVICE_SET_IRQS => with_pdev(&|pdev| {
                 let mut irqs = self.irqs.lock();
                 let mut config = self.config.lock();
                 irqs.set(pdev, &self.irq_caps, &mut config, &self.intx, arg)
+            }),
+            VFIO_DEVICE_RESET => with_pdev(&|pdev| self.reset(vdev, pdev)),
+            VFIO_DEVICE_GET_PCI_HOT_RESET_INFO => {
+                with_pdev(&|pdev| hot_reset::info(vdev, pdev, arg))
             }
-            VFIO_DEVICE_RESET => self.reset(vdev),
+            VFIO_DEVICE_PCI_HOT_RESET => with_pdev(&|pdev| hot_reset::reset(vdev, pdev, arg)),
             _ => Err(ENOTTY),
         }
     }
@@ -682,7 +695,17 @@ impl pci::Driver for VfioPciDriver {
             }),
             GFP_KERNEL,
         )?;
-        let reg = Registration::new(pdev.as_ref(), ops, None)?;
+        // The functions a slot or bus reset reaches share a device set, so that a hot reset
+        // can check that nobody else has one of them open; a function on a root bus or a VF is
+        // a set of its own, as upstream.
+        let set_id = match pdev.on_root_bus() || pdev.is_virtfn() {
+            true => None,
+            false => Some(match pdev.hot_reset_scope() {
+                Some(ResetScope::Slot) => pdev.hot_reset_key(ResetScope::Slot),
+                _ => pdev.hot_reset_key(ResetScope::Bus),
+            }),
+        };
+        let reg = Registration::new(pdev.as_ref(), ops, set_id)?;
         dev_info!(pdev, "vfio-pci: vfio{}\n", reg.device().index);
         Ok(reg)
     }

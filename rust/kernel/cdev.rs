@@ -366,7 +366,7 @@ impl<T: CdevFile> CdevDevice<T> {
     /// The private data of `file` if it is an open file of a node of this kind (or one made by
     /// [`CdevDevice::new_file`]), `None` for any other file: how C code tells its files apart by
     /// `f_op`. Borrowed for as long as the caller holds `file`, which keeps it from release.
-    pub fn file_data(file: &File) -> Option<<T::Ptr as ForeignOwnable>::Borrowed<'_>> {
+    pub fn file_data(file: &LocalFile) -> Option<<T::Ptr as ForeignOwnable>::Borrowed<'_>> {
         let raw = file.as_ptr();
         // SAFETY: `file` is a valid file; its `f_op` and `private_data` may be read.
         let (fops, private) = unsafe { ((*raw).f_op, (*raw).private_data) };

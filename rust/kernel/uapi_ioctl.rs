@@ -46,6 +46,10 @@ pub const VFIO_DEVICE_GET_IRQ_INFO: u32 = vfio_cmd(9);
 pub const VFIO_DEVICE_SET_IRQS: u32 = vfio_cmd(10);
 /// `VFIO_DEVICE_RESET`.
 pub const VFIO_DEVICE_RESET: u32 = vfio_cmd(11);
+/// `VFIO_DEVICE_GET_PCI_HOT_RESET_INFO`.
+pub const VFIO_DEVICE_GET_PCI_HOT_RESET_INFO: u32 = vfio_cmd(12);
+/// `VFIO_DEVICE_PCI_HOT_RESET`.
+pub const VFIO_DEVICE_PCI_HOT_RESET: u32 = vfio_cmd(13);
 /// `VFIO_DEVICE_FEATURE`.
 pub const VFIO_DEVICE_FEATURE: u32 = vfio_cmd(17);
 /// `VFIO_DEVICE_BIND_IOMMUFD`.
