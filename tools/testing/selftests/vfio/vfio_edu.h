@@ -388,24 +388,23 @@ static inline int iommu_unmap_iova(int fd, bool container, __u32 ioas_id, __u64 
 
 /*
  * Copies into @line (of @size bytes) the first record of the kernel log, from
- * @kmsg's position on, where VT-d reports a DMA fault at @iova; waits up to a
- * second for it. False if there is none.
+ * @kmsg's position on, that contains both @a and @b; waits up to a second for
+ * it. False if there is none.
  */
-static inline bool dmar_fault_logged(int kmsg, __u64 iova, char *line, size_t size)
+static inline bool kmsg_logged(int kmsg, const char *a, const char *b, char *line, size_t size)
 {
 	struct timespec wait = { .tv_nsec = 10 * 1000 * 1000 };
-	char rec[1024], addr[32];
+	char rec[1024];
 	char *text;
 	ssize_t n;
 	int i;
 
-	snprintf(addr, sizeof(addr), "fault addr 0x%llx", (unsigned long long)iova);
 	for (i = 0; i < 100; i++) {
 		while ((n = read(kmsg, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
 			if (n <= 0)
 				continue;
 			rec[n] = 0;
-			if (!strstr(rec, "DMAR") || !strstr(rec, addr))
+			if (!strstr(rec, a) || !strstr(rec, b))
 				continue;
 			/* A /dev/kmsg record: "level,seq,time,flags;text". */
 			text = strchr(rec, ';');
@@ -417,5 +416,17 @@ static inline bool dmar_fault_logged(int kmsg, __u64 iova, char *line, size_t si
 	return false;
 }
 
+/*
+ * Copies into @line (of @size bytes) the first record of the kernel log, from
+ * @kmsg's position on, where VT-d reports a DMA fault at @iova; waits up to a
+ * second for it. False if there is none.
+ */
+static inline bool dmar_fault_logged(int kmsg, __u64 iova, char *line, size_t size)
+{
+	char addr[32];
+
+	snprintf(addr, sizeof(addr), "fault addr 0x%llx", (unsigned long long)iova);
+	return kmsg_logged(kmsg, "DMAR", addr, line, size);
+}
 
 #endif /* VFIO_EDU_H */

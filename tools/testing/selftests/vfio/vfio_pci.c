@@ -64,6 +64,7 @@ FIXTURE(pci)
 	int groupfd;
 	int devfd;
 	__u32 ioas_id;	/* the IOAS the cdev variant attached the device to */
+	__u32 devid;	/* the device's id in the iommufd (cdev variant) */
 };
 
 FIXTURE_VARIANT(pci)
@@ -105,7 +106,7 @@ static void open_through_cdev(struct __test_metadata *_metadata,
 			      FIXTURE_DATA(pci) *self)
 {
 	char name[32], node[64];
-	__u32 devid, hwpt;
+	__u32 hwpt;
 
 	ASSERT_TRUE(find_vfio_dev(self->bdf, name, sizeof(name)));
 	snprintf(node, sizeof(node), "/dev/vfio/devices/%s", name);
@@ -113,7 +114,7 @@ static void open_through_cdev(struct __test_metadata *_metadata,
 	ASSERT_LE(0, self->devfd);
 	self->iommufd = open("/dev/iommu", O_RDWR);
 	ASSERT_LE(0, self->iommufd);
-	ASSERT_EQ(0, bind_iommufd(self->devfd, self->iommufd, &devid));
+	ASSERT_EQ(0, bind_iommufd(self->devfd, self->iommufd, &self->devid));
 	ASSERT_EQ(0, ioas_alloc(self->iommufd, &self->ioas_id));
 	/* (attaching gives back the id of the HWPT it made in the IOAS) */
 	hwpt = self->ioas_id;
@@ -790,26 +791,36 @@ TEST_F(pci, intx_left_on_at_close)
 }
 
 /*
- * VFIO_DEVICE_RESET (edu sits alone behind a root port: a bus reset): the
- * function works after it, its config space as before, DMA included; the
- * virtual command register is unchanged.
+ * Runs @reset on a device with bus mastering on and BAR0 mapped, then checks
+ * that the PCI core reset the function (it logs "reset done" for a function
+ * with a driver once it restored its config space) and that the function
+ * works after it as before: its config space and the
+ * virtual command register unchanged, BAR0's registers alive through read()
+ * and write() and through the mapping (zapped by the reset, faulted in
+ * again), and DMA both ways with bus mastering as it was.
  */
-TEST_F(pci, reset)
+static void works_after_reset(struct __test_metadata *_metadata, FIXTURE_DATA(pci) *self,
+			      bool group, int (*reset)(FIXTURE_DATA(pci) *self))
 {
-	struct vfio_device_info info = { .argsz = sizeof(info) };
 	size_t page = getpagesize();
 	__u32 cmd_before, cmd_after;
+	char done[96], line[256];
 	volatile __u32 *regs;
+	int kmsg;
 	__u8 *buf;
-	__u16 cmd;
 
-	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_INFO, &info));
-	if (!(info.flags & VFIO_DEVICE_FLAGS_RESET))
-		SKIP(return, "edu cannot be reset here (not behind a bridge of its own)");
-	cmd = (config_read32(self->devfd, PCI_COMMAND) & 0xffff) | PCI_COMMAND_MASTER;
-	ASSERT_EQ(0, config_write(self->devfd, PCI_COMMAND, &cmd, 2));
+	ASSERT_EQ(0, edu_bus_master(self->devfd));
 	cmd_before = config_read32(self->devfd, PCI_COMMAND) & 0xffff;
-	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_RESET));
+	regs = map_bar0(self->devfd, EDU_BAR0_SIZE);
+	ASSERT_NE(NULL, regs);
+	EXPECT_EQ(EDU_ID, regs[0]);
+	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	ASSERT_LE(0, kmsg);
+	lseek(kmsg, 0, SEEK_END);
+	ASSERT_EQ(0, reset(self));
+	snprintf(done, sizeof(done), "%s: reset done", self->bdf);
+	EXPECT_TRUE(kmsg_logged(kmsg, done, done, line, sizeof(line)));
+	close(kmsg);
 	cmd_after = config_read32(self->devfd, PCI_COMMAND) & 0xffff;
 	EXPECT_EQ(cmd_before, cmd_after);
 	EXPECT_EQ(0x11e81234, config_read32(self->devfd, 0));
@@ -817,28 +828,196 @@ TEST_F(pci, reset)
 	/* Still alive: liveness inverts what was written. */
 	ASSERT_EQ(0, edu_write32(self->devfd, EDU_LIVENESS, 0x12345678));
 	EXPECT_EQ(~0x12345678u, edu_read32(self->devfd, EDU_LIVENESS));
-	/* A second reset, with BAR0 mapped: the mapping is zapped and faults in again. */
-	regs = map_bar0(self->devfd, EDU_BAR0_SIZE);
-	ASSERT_NE(NULL, regs);
-	EXPECT_EQ(EDU_ID, regs[0]);
-	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_RESET));
 	EXPECT_EQ(EDU_ID, regs[0]);
 	regs[EDU_LIVENESS / 4] = 0x0f0f0f0f;
 	EXPECT_EQ(~0x0f0f0f0fu, regs[EDU_LIVENESS / 4]);
 	munmap((void *)regs, EDU_BAR0_SIZE);
-	/* DMA after the resets: bus mastering as it was. */
 	buf = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
 	memset(buf, 0x5a, page);
 	memset(buf + page, 0, page);
-	ASSERT_EQ(0, iommu_map_va(self->iommufd, variant->group, self->ioas_id, buf, DMA_IOVA,
-				  2 * page));
+	ASSERT_EQ(0, iommu_map_va(self->iommufd, group, self->ioas_id, buf, DMA_IOVA, 2 * page));
 	ASSERT_EQ(0, edu_dma(self->devfd, DMA_IOVA, DMA_LEN, false));
 	ASSERT_EQ(0, edu_dma(self->devfd, DMA_IOVA + page, DMA_LEN, true));
 	EXPECT_EQ(0, memcmp(buf, buf + page, DMA_LEN));
-	EXPECT_EQ(0, iommu_unmap_iova(self->iommufd, variant->group, self->ioas_id, DMA_IOVA,
-				      2 * page));
+	EXPECT_EQ(0, iommu_unmap_iova(self->iommufd, group, self->ioas_id, DMA_IOVA, 2 * page));
 	munmap(buf, 2 * page);
+}
+
+static int function_reset(FIXTURE_DATA(pci) *self)
+{
+	return ioctl(self->devfd, VFIO_DEVICE_RESET);
+}
+
+/*
+ * VFIO_DEVICE_RESET (edu sits alone behind a root port: a bus reset), twice:
+ * the function works after each.
+ */
+TEST_F(pci, reset)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_INFO, &info));
+	if (!(info.flags & VFIO_DEVICE_FLAGS_RESET))
+		SKIP(return, "edu cannot be reset here (not behind a bridge of its own)");
+	works_after_reset(_metadata, self, variant->group, function_reset);
+	works_after_reset(_metadata, self, variant->group, function_reset);
+}
+
+/*
+ * VFIO_DEVICE_PCI_HOT_RESET with @count group descriptors @fds, @flags, and
+ * argsz @argsz (0: the size of the struct and the descriptors); sets errno on
+ * failure.
+ */
+static int hot_reset(int devfd, const int *fds, __u32 count, __u32 flags, __u32 argsz)
+{
+	size_t size = sizeof(struct vfio_pci_hot_reset) + count * sizeof(__s32);
+	struct vfio_pci_hot_reset *arg = calloc(1, size);
+	int ret, err;
+
+	if (!arg)
+		return -1;
+	arg->argsz = argsz ? argsz : size;
+	arg->flags = flags;
+	arg->count = count;
+	if (count)
+		memcpy(arg->group_fds, fds, count * sizeof(__s32));
+	ret = ioctl(devfd, VFIO_DEVICE_PCI_HOT_RESET, arg);
+	err = errno;
+	free(arg);
+	errno = err;
+	return ret;
+}
+
+/* The hot reset each way in proves ownership its own way: groups, or none. */
+static int own_hot_reset(FIXTURE_DATA(pci) *self)
+{
+	if (self->groupfd >= 0)
+		return hot_reset(self->devfd, &self->groupfd, 1, 0, 0);
+	return hot_reset(self->devfd, NULL, 0, 0, 0);
+}
+
+/* VFIO_DEVICE_GET_PCI_HOT_RESET_INFO with room for @room devices. */
+static struct vfio_pci_hot_reset_info *hot_reset_info(int devfd, __u32 room, int *ret)
+{
+	size_t size = sizeof(struct vfio_pci_hot_reset_info) +
+		      room * sizeof(struct vfio_pci_dependent_device);
+	struct vfio_pci_hot_reset_info *info = calloc(1, size);
+
+	if (!info)
+		return NULL;
+	info->argsz = size;
+	info->count = 0xdead;
+	*ret = ioctl(devfd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info) ? errno : 0;
+	return info;
+}
+
+/*
+ * The functions a hot reset of edu reaches: edu alone, behind its root port,
+ * by segment, bus and devfn; through the group with its IOMMU group's id,
+ * through the cdev with its id in the iommufd, flagged owned.
+ */
+TEST_F(pci, hot_reset_info)
+{
+	struct vfio_pci_hot_reset_info *info;
+	unsigned int seg, bus, dev, fn;
+	int ret, group_id;
+
+	ASSERT_EQ(4, sscanf(self->bdf, "%x:%x:%x.%x", &seg, &bus, &dev, &fn));
+	info = hot_reset_info(self->devfd, 4, &ret);
+	ASSERT_NE(NULL, info);
+	ASSERT_EQ(0, ret);
+	ASSERT_EQ(1, info->count);
+	EXPECT_EQ(seg, info->devices[0].segment);
+	EXPECT_EQ(bus, info->devices[0].bus);
+	EXPECT_EQ((dev << 3) | fn, info->devices[0].devfn);
+	if (variant->group) {
+		ASSERT_TRUE(find_iommu_group(self->bdf, &group_id));
+		EXPECT_EQ(0, info->flags);
+		EXPECT_EQ((__u32)group_id, info->devices[0].group_id);
+	} else {
+		EXPECT_EQ(VFIO_PCI_HOT_RESET_FLAG_DEV_ID | VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED,
+			  info->flags);
+		EXPECT_EQ(self->devid, info->devices[0].devid);
+		EXPECT_NE(0, self->devid);
+	}
+	free(info);
+}
+
+/*
+ * An array too short for the functions reached: ENOSPC, with the number
+ * needed in count and no flags; an argsz short of count: EINVAL.
+ */
+TEST_F(pci, hot_reset_info_too_small)
+{
+	struct vfio_pci_hot_reset_info *info;
+	int ret;
+
+	info = hot_reset_info(self->devfd, 0, &ret);
+	ASSERT_NE(NULL, info);
+	EXPECT_EQ(ENOSPC, ret);
+	EXPECT_EQ(1, info->count);
+	EXPECT_EQ(0, info->flags);
+	/* Room for most of one entry is no room. */
+	info->argsz = sizeof(*info) + sizeof(info->devices[0]) - 1;
+	info->count = 0;
+	info->flags = 0xff;
+	EXPECT_ERRNO(ENOSPC, ioctl(self->devfd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info));
+	EXPECT_EQ(1, info->count);
+	EXPECT_EQ(0, info->flags);
+	info->argsz = offsetof(struct vfio_pci_hot_reset_info, count) + 3;
+	info->count = 0;
+	EXPECT_ERRNO(EINVAL, ioctl(self->devfd, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, info));
+	EXPECT_EQ(0, info->count);
+	free(info);
+}
+
+/*
+ * VFIO_DEVICE_PCI_HOT_RESET: the group form through the group (edu's group
+ * descriptor), the zero-length form through the cdev (edu bound to the
+ * iommufd); the function works after it as after VFIO_DEVICE_RESET, twice.
+ */
+TEST_F(pci, hot_reset)
+{
+	works_after_reset(_metadata, self, variant->group, own_hot_reset);
+	works_after_reset(_metadata, self, variant->group, own_hot_reset);
+}
+
+/*
+ * What the hot reset refuses, as upstream: any flag, an argsz short of count,
+ * the other way in's form, more descriptors than functions reached, a
+ * descriptor that is not a VFIO group's (EINVAL), one that is not open
+ * (EBADF). The device is still there and works after all of them.
+ */
+TEST_F(pci, hot_reset_bad_args)
+{
+	int fds[2] = { self->groupfd, self->groupfd };
+	int closed = dup(self->devfd);
+
+	ASSERT_LE(0, closed);
+	close(closed);
+	EXPECT_ERRNO(EINVAL, hot_reset(self->devfd, fds, variant->group, 1, 0));
+	EXPECT_ERRNO(EINVAL, hot_reset(self->devfd, fds, variant->group, 0,
+				       offsetof(struct vfio_pci_hot_reset, count) + 3));
+	if (!variant->group) {
+		/* Descriptors are for devices opened through their group. */
+		EXPECT_ERRNO(EINVAL, hot_reset(self->devfd, &self->iommufd, 1, 0, 0));
+		EXPECT_ERRNO(EINVAL, hot_reset(self->devfd, &self->devfd, 1, 0, 0));
+		ASSERT_EQ(0, own_hot_reset(self));
+		return;
+	}
+	/* The zero-length form is for devices opened through their cdev. */
+	EXPECT_ERRNO(EINVAL, hot_reset(self->devfd, NULL, 0, 0, 0));
+	/* One function reached, two descriptors. */
+	EXPECT_ERRNO(EINVAL, hot_reset(self->devfd, fds, 2, 0, 0));
+	/* The container and the device are VFIO files, but not groups. */
+	EXPECT_ERRNO(EINVAL, hot_reset(self->devfd, &self->iommufd, 1, 0, 0));
+	EXPECT_ERRNO(EINVAL, hot_reset(self->devfd, &self->devfd, 1, 0, 0));
+	EXPECT_ERRNO(EBADF, hot_reset(self->devfd, &closed, 1, 0, 0));
+	fds[0] = -1;
+	EXPECT_ERRNO(EBADF, hot_reset(self->devfd, fds, 1, 0, 0));
+	ASSERT_EQ(0, own_hot_reset(self));
+	EXPECT_EQ(EDU_ID, edu_read32(self->devfd, 0));
 }
 
 /* The request index: one eventfd, set, signalled by loopback, cleared with -1. */
