@@ -18,14 +18,25 @@
 //! `SET_IRQS` and userspace's writes of INTx disable in the virtual command register all
 //! change it. Only functions that can mask INTx that way (PCI 2.3) offer it: upstream also
 //! serves the others by disabling the interrupt at the controller, which needs an exclusive
-//! line. Not offered yet: unmasking through an eventfd (upstream's virqfd, which KVM's
-//! resampling irqfd uses) and the error index; their uses fail.
+//! line. The user may also unmask through an eventfd of its own, which KVM's resampling irqfd
+//! signals when the guest acknowledges the interrupt (upstream's virqfd): a
+//! [`kernel::eventfd::Watch`] unmasks at each signal and, if the device still has the
+//! interrupt pending, has a work item signal the trigger again (no eventfd may be signalled
+//! from another's wake-up). Not offered yet: the error index; its uses fail.
+//!
+//! Lock order: an unmask eventfd's wait queue, then the INTx `state`; the trigger's lock is
+//! never taken with `state` held, since signalling the trigger takes an eventfd's wait queue
+//! lock (of the same class).
 
 use super::config::PciConfig;
 use core::mem::size_of;
 use kernel::{
     device::Bound,
-    eventfd::EventFd,
+    eventfd::{
+        EventFd,
+        Notify,
+        Watch, //
+    },
     irq::{
         Handler,
         IrqReturn, //
@@ -50,6 +61,13 @@ use kernel::{
     },
     uapi,
     uapi_bytes::read_user_u32,
+    workqueue::{
+        self,
+        impl_has_work,
+        new_work,
+        Work,
+        WorkItem, //
+    },
 };
 
 /// `offsetofend(struct vfio_irq_info, count)`.
@@ -90,8 +108,6 @@ struct IntxState {
     /// INTx is masked at the function: by the handler until the user unmasks it, or by the
     /// user.
     masked: bool,
-    /// Signalled for each interrupt.
-    trigger: Option<EventFd>,
 }
 
 /// A function's INTx, as its handler, `SET_IRQS` and the virtual command register see it.
@@ -100,6 +116,24 @@ pub(super) struct IntxLine {
     pdev: ARef<pci::Device>,
     #[pin]
     state: SpinLockIrq<IntxState>,
+    /// Signalled for each interrupt; never locked with `state` held.
+    #[pin]
+    trigger: SpinLockIrq<Option<EventFd>>,
+    /// Signals the trigger again for an unmask eventfd that found the interrupt still pending.
+    #[pin]
+    resend: Work<IntxLine>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for IntxLine { self.resend }
+}
+
+impl WorkItem for IntxLine {
+    type Pointer = Arc<IntxLine>;
+
+    fn run(this: Arc<IntxLine>) {
+        this.signal();
+    }
 }
 
 impl IntxLine {
@@ -107,21 +141,25 @@ impl IntxLine {
         pin_init!(Self {
             pdev,
             state <- new_spinlock_irq!(IntxState::default()),
+            trigger <- new_spinlock_irq!(None),
+            resend <- new_work!("IntxLine::resend"),
         })
     }
 
     /// The line fired: if it is this function's interrupt, mask it and tell the user.
     fn handle(&self) -> IrqReturn {
-        let mut state = self.state.lock();
-        // Not masked yet, and pending at this function: the line may be shared.
-        if state.enabled && !state.masked && self.pdev.check_and_mask_intx() {
-            state.masked = true;
-            if let Some(trigger) = &state.trigger {
-                trigger.signal();
-            }
-            return IrqReturn::Handled;
+        let ours = {
+            let mut state = self.state.lock();
+            // Not masked yet, and pending at this function: the line may be shared.
+            let ours = state.enabled && !state.masked && self.pdev.check_and_mask_intx();
+            state.masked |= ours;
+            ours
+        };
+        if !ours {
+            return IrqReturn::None;
         }
-        IrqReturn::None
+        self.signal();
+        IrqReturn::Handled
     }
 
     /// Masks INTx at the function (upstream's `__vfio_pci_intx_mask`).
@@ -136,44 +174,66 @@ impl IntxLine {
     /// Unmasks INTx at the function, unless the device has an interrupt pending, which is
     /// then signalled again (upstream's `vfio_pci_intx_unmask`).
     pub(super) fn unmask(&self) {
+        if self.unmask_pending() {
+            self.signal();
+        }
+    }
+
+    /// Unmasks INTx at the function if it is in use and masked; whether the device still has
+    /// the interrupt pending, which keeps it masked (upstream's
+    /// `vfio_pci_intx_unmask_handler`).
+    fn unmask_pending(&self) -> bool {
         let mut state = self.state.lock();
         if state.enabled && state.masked {
             state.masked = !self.pdev.check_and_unmask_intx();
-            if state.masked {
-                if let Some(trigger) = &state.trigger {
-                    trigger.signal();
-                }
-            }
+            return state.masked;
         }
+        false
     }
 
     /// Signals the trigger as if the line had fired (loopback).
     fn signal(&self) {
-        if let Some(trigger) = &self.state.lock().trigger {
+        if let Some(trigger) = &*self.trigger.lock() {
             trigger.signal();
         }
     }
 
     /// Replaces the trigger; the old one is returned, to be dropped outside the lock.
     fn set_trigger(&self, trigger: Option<EventFd>) -> Option<EventFd> {
-        core::mem::replace(&mut self.state.lock().trigger, trigger)
+        core::mem::replace(&mut *self.trigger.lock(), trigger)
     }
 
     /// Marks the line in use, masked or not at the function as `masked` says.
     fn enable(&self, masked: bool, trigger: Option<EventFd>) {
+        drop(self.set_trigger(trigger));
         let mut state = self.state.lock();
         state.enabled = true;
         state.masked = masked;
-        state.trigger = trigger;
         self.pdev.set_intx(!masked);
     }
 
     /// Marks the line unused; the trigger is returned, to be dropped outside the lock.
     fn disable(&self) -> Option<EventFd> {
-        let mut state = self.state.lock();
-        state.enabled = false;
-        state.masked = false;
-        state.trigger.take()
+        {
+            let mut state = self.state.lock();
+            state.enabled = false;
+            state.masked = false;
+        }
+        self.set_trigger(None)
+    }
+}
+
+/// What an unmask eventfd does at each signal: unmask INTx, and if the device still has the
+/// interrupt pending, have the trigger signalled again from a work item (upstream's virqfd
+/// with `vfio_pci_intx_unmask_handler` and `vfio_send_intx_eventfd`).
+pub(super) struct UnmaskOnSignal(Arc<IntxLine>);
+
+impl Notify for UnmaskOnSignal {
+    fn notify(&self) {
+        if self.0.unmask_pending() {
+            // (Already queued: the signal it will send covers this one too.)
+            let _ = workqueue::system().enqueue(self.0.clone());
+        }
     }
 }
 
@@ -193,6 +253,8 @@ pub(super) struct Irqs {
     vectors: Option<(u32, Vectors<Trigger>)>,
     /// The INTx line, while INTx is in use.
     intx: Option<Intx<IntxHandler>>,
+    /// The eventfd whose signals unmask INTx, if the user gave one; it goes with INTx.
+    unmask: Option<Pin<KBox<Watch<UnmaskOnSignal>>>>,
     /// The device request eventfd.
     request: Option<EventFd>,
 }
@@ -278,10 +340,13 @@ impl Irqs {
                 if self.intx.is_none() || hdr.start != 0 || hdr.count != 1 {
                     return Err(EINVAL);
                 }
-                // Masking through an eventfd: upstream has none either. Unmasking through one
-                // (virqfd) is not offered yet.
-                if matches!(data, Data::Eventfds(_)) {
-                    return Err(ENOTTY);
+                if let Data::Eventfds(fds) = data {
+                    // Masking through an eventfd: upstream has none either.
+                    if a == uapi::VFIO_IRQ_SET_ACTION_MASK {
+                        return Err(ENOTTY);
+                    }
+                    self.set_unmask_eventfd(line, first_fd(fds)?)?;
+                    return Ok(0);
                 }
                 let act = data.fires(0);
                 if act && a == uapi::VFIO_IRQ_SET_ACTION_MASK {
@@ -393,11 +458,32 @@ impl Irqs {
         Ok(())
     }
 
-    /// Lets go of the INTx line: the handler goes first, then the state it used.
+    /// Lets go of the INTx line: the unmask eventfd and the handler go first, then the state
+    /// they used.
     fn disable_intx(&mut self, line: &IntxLine) {
+        self.unmask = None;
         if self.intx.take().is_some() {
             drop(line.disable());
         }
+    }
+
+    /// Unmasks INTx at each signal of eventfd `fd` from now on, or no longer for a negative
+    /// `fd` (upstream's `vfio_pci_set_intx_unmask` with `vfio_virqfd_enable`/`disable`):
+    /// `EBUSY` while another eventfd does it (one the user closed no longer counts), `EBADF`
+    /// for a descriptor that is not open, `EINVAL` for one that is not an eventfd.
+    fn set_unmask_eventfd(&mut self, line: &Arc<IntxLine>, fd: i32) -> Result {
+        if fd < 0 {
+            self.unmask = None;
+            return Ok(());
+        }
+        // The descriptor's errors come first, as upstream.
+        drop(EventFd::from_fd(fd)?);
+        if self.unmask.as_ref().is_some_and(|watch| !watch.hung_up()) {
+            return Err(EBUSY);
+        }
+        self.unmask = None;
+        self.unmask = Some(Watch::new(fd, UnmaskOnSignal(line.clone()))?);
+        Ok(())
     }
 
     /// Upstream's `vfio_pci_set_msi_trigger`.

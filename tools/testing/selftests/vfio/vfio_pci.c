@@ -761,6 +761,94 @@ TEST_F(pci, intx_through_eventfd)
 	close(efd2);
 }
 
+/* Writes one to eventfd @efd, as KVM's resampler or any user does. */
+static int kick(int efd)
+{
+	__u64 one = 1;
+
+	return write(efd, &one, sizeof(one)) == sizeof(one) ? 0 : -1;
+}
+
+/*
+ * INTx unmasked through an eventfd of the user's (upstream's virqfd, as KVM's
+ * resampling irqfd uses it): each signal unmasks, and an interrupt still
+ * pending then is signalled again; the kernel consumes the eventfd's count; a
+ * signal pending when the eventfd is given counts; one unmask eventfd at a
+ * time (EBUSY), until it is removed with -1 or closed; it goes with INTx.
+ */
+TEST_F(pci, intx_unmask_through_eventfd)
+{
+	__u32 trigger = VFIO_IRQ_SET_ACTION_TRIGGER, mask = VFIO_IRQ_SET_ACTION_MASK;
+	__u32 unmask = VFIO_IRQ_SET_ACTION_UNMASK;
+	int efd = eventfd(0, EFD_NONBLOCK), ufd = eventfd(0, EFD_NONBLOCK);
+	int ufd2 = eventfd(0, EFD_NONBLOCK);
+	__u64 n;
+
+	ASSERT_LE(0, efd);
+	ASSERT_LE(0, ufd);
+	ASSERT_LE(0, ufd2);
+	/* Not before INTx is on. */
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, ufd));
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 1, efd));
+	EXPECT_ERRNO(ENOTTY, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, mask, 1, ufd));
+	EXPECT_ERRNO(EBADF, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, 9999));
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1,
+				     self->devfd));
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, ufd));
+	EXPECT_ERRNO(EBUSY, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, ufd2));
+
+	/* An interrupt: signalled once, then masked. */
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 1));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	EXPECT_TRUE(eventfd_quiet(efd));
+	/* Unmasked through the eventfd while still pending: signalled again. */
+	ASSERT_EQ(0, kick(ufd));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	/* Served, then unmasked through the eventfd: quiet, and the next one comes. */
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 1));
+	ASSERT_EQ(0, kick(ufd));
+	EXPECT_TRUE(eventfd_quiet(efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 2));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 2));
+	ASSERT_EQ(0, kick(ufd));
+	/* The kernel took the eventfd's count. */
+	EXPECT_ERRNO(EAGAIN, read(ufd, &n, sizeof(n)));
+
+	/* Removed: its signals no longer unmask. */
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, -1));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 4));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 4));
+	ASSERT_EQ(0, kick(ufd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 8));
+	EXPECT_TRUE(eventfd_quiet(efd));
+	/* Given again with that signal pending: it unmasks at once, 8 is still pending. */
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, ufd));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 8));
+	ASSERT_EQ(0, kick(ufd));
+	EXPECT_TRUE(eventfd_quiet(efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 16));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 16));
+
+	/* Closed by the user: another may take its place, and unmasks. */
+	close(ufd);
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, ufd2));
+	ASSERT_EQ(0, kick(ufd2));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 32));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 32));
+
+	/* INTx off takes the unmask eventfd with it. */
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 0, -2));
+	EXPECT_ERRNO(EINVAL, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, ufd2));
+	ASSERT_EQ(0, kick(ufd2));
+	close(efd);
+	close(ufd2);
+}
+
 /*
  * INTx left on, and masked by its handler, when the device is closed: the
  * close takes the line down (the VM's kmemleak and lockdep watch), and the
