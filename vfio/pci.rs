@@ -22,9 +22,11 @@
 //! Lock order: `irqs`, then `config`, then `mem`; the mmap lock of a process comes before
 //! `mem` (faults), and `mem` before the address space's lock (zaps).
 //!
-//! Interrupts ([`irqs`]): INTx, MSI, MSI-X and the device request, through eventfds. Not yet
+//! Interrupts ([`irqs`]): INTx, MSI, MSI-X and the device request, through eventfds. Resets:
+//! of the function (`VFIO_DEVICE_RESET`), and of its slot or bus with every function there
+//! ([`hot_reset`]), which is why the functions of a slot or bus share a device set. Not yet
 //! here (see `Documentation/iommufd-vfio-rust.rst`): I/O-port BARs, the ROM's contents and
-//! VGA, the error interrupt, hot resets and the PCI device features. The driver is built into
+//! VGA, the error interrupt and the PCI device features. The driver is built into
 //! the VFIO module (the driver API is Rust, which another module cannot call), which offers
 //! the module name `vfio-pci` as an alias.
 

@@ -769,6 +769,14 @@ static int kick(int efd)
 	return write(efd, &one, sizeof(one)) == sizeof(one) ? 0 : -1;
 }
 
+/* edu raises its interrupt @bit, which must reach @efd; then it is acknowledged at edu. */
+static void raise_and_ack(struct __test_metadata *_metadata, int devfd, int efd, __u32 bit)
+{
+	ASSERT_EQ(0, edu_write32(devfd, EDU_IRQ_RAISE, bit));
+	EXPECT_EQ(1, wait_eventfd(efd));
+	ASSERT_EQ(0, edu_write32(devfd, EDU_IRQ_ACK, bit));
+}
+
 /*
  * INTx unmasked through an eventfd of the user's (upstream's virqfd, as KVM's
  * resampling irqfd uses it): each signal unmasks, and an interrupt still
@@ -808,18 +816,14 @@ TEST_F(pci, intx_unmask_through_eventfd)
 	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 1));
 	ASSERT_EQ(0, kick(ufd));
 	EXPECT_TRUE(eventfd_quiet(efd));
-	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 2));
-	EXPECT_EQ(1, wait_eventfd(efd));
-	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 2));
+	raise_and_ack(_metadata, self->devfd, efd, 2);
 	ASSERT_EQ(0, kick(ufd));
 	/* The kernel took the eventfd's count. */
 	EXPECT_ERRNO(EAGAIN, read(ufd, &n, sizeof(n)));
 
 	/* Removed: its signals no longer unmask. */
 	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, -1));
-	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 4));
-	EXPECT_EQ(1, wait_eventfd(efd));
-	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 4));
+	raise_and_ack(_metadata, self->devfd, efd, 4);
 	ASSERT_EQ(0, kick(ufd));
 	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 8));
 	EXPECT_TRUE(eventfd_quiet(efd));
@@ -829,17 +833,13 @@ TEST_F(pci, intx_unmask_through_eventfd)
 	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 8));
 	ASSERT_EQ(0, kick(ufd));
 	EXPECT_TRUE(eventfd_quiet(efd));
-	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 16));
-	EXPECT_EQ(1, wait_eventfd(efd));
-	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 16));
+	raise_and_ack(_metadata, self->devfd, efd, 16);
 
 	/* Closed by the user: another may take its place, and unmasks. */
 	close(ufd);
 	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, ufd2));
 	ASSERT_EQ(0, kick(ufd2));
-	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 32));
-	EXPECT_EQ(1, wait_eventfd(efd));
-	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_ACK, 32));
+	raise_and_ack(_metadata, self->devfd, efd, 32);
 
 	/* INTx off takes the unmask eventfd with it. */
 	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 0, -2));
