@@ -217,9 +217,16 @@ pub(super) fn reset(vdev: &VfioDevice, pdev: &pci::Device<Bound>, arg: usize) ->
     if count as usize > pdev.hot_reset_affected(scope)?.len() {
         return Err(EINVAL);
     }
-    let mut files = KVec::with_capacity(count as usize, GFP_KERNEL)?;
+    // All the descriptors are read before any is looked up, as upstream (`EFAULT` first).
+    let mut fds = KVec::with_capacity(count as usize, GFP_KERNEL)?;
     for i in 0..count as usize {
-        let fd = read_user_u32(arg + HEADER + i * size_of::<i32>())?;
+        fds.push(
+            read_user_u32(arg + HEADER + i * size_of::<i32>())?,
+            GFP_KERNEL,
+        )?;
+    }
+    let mut files = KVec::with_capacity(count as usize, GFP_KERNEL)?;
+    for fd in fds {
         let file = LocalFile::fget(fd).map_err(|_| EBADF)?;
         if !is_group(&file) {
             return Err(EINVAL);
