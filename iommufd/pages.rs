@@ -1057,3 +1057,63 @@ mod dmabuf_tests {
         );
     }
 }
+
+#[kunit_tests(rust_iommufd_pages_pfnmap)]
+mod pfnmap_tests {
+    use super::*;
+
+    /// Pages over device memory in three runs: 2 pages at 1 MiB, 1 at 4 MiB, 3 at 8 MiB, from
+    /// 16 bytes into the first page.
+    fn device_pages() -> Arc<Pages> {
+        let mut runs = KVVec::new();
+        for (phys, npages) in [(0x10_0000, 2), (0x40_0000, 1), (0x80_0000, 3)] {
+            runs.push(PfnRun { phys, npages }, GFP_KERNEL)
+                .expect("memory");
+        }
+        let source = Source::Pfnmap {
+            uptr: 0x7000_0000,
+            runs,
+        };
+        let length = 6 * PAGE_SIZE as u64 - 0x10;
+        let (pages, _) = Pages::new(source, 0x10, length, true, None).expect("memory");
+        pages
+    }
+
+    /// What [`Pages::for_each_run`] hands over for `first..=last`.
+    fn runs_of(pages: &Pages, first: usize, last: usize) -> Result<KVec<(usize, u64, usize)>> {
+        let mut out = KVec::new();
+        pages.for_each_run(first, last, |i, phys, n| {
+            out.push((i, phys, n), GFP_KERNEL)?;
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn runs_are_the_device_memory_and_nothing_pins() {
+        let page = PAGE_SIZE as u64;
+        let pages = device_pages();
+        assert!(pages.is_phys() && !pages.is_dmabuf() && !pages.is_file());
+        assert_eq!(pages.address(0x10), 0x7000_0010);
+        assert_eq!(pages.pin(0, 0), Err(EINVAL));
+        assert_eq!(pages.copy(0, 0, &mut [0u8; 4], false), Err(EINVAL));
+        assert_eq!(
+            runs_of(&pages, 0, 5).as_deref(),
+            Ok(&[(0, 0x10_0000, 2), (2, 0x40_0000, 1), (3, 0x80_0000, 3)][..])
+        );
+        assert_eq!(
+            runs_of(&pages, 1, 4).as_deref(),
+            Ok(&[
+                (1, 0x10_0000 + page, 1),
+                (2, 0x40_0000, 1),
+                (3, 0x80_0000, 2)
+            ][..])
+        );
+        assert_eq!(
+            runs_of(&pages, 4, 4).as_deref(),
+            Ok(&[(4, 0x80_0000 + page, 1)][..])
+        );
+        // Past the last page: EFAULT, as for pages that are not pinned.
+        assert_eq!(runs_of(&pages, 5, 6).err(), Some(EFAULT));
+    }
+}
