@@ -100,6 +100,10 @@ pub(crate) struct Iommufd {
     /// The driver memory userspace can map through the file.
     #[pin]
     pub(crate) mmaps: MmapTable,
+    /// Whether VFIO's own container made the context (`iommufd_ctx_create()`). Its type1 maps
+    /// then take device memory (`VM_PFNMAP`, a BAR's `mmap()`) as upstream's type1 does; the
+    /// compat ioctls on `/dev/iommu` refuse it, as upstream's iommufd does.
+    pub(crate) vfio_container: bool,
 }
 
 /// One past the last command number of upstream's ioctl table. Numbers from there on are not
@@ -359,8 +363,12 @@ impl Iommufd {
 }
 
 impl Iommufd {
-    /// A new context, with no objects; `dev` is `/dev/iommu`'s misc device, if there is one.
-    pub(crate) fn new(dev: Option<ARef<kernel::device::Device>>) -> Result<Pin<KBox<Self>>> {
+    /// A new context, with no objects; `dev` is `/dev/iommu`'s misc device, if there is one;
+    /// `vfio_container` if VFIO's own container makes it.
+    pub(crate) fn new(
+        dev: Option<ARef<kernel::device::Device>>,
+        vfio_container: bool,
+    ) -> Result<Pin<KBox<Self>>> {
         KBox::try_pin_init(
             try_pin_init!(Self {
                 objects: Arc::pin_init(ObjectTable::new(), GFP_KERNEL_ACCOUNT)?,
@@ -370,6 +378,7 @@ impl Iommufd {
                 no_iommu_mode: Atomic::new(false),
                 dev,
                 mmaps <- MmapTable::new(),
+                vfio_container,
             }),
             GFP_KERNEL_ACCOUNT,
         )
@@ -381,7 +390,7 @@ impl MiscDevice for Iommufd {
     type Ptr = Pin<KBox<Self>>;
 
     fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Self::Ptr> {
-        Iommufd::new(Some(misc.device().into()))
+        Iommufd::new(Some(misc.device().into()), false)
     }
 
     fn ioctl(me: Pin<&Self>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {

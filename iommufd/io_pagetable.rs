@@ -18,7 +18,8 @@
 //!   mapping only records it (as upstream). Every change (map, unmap, attaching or detaching
 //!   a domain) either completes in every domain or is undone in all of them. Areas over a
 //!   dma-buf are the exception to pinning: they map the exporter's memory as it is, and its
-//!   revocation can empty them at any time (see [`crate::pages`]).
+//!   revocation can empty them at any time (see [`crate::pages`]). So are areas over device
+//!   memory that VFIO's type1 container maps, by physical address too.
 //!
 //! Locking: `tables` is taken for every query and update; it is never held across a copy to
 //! or from userspace (callers copy the answer out after the lock is dropped).
@@ -50,6 +51,7 @@ use kernel::{
         Mutex,
         MutexGuard, //
     },
+    user_pin::PinOwner,
 };
 
 /// A reserved range and who reserved it.
@@ -359,7 +361,7 @@ impl Tables {
             return Ok(());
         }
         let (first, last) = area.page_span(range);
-        let pin = !area.pages.is_dmabuf() && (only.is_none() || self.domains.len() == 1);
+        let pin = !area.pages.is_phys() && (only.is_none() || self.domains.len() == 1);
         if pin {
             area.pages.pin(first, last)?;
         }
@@ -408,7 +410,7 @@ impl Tables {
                 .iter()
                 .for_each(|d| Self::unmap_from(d, range, area)),
         }
-        if !area.pages.is_dmabuf() && (only.is_none() || self.domains.len() == 1) {
+        if !area.pages.is_phys() && (only.is_none() || self.domains.len() == 1) {
             let (first, last) = area.page_span(range);
             area.pages.unpin(first, last);
         }
@@ -576,6 +578,21 @@ impl IoPagetable {
     ) -> Result<u64> {
         let (pages, start) = Pages::user(uptr, length, prot.write, charger)?;
         self.map_one(iova, pages, start, length, prot)
+    }
+
+    /// Maps `length` bytes of device memory at `uptr` of `owner`'s process, a `VM_PFNMAP`
+    /// mapping, to `iova`; returns the IOVA. Only VFIO's own type1 container does this; see
+    /// [`Pages::pfnmap`].
+    pub(crate) fn map_pfnmap(
+        &self,
+        iova: u64,
+        uptr: u64,
+        length: u64,
+        prot: Prot,
+        owner: &PinOwner,
+    ) -> Result<u64> {
+        let (pages, start) = Pages::pfnmap(owner, uptr, length, prot.write)?;
+        self.map_one(Some(iova), pages, start, length, prot)
     }
 
     /// Maps `length` bytes of memfd `file` from byte `start` to `iova`, or to an IOVA the table
@@ -988,7 +1005,7 @@ impl IoPagetable {
             }
             // Both halves keep their own use of the pages; a page both touch needs one more.
             let shared = Pages::index(rhs_start - 1) == Pages::index(rhs_start);
-            if shared && !t.domains.is_empty() {
+            if shared && !t.domains.is_empty() && !area.pages.is_phys() {
                 let i = Pages::index(rhs_start);
                 area.pages.pin(i, i)?;
             }

@@ -56,7 +56,7 @@ fn context(file: &File) -> Option<Pin<&Iommufd>> {
 extern "C" fn iommufd_ctx_create() -> *mut bindings::iommufd_ctx {
     let create = || -> Result<ARef<File>> {
         let (files, dev) = IOMMUFD_FILES.as_ref().ok_or(ENODEV)?;
-        files.new_file(c"[iommufd]", Iommufd::new(dev.clone())?)
+        files.new_file(c"[iommufd]", Iommufd::new(dev.clone(), true)?)
     };
     match create() {
         Ok(file) => ARef::into_raw(file).as_ptr().cast(),

@@ -29,6 +29,13 @@
 //! stays revoked for these pages: areas over it map nothing until unmapped, and emulated
 //! devices can never pin or read it (`EINVAL`), as upstream.
 //!
+//! Device memory a process maps with `VM_PFNMAP` (a PCI BAR's `mmap()`) has no pages to pin
+//! either. Only VFIO's own type1 container maps it, for peer-to-peer DMA, as upstream's type1
+//! does: its physical addresses are looked up once, when the pages are made
+//! ([`Pages::pfnmap`]), and areas over it are mapped from them like pinned runs. It is never
+//! pinned or charged, and nothing revokes it: as upstream, the process answers for keeping the
+//! mapping while the device may use it.
+//!
 //! Locking: `pins` is taken inside the io_pagetable's lock and never calls out to it. A
 //! dma-buf's `maps` lock is taken inside the buffer's reservation lock (revocation) and inside
 //! the io_pagetable's lock, and only calls out to domains; pages over a dma-buf are released
@@ -62,6 +69,10 @@ use kernel::{
     fs::File,
     new_mutex,
     page::PAGE_SIZE,
+    pfnmap::{
+        pfnmap_runs,
+        PfnRun, //
+    },
     prelude::*,
     sync::aref::ARef,
     sync::{
@@ -168,6 +179,9 @@ enum Source {
     /// A dma-buf (`IOMMU_IOAS_MAP_FILE` too).
     #[cfg(CONFIG_DMA_SHARED_BUFFER)]
     DmaBuf(DmaBufSource),
+    /// Device memory of a `VM_PFNMAP` mapping (VFIO type1 only): the user address of the first
+    /// page, and the physical memory of all the pages, in order.
+    Pfnmap { uptr: u64, runs: KVVec<PfnRun> },
 }
 
 /// The dma-buf behind [`Pages`]: attached, pinned, and its physical range known.
@@ -319,6 +333,30 @@ impl Pages {
         Self::new(source, offset, length, writable, None)
     }
 
+    /// The device memory, mapped with `VM_PFNMAP` (a BAR's `mmap()`), holding `length` bytes at
+    /// user address `uptr` of `owner`, and the offset of `uptr` in the first page. The physical
+    /// addresses are looked up now, once; nothing is pinned or charged. `EFAULT` unless every
+    /// page is such memory (writable if `writable`), as [`pfnmap_runs`] says.
+    pub(crate) fn pfnmap(
+        owner: &PinOwner,
+        uptr: u64,
+        length: u64,
+        writable: bool,
+    ) -> Result<(Arc<Self>, u64)> {
+        let end = uptr.checked_add(length).ok_or(EOVERFLOW)?;
+        if length == 0 {
+            return Err(EINVAL);
+        }
+        let offset = uptr % PAGE_SIZE as u64;
+        let first = uptr - offset;
+        let npages =
+            usize::try_from((end - first).div_ceil(PAGE_SIZE as u64)).map_err(|_| EINVAL)?;
+        let start = usize::try_from(first).map_err(|_| EFAULT)?;
+        let runs = pfnmap_runs(owner.mm(), start, npages, writable)?;
+        let source = Source::Pfnmap { uptr: first, runs };
+        Self::new(source, offset, length, writable, None)
+    }
+
     /// Makes the pages; `charger` says who pinned pages are charged to, `None` for memory
     /// that is never pinned.
     fn new(
@@ -368,6 +406,7 @@ impl Pages {
             Source::File(_, start) => start + offset,
             #[cfg(CONFIG_DMA_SHARED_BUFFER)]
             Source::DmaBuf(d) => d.start + offset,
+            Source::Pfnmap { uptr, .. } => uptr + offset,
         }
     }
 
@@ -381,7 +420,7 @@ impl Pages {
     /// On failure nothing changes: `ENOMEM` past the owner's limit, or the error pinning gave
     /// (`EFAULT` for unmapped memory, ...).
     pub(crate) fn pin(&self, first: usize, last: usize) -> Result {
-        if first > last || last >= self.npages || self.is_dmabuf() {
+        if first > last || last >= self.npages || self.is_phys() {
             return Err(EINVAL);
         }
         let mut p = self.pins.lock();
@@ -492,6 +531,7 @@ impl Pages {
             // Never pinned.
             #[cfg(CONFIG_DMA_SHARED_BUFFER)]
             Source::DmaBuf(_) => Err(EINVAL),
+            Source::Pfnmap { .. } => Err(EINVAL),
         }
     }
 
@@ -524,13 +564,33 @@ impl Pages {
 
     /// Calls `f(index, phys, npages)` for each run of pinned pages of `first..=last`, in
     /// order: `npages` physically contiguous pages from page `index` at `phys`. The pages must
-    /// have a use (taken with [`Pages::pin`]); `EFAULT` if one has none.
+    /// have a use (taken with [`Pages::pin`]), or be device memory; `EFAULT` if one has none.
     pub(crate) fn for_each_run(
         &self,
         first: usize,
         last: usize,
         mut f: impl FnMut(usize, u64, usize) -> Result,
     ) -> Result {
+        if let Source::Pfnmap { runs, .. } = &self.source {
+            let mut index = 0;
+            for run in runs.iter() {
+                let end = index + run.npages;
+                if end > first {
+                    let from = first.max(index);
+                    let to = end.min(last + 1);
+                    f(
+                        from,
+                        run.phys + ((from - index) * PAGE_SIZE) as u64,
+                        to - from,
+                    )?;
+                }
+                if end > last {
+                    return Ok(());
+                }
+                index = end;
+            }
+            return Err(EFAULT);
+        }
         let p = self.pins.lock();
         let mut next = first;
         for seg in p.segs.iter().skip(p.seek(first)) {
@@ -574,7 +634,7 @@ impl Pages {
     /// not pinned already is pinned just for the copy, as a CPU access: neither used nor
     /// charged. `EINVAL` if `buf` does not fit in the page.
     pub(crate) fn copy(&self, index: usize, offset: usize, buf: &mut [u8], write: bool) -> Result {
-        if self.is_dmabuf() {
+        if self.is_phys() {
             return Err(EINVAL);
         }
         let mut copy = |run: &PinnedRun, i: usize| {
@@ -610,6 +670,12 @@ impl Pages {
             return true;
         }
         false
+    }
+
+    /// Whether the memory is mapped by physical address and never pinned: a dma-buf's, or
+    /// device memory's ([`Pages::pfnmap`]). Emulated devices can neither pin nor copy it.
+    pub(crate) fn is_phys(&self) -> bool {
+        self.is_dmabuf() || matches!(self.source, Source::Pfnmap { .. })
     }
 
     /// Maps `length` bytes from byte `start` of these dma-buf pages to `iova` in `domain`, and
@@ -989,5 +1055,65 @@ mod dmabuf_tests {
             &log(&r2)[..],
             &[(true, 0x30000, base, page), (false, 0x30000, 0, page)]
         );
+    }
+}
+
+#[kunit_tests(rust_iommufd_pages_pfnmap)]
+mod pfnmap_tests {
+    use super::*;
+
+    /// Pages over device memory in three runs: 2 pages at 1 MiB, 1 at 4 MiB, 3 at 8 MiB, from
+    /// 16 bytes into the first page.
+    fn device_pages() -> Arc<Pages> {
+        let mut runs = KVVec::new();
+        for (phys, npages) in [(0x10_0000, 2), (0x40_0000, 1), (0x80_0000, 3)] {
+            runs.push(PfnRun { phys, npages }, GFP_KERNEL)
+                .expect("memory");
+        }
+        let source = Source::Pfnmap {
+            uptr: 0x7000_0000,
+            runs,
+        };
+        let length = 6 * PAGE_SIZE as u64 - 0x10;
+        let (pages, _) = Pages::new(source, 0x10, length, true, None).expect("memory");
+        pages
+    }
+
+    /// What [`Pages::for_each_run`] hands over for `first..=last`.
+    fn runs_of(pages: &Pages, first: usize, last: usize) -> Result<KVec<(usize, u64, usize)>> {
+        let mut out = KVec::new();
+        pages.for_each_run(first, last, |i, phys, n| {
+            out.push((i, phys, n), GFP_KERNEL)?;
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn runs_are_the_device_memory_and_nothing_pins() {
+        let page = PAGE_SIZE as u64;
+        let pages = device_pages();
+        assert!(pages.is_phys() && !pages.is_dmabuf() && !pages.is_file());
+        assert_eq!(pages.address(0x10), 0x7000_0010);
+        assert_eq!(pages.pin(0, 0), Err(EINVAL));
+        assert_eq!(pages.copy(0, 0, &mut [0u8; 4], false), Err(EINVAL));
+        assert_eq!(
+            runs_of(&pages, 0, 5).as_deref(),
+            Ok(&[(0, 0x10_0000, 2), (2, 0x40_0000, 1), (3, 0x80_0000, 3)][..])
+        );
+        assert_eq!(
+            runs_of(&pages, 1, 4).as_deref(),
+            Ok(&[
+                (1, 0x10_0000 + page, 1),
+                (2, 0x40_0000, 1),
+                (3, 0x80_0000, 2)
+            ][..])
+        );
+        assert_eq!(
+            runs_of(&pages, 4, 4).as_deref(),
+            Ok(&[(4, 0x80_0000 + page, 1)][..])
+        );
+        // Past the last page: EFAULT, as for pages that are not pinned.
+        assert_eq!(runs_of(&pages, 5, 6).err(), Some(EFAULT));
     }
 }

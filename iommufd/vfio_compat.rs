@@ -226,8 +226,19 @@ fn map_dma(ictx: &Iommufd, arg: usize) -> Result<isize> {
         write: map.flags & uapi::VFIO_DMA_MAP_FLAG_WRITE != 0,
     };
     let ioas = ictx.compat_ioas()?;
+    let charger = ictx.charger()?;
+    if ictx.vfio_container {
+        // Device memory, for peer-to-peer DMA: type1 maps it by physical address.
+        let pfnmap = (charger.owner.as_deref())
+            .filter(|o| kernel::pfnmap::is_pfnmap(o.mm(), map.vaddr as usize));
+        if let Some(owner) = pfnmap {
+            ioas.iopt
+                .map_pfnmap(map.iova, map.vaddr, map.size, prot, owner)?;
+            return Ok(0);
+        }
+    }
     ioas.iopt
-        .map_user(Some(map.iova), map.vaddr, map.size, prot, ictx.charger()?)?;
+        .map_user(Some(map.iova), map.vaddr, map.size, prot, charger)?;
     Ok(0)
 }
 

@@ -565,6 +565,77 @@ TEST_F(pci, dma_after_unmap_faults)
 	munmap(buf, 2 * page);
 }
 
+/* VFIO_IOMMU_MAP_DMA of @len bytes at @va to @iova, with @flags (READ, WRITE). */
+static int container_map(int container, void *va, __u64 iova, __u64 len, __u32 flags)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = flags,
+		.vaddr = (uintptr_t)va,
+		.iova = iova,
+		.size = len,
+	};
+
+	return ioctl(container, VFIO_IOMMU_MAP_DMA, &map);
+}
+
+#define BAR_IOVA 0x400000
+
+/*
+ * Peer-to-peer DMA: VFIO's own container maps a BAR's mmap() (device memory,
+ * VM_PFNMAP) by physical address, as upstream's type1 does, and edu's DMA
+ * reads its own registers through the IOVA; once unmapped, VT-d blocks it.
+ * iommufd never maps such memory (EFAULT: it cannot be pinned). A mapping
+ * must be as writable as the CPU's (EFAULT otherwise).
+ */
+TEST_F(pci, dma_from_bar_mapping)
+{
+	size_t page = getpagesize();
+	volatile __u32 *bar = map_bar0(self->devfd, page);
+	__u32 rw = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+	char line[256];
+	__u32 *buf;
+	void *ro;
+	int kmsg;
+
+	ASSERT_NE(NULL, bar);
+	if (!variant->group) {
+		EXPECT_ERRNO(EFAULT, iommu_map_va(self->iommufd, false, self->ioas_id,
+						  (void *)bar, BAR_IOVA, page));
+		munmap((void *)bar, page);
+		return;
+	}
+	ro = mmap(NULL, page, PROT_READ, MAP_SHARED, self->devfd, BAR0);
+	ASSERT_NE(MAP_FAILED, ro);
+	EXPECT_ERRNO(EFAULT, container_map(self->iommufd, ro, BAR_IOVA, page, rw));
+	ASSERT_EQ(0, container_map(self->iommufd, ro, BAR_IOVA, page, VFIO_DMA_MAP_FLAG_READ));
+	ASSERT_EQ(0, iommu_unmap_iova(self->iommufd, true, 0, BAR_IOVA, page));
+	munmap(ro, page);
+
+	buf = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	memset(buf, 0, page);
+	ASSERT_EQ(0, iommu_map_va(self->iommufd, true, 0, buf, DMA_IOVA, page));
+	ASSERT_EQ(0, iommu_map_va(self->iommufd, true, 0, (void *)bar, BAR_IOVA, page));
+	ASSERT_EQ(0, edu_bus_master(self->devfd));
+	/* edu answers ~value for its liveness register: a value no RAM holds here. */
+	bar[EDU_LIVENESS / 4] = 0x12345678;
+	ASSERT_EQ(0, edu_dma(self->devfd, BAR_IOVA + EDU_LIVENESS, 4, false));
+	ASSERT_EQ(0, edu_dma(self->devfd, DMA_IOVA, 4, true));
+	EXPECT_EQ(~0x12345678u, buf[0]);
+
+	ASSERT_EQ(0, iommu_unmap_iova(self->iommufd, true, 0, BAR_IOVA, page));
+	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	ASSERT_LE(0, kmsg);
+	lseek(kmsg, 0, SEEK_END);
+	ASSERT_EQ(0, edu_dma(self->devfd, BAR_IOVA, 4, false));
+	EXPECT_TRUE(dmar_fault_logged(kmsg, BAR_IOVA, line, sizeof(line)));
+	close(kmsg);
+	EXPECT_EQ(0, iommu_unmap_iova(self->iommufd, true, 0, DMA_IOVA, page));
+	munmap(buf, page);
+	munmap((void *)bar, page);
+}
+
 /* VFIO_DEVICE_SET_IRQS with one eventfd (or none: @fd < -1 sends DATA_NONE). */
 static int set_irq(int devfd, __u32 index, __u32 action, __u32 count, int fd)
 {
