@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """The upstream iommufd and vfio selftests' results, against a baseline, as TAP.
 
-Usage: conformance-tap.py CONSOLE_LOG EXPECTED_DIR [--write-expected]
+Usage: conformance-tap.py CONSOLE_LOG... EXPECTED_DIR [--write-expected]
 
-CONSOLE_LOG is the VM's console (scripts/vm-tasks/conformance writes one
+Each CONSOLE_LOG is a VM's console (scripts/vm-tasks/conformance writes one
 section per program: `### CONFORMANCE NAME`, its KTAP output, then
-`### CONFORMANCE-END NAME rc=RC seconds=S`).  EXPECTED_DIR holds NAME.expected
+`### CONFORMANCE-END NAME rc=RC seconds=S`; NAME is PROGRAM@DEVICE for a run
+on another device than edu, such as the igb VM's).  EXPECTED_DIR holds NAME.expected
 for each program: the cases (as the harness names them, fixture[.variant].test)
 that pass on our kernel today, one a line, `#` comments allowed.
 
@@ -122,12 +123,15 @@ def fixture(case):
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith('--')]
     write = '--write-expected' in sys.argv[1:]
-    if len(args) != 2:
+    if len(args) < 2:
         sys.stderr.write(__doc__)
         return 2
-    log, expdir = Path(args[0]), Path(args[1])
-    text = log.read_text(errors='replace').splitlines() if log.exists() else []
+    logs, expdir = [Path(a) for a in args[:-1]], Path(args[-1])
+    text = []
+    for log in logs:
+        text += log.read_text(errors='replace').splitlines() if log.exists() else []
     secs = sections(text)
+    log = ', '.join(str(p) for p in logs)
 
     if write:
         for name, sec in secs.items():

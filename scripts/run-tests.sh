@@ -64,8 +64,9 @@ if [ -n "$src" ]; then
 	{
 		"$ROOT/scripts/make-initramfs.sh" "$OUT/initramfs.cpio.gz" "$OUT"/userspace/opt/* >"$LOGDIR/initramfs.log" 2>&1
 		tap_step vm "$ROOT/scripts/test-vm.sh" "$OUT/initramfs.cpio.gz"
+		tap_step vm-igb "$ROOT/scripts/test-vm-igb.sh" "$OUT/initramfs.cpio.gz"
 		tap_step conformance python3 "$ROOT/scripts/conformance-tap.py" \
-			"$LOGDIR/vm-tests.console" "$ROOT/tools/testing/conformance"
+			"$LOGDIR/vm-tests.console" "$LOGDIR/vm-igb.console" "$ROOT/tools/testing/conformance"
 		tap_step noiommu "$ROOT/scripts/test-noiommu.sh" "$OUT/initramfs.cpio.gz"
 		tap_step dpdk "$ROOT/scripts/test-dpdk.sh"
 	}
