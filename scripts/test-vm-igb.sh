@@ -22,13 +22,26 @@ fi
 echo "ok - QEMU 10 from bookworm-backports: $qemu"
 share=$(dirname "$(dirname "$qemu")")/share/qemu
 # As the main VM: 4 GiB, one 1 GiB hugetlb page for vfio_dma_mapping_test.
-"$ROOT/scripts/run-vm.sh" --qemu "$qemu" --qemu-arg -L --qemu-arg "$share" \
-	--qemu-arg -m --qemu-arg 4G \
-	--qemu-arg -device --qemu-arg pcie-root-port,id=rp1,chassis=2,slot=2 \
-	--qemu-arg -device --qemu-arg igb,bus=rp1 \
-	--append "hugepagesz=1G hugepages=1 vmconfdev=8086:10c9 vmconfname=igb" \
-	--task conformance --timeout "${VM_IGB_TIMEOUT:-900}" "$1" >"$console" 2>&1
+run_igb_vm() {
+	"$ROOT/scripts/run-vm.sh" --qemu "$qemu" --qemu-arg -L --qemu-arg "$share" \
+		--qemu-arg -m --qemu-arg 4G \
+		--qemu-arg -device --qemu-arg pcie-root-port,id=rp1,chassis=2,slot=2 \
+		--qemu-arg -device --qemu-arg igb,bus=rp1 \
+		--append "hugepagesz=1G hugepages=1 vmconfdev=8086:10c9 vmconfname=igb" \
+		--task conformance --timeout "${VM_IGB_TIMEOUT:-600}" "$1" >"$console" 2>&1
+}
+run_igb_vm "$1"
 rc=$?
+# A run takes about 6 minutes. Once, on a loaded machine, QEMU 10's second vCPU
+# stopped taking timer interrupts (RCU stalls, then the timeout): a VM that
+# stops or times out gets one more run, said here; a hang of ours would
+# happen again. A splat or a failing case is never run again.
+if [ $rc = 4 ] || [ $rc = 5 ]; then
+	cp "$console" "$console.first"
+	echo "# igb VM: the first run stopped or timed out (exit $rc, console in $console.first); ran again"
+	run_igb_vm "$1"
+	rc=$?
+fi
 case $rc in
 0) echo "ok - igb VM ran the vfio selftests with no kernel splat" ;;
 3) echo "not ok - igb VM: kernel splat (see $console)"

@@ -183,6 +183,30 @@ pub(crate) trait VfioDeviceOps: Send + Sync {
     }
 }
 
+/// The checks every `VFIO_DEVICE_FEATURE` handler starts with (upstream's
+/// `vfio_check_feature`): `EINVAL` for a `GET` or `SET` the feature does not offer
+/// (`supported`), for neither without `PROBE`, or for data shorter than `min_size`. `false`
+/// for a probe, which is answered (0) with nothing done; `true` to go on.
+pub(crate) fn check_feature(
+    flags: u32,
+    argsz: usize,
+    supported: u32,
+    min_size: usize,
+) -> Result<bool> {
+    let ops =
+        flags & (kernel::uapi::VFIO_DEVICE_FEATURE_GET | kernel::uapi::VFIO_DEVICE_FEATURE_SET);
+    if ops & !supported != 0 {
+        return Err(EINVAL);
+    }
+    if flags & kernel::uapi::VFIO_DEVICE_FEATURE_PROBE != 0 {
+        return Ok(false);
+    }
+    if ops == 0 || argsz < min_size {
+        return Err(EINVAL);
+    }
+    Ok(true)
+}
+
 /// Answers `VFIO_DEVICE_GET_INFO` at `arg` as upstream drivers do: `EINVAL` if `argsz` does not
 /// reach `num_irqs`; as much of `struct vfio_device_info` as `argsz` covers, with no
 /// capabilities.

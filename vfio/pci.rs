@@ -26,11 +26,13 @@
 //! of the function (`VFIO_DEVICE_RESET`), and of its slot or bus with every function there
 //! ([`hot_reset`]), which is why the functions of a slot or bus share a device set. Not yet
 //! here (see `Documentation/iommufd-vfio-rust.rst`): I/O-port BARs, the ROM's contents and
-//! VGA, the error interrupt and the PCI device features. The driver is built into
+//! VGA, the error interrupt, and of the PCI device features low power and the VF token (BAR
+//! slices as dma-bufs are in [`dma_buf`]). The driver is built into
 //! the VFIO module (the driver API is Rust, which another module cannot call), which offers
 //! the module name `vfio-pci` as an alias.
 
 mod config;
+mod dma_buf;
 mod hot_reset;
 mod irqs;
 
@@ -213,6 +215,10 @@ struct PciDevice {
     /// write left it (upstream's `memory_lock`). Locked after `config`, and never held across a
     /// copy from or to userspace, since faults take it under the mmap lock.
     mem: Arc<Mutex<bool>>,
+    /// The dma-bufs exported from the BARs (`VFIO_DEVICE_FEATURE_DMA_BUF`), whose memory is
+    /// taken away whenever the BARs' mappings are zapped. Locked after `mem`.
+    #[pin]
+    dma_bufs: Mutex<dma_buf::DmaBufs>,
 }
 
 /// What one mapping of a BAR holds, in each of its vmas: what its faults need.
@@ -344,11 +350,11 @@ impl PciDevice {
                         Some(&cmd) => {
                             let mut mem = self.mem.lock();
                             if cmd & PCI_COMMAND_MEMORY == 0 {
-                                vdev.mapping()
-                                    .unmap_range(BARS_START, BARS_END - BARS_START);
+                                self.withdraw_bars(vdev);
                             }
                             let written = config.write(&hw, at, &buf[..n]);
                             *mem = config.memory_enabled();
+                            self.dma_bufs.lock().set_revoked(!*mem);
                             written
                         }
                         None => config.write(&hw, at, &buf[..n]),
@@ -460,11 +466,22 @@ impl PciDevice {
         // reset, and the BARs' mappings are zapped first, to fault in again after it
         // (upstream's `vfio_pci_zap_and_down_write_memory_lock`).
         let _config = self.config.lock();
-        let _mem = self.mem.lock();
+        let mem = self.mem.lock();
+        self.withdraw_bars(vdev);
+        let reset = pdev.try_reset_function();
+        self.dma_bufs.lock().set_revoked(!*mem);
+        reset?;
+        Ok(0)
+    }
+
+    /// Takes the BARs away from the user while memory decoding is off or the function resets,
+    /// with `mem` held: their mappings are zapped (to fault in again once allowed) and the
+    /// dma-bufs over them revoked (upstream's `vfio_pci_zap_and_down_write_memory_lock` with
+    /// `vfio_pci_dma_buf_move`).
+    fn withdraw_bars(&self, vdev: &VfioDevice) {
         vdev.mapping()
             .unmap_range(BARS_START, BARS_END - BARS_START);
-        pdev.try_reset_function()?;
-        Ok(0)
+        self.dma_bufs.lock().set_revoked(true);
     }
 }
 
@@ -505,6 +522,11 @@ impl VfioDeviceOps for PciDevice {
         let mut irqs = self.irqs.lock();
         let config = &mut self.config.lock();
         irqs.close(config, &self.intx);
+        {
+            // The dma-bufs of this user lose the BARs for good.
+            let _mem = self.mem.lock();
+            self.dma_bufs.lock().revoke_all();
+        }
         if let Ok(pdev) = <&pci::Device<Bound>>::try_from(dev) {
             pdev.clear_master();
             if self.reset_works.load(Relaxed) {
@@ -557,6 +579,21 @@ impl VfioDeviceOps for PciDevice {
                 with_pdev(&|pdev| hot_reset::info(vdev, pdev, arg))
             }
             VFIO_DEVICE_PCI_HOT_RESET => with_pdev(&|pdev| hot_reset::reset(vdev, pdev, arg)),
+            _ => Err(ENOTTY),
+        }
+    }
+
+    /// The PCI device features: the dma-bufs of BAR slices. The others upstream has (low power,
+    /// the VF token) are not offered yet: `ENOTTY`.
+    fn device_feature(
+        &self,
+        _vdev: &VfioDevice,
+        flags: u32,
+        arg: usize,
+        argsz: usize,
+    ) -> Result<isize> {
+        match flags & uapi::VFIO_DEVICE_FEATURE_MASK {
+            uapi::VFIO_DEVICE_FEATURE_DMA_BUF => dma_buf::feature(self, flags, arg, argsz),
             _ => Err(ENOTTY),
         }
     }
@@ -694,6 +731,7 @@ impl pci::Driver for VfioPciDriver {
                 mmap_ok,
                 bar_start,
                 mem,
+                dma_bufs <- new_mutex!(dma_buf::DmaBufs::new()),
             }),
             GFP_KERNEL,
         )?;

@@ -9,6 +9,10 @@
 //! - [`export`] makes a buffer whose exporter is a Rust object implementing [`Exporter`]; it
 //!   lives until the last reference to the buffer goes. [`DmaBuf::exporter`] finds the object
 //!   again from a buffer, if it is one of that type.
+//! - [`export_revocable`] does the same and ties the buffer to a [`Revoker`]: the exporter's
+//!   owner (a device driver, whose device memory the buffer is) keeps it to take the memory
+//!   away from every importer and give it back ([`Revoker::set_revoked`]) for as long as the
+//!   buffer lives, without keeping the buffer alive.
 //! - [`PhysAttachment`] is a pinned, dynamic attachment of an importer that maps the buffer's
 //!   physical range itself (iommufd maps it into IOMMU domains). Only buffers exported from
 //!   Rust speak this private interconnect; others are refused with `EOPNOTSUPP`. The exporter
@@ -38,7 +42,11 @@ use crate::{
             ARef,
             AlwaysRefCounted, //
         },
-        Arc,
+        atomic::{
+            Atomic,
+            Relaxed, //
+        },
+        Arc, Mutex,
     },
     types::Opaque,
 };
@@ -189,6 +197,8 @@ struct Header {
     type_id: TypeId,
     phys: unsafe fn(*const Header, &ResvGuard<'_>) -> Result<PhysRange>,
     release: unsafe fn(*mut Header),
+    /// The revoker of a buffer made by [`export_revocable`], told of the release.
+    revoker: Option<Arc<Revoker>>,
 }
 
 #[repr(C)]
@@ -211,7 +221,12 @@ impl<T: Exporter> Exported<T> {
     /// `header` starts an `Exported<T>` made by [`export`], which nothing uses any more.
     unsafe fn release(header: *mut Header) {
         // SAFETY: it was allocated as a `KBox<Self>` and is given back once.
-        drop(unsafe { KBox::from_raw(header.cast::<Self>()) });
+        let exported = unsafe { KBox::from_raw(header.cast::<Self>()) };
+        if let Some(revoker) = &exported.header.revoker {
+            // From here on the revoker no longer reaches the buffer, which is freed next.
+            *revoker.buf.lock() = None;
+        }
+        drop(exported);
     }
 }
 
@@ -266,12 +281,43 @@ static RUST_EXPORTER_OPS: bindings::dma_buf_ops = bindings::dma_buf_ops {
 /// Exports `exporter` as a buffer of `size` bytes whose file is opened with `flags`
 /// (`O_CLOEXEC`, `O_RDWR`, ...). The exporter lives until the buffer's last reference goes.
 pub fn export<T: Exporter>(exporter: T, size: usize, flags: u32) -> Result<ARef<DmaBuf>> {
+    export_with(exporter, size, flags, None)
+}
+
+/// Exports `exporter` as [`export`] does, tied to `revoker`, which must not be tied to another
+/// buffer yet (`EBUSY`). The exporter's [`Exporter::phys`] should refuse the memory while
+/// [`Revoker::revoked`] says so.
+pub fn export_revocable<T: Exporter>(
+    exporter: T,
+    size: usize,
+    flags: u32,
+    revoker: &Arc<Revoker>,
+) -> Result<ARef<DmaBuf>> {
+    let mut tied = revoker.buf.lock();
+    if tied.is_some() || revoker.used.load(Relaxed) {
+        return Err(EBUSY);
+    }
+    let buf = export_with(exporter, size, flags, Some(revoker.clone()))?;
+    // The buffer cannot be released before this: its only reference is `buf`.
+    *tied = NonNull::new(buf.as_raw());
+    revoker.used.store(true, Relaxed);
+    drop(tied);
+    Ok(buf)
+}
+
+fn export_with<T: Exporter>(
+    exporter: T,
+    size: usize,
+    flags: u32,
+    revoker: Option<Arc<Revoker>>,
+) -> Result<ARef<DmaBuf>> {
     let exported = KBox::new(
         Exported {
             header: Header {
                 type_id: TypeId::of::<T>(),
                 phys: Exported::<T>::phys,
                 release: Exported::<T>::release,
+                revoker,
             },
             data: exporter,
         },
@@ -300,6 +346,79 @@ pub fn export<T: Exporter>(exporter: T, size: usize, flags: u32) -> Result<ARef<
     let raw = NonNull::new(raw.cast::<DmaBuf>()).ok_or(EINVAL)?;
     // SAFETY: a new buffer comes with one reference, handed over here.
     Ok(unsafe { ARef::from_raw(raw) })
+}
+
+/// A handle on a buffer made by [`export_revocable`] that does not keep it alive: whoever owns
+/// the memory behind the buffer takes it away from every importer, or gives it back, with
+/// [`Revoker::set_revoked`], as long as the buffer lives; after its release that only records
+/// the state.
+///
+/// # Invariants
+///
+/// `buf` is the tied buffer until its release, which sets it to `None` (under the lock) before
+/// the buffer is freed.
+#[pin_data]
+pub struct Revoker {
+    #[pin]
+    buf: Mutex<Option<NonNull<bindings::dma_buf>>>,
+    /// Whether the memory is taken away; written with the buffer's reservation lock held.
+    revoked: Atomic<bool>,
+    /// Whether a buffer was ever tied to this revoker.
+    used: Atomic<bool>,
+}
+
+// SAFETY: the buffer pointer is only used under the lock, while the buffer lives (invariant);
+// the rest is atomic.
+unsafe impl Send for Revoker {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Revoker {}
+
+impl Revoker {
+    /// A revoker with no buffer yet, its memory not revoked.
+    pub fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                buf <- crate::new_mutex!(None),
+                revoked: Atomic::new(false),
+                used: Atomic::new(false),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Whether the memory is taken away: for the exporter's [`Exporter::phys`], which runs
+    /// with the reservation lock held, under which this changes.
+    pub fn revoked(&self) -> bool {
+        self.revoked.load(Relaxed)
+    }
+
+    /// Whether the buffer was released (or never made).
+    pub fn released(&self) -> bool {
+        self.buf.lock().is_none()
+    }
+
+    /// Takes the memory away from every importer (`revoked`), each of which stops using it
+    /// before this returns ([`Importer::invalidate`]), or lets new attachments have it again.
+    pub fn set_revoked(&self, revoked: bool) {
+        let buf = self.buf.lock();
+        let Some(raw) = *buf else {
+            self.revoked.store(revoked, Relaxed);
+            return;
+        };
+        // SAFETY: while `buf` is locked and holds the buffer, its release cannot finish, so the
+        // buffer and its reservation object are valid (invariant); a NULL acquire context
+        // takes the lock alone.
+        unsafe { bindings::dma_resv_lock((*raw.as_ptr()).resv, core::ptr::null_mut()) };
+        if self.revoked.load(Relaxed) != revoked {
+            self.revoked.store(revoked, Relaxed);
+            if revoked {
+                // SAFETY: as above, with the reservation lock held.
+                unsafe { bindings::dma_buf_invalidate_mappings(raw.as_ptr()) };
+            }
+        }
+        // SAFETY: taken above.
+        unsafe { bindings::dma_resv_unlock((*raw.as_ptr()).resv) };
+    }
 }
 
 /// An importer of buffers by physical address.

@@ -112,6 +112,10 @@ impl<N: Notify> Watch<N> {
         let ctx = EventFd {
             ctx: NonNull::new(ctx).ok_or(EINVAL)?,
         };
+        // Found before the watch is made: once made, its entry must be queued, since dropping
+        // it takes the entry off the queue.
+        // SAFETY: `file` is a valid file, held for the call; its operations never change.
+        let poll = unsafe { (*(*file.as_ptr()).f_op).poll }.ok_or(EINVAL)?;
         let watch = KBox::pin_init(
             pin_init!(Self {
                 wait <- Opaque::ffi_init(|wait: *mut bindings::wait_queue_entry| {
@@ -138,13 +142,10 @@ impl<N: Notify> Watch<N> {
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
-        // SAFETY: `file` is an eventfd (its context was found), whose `poll` exists and queues
-        // `wait` on the context's wait queue through `table`, both pinned in `watch`: the
-        // invariant holds from here on.
-        let events = unsafe {
-            let poll = (*(*file.as_ptr()).f_op).poll.ok_or(EINVAL)?;
-            poll(file.as_ptr(), watch.table.get())
-        };
+        // SAFETY: `file` is an eventfd (its context was found), whose `poll` queues `wait` on
+        // the context's wait queue through `table`, both pinned in `watch`: the invariant holds
+        // from here on.
+        let events = unsafe { poll(file.as_ptr(), watch.table.get()) };
         // A signal before the watch was on the queue.
         if events as usize & EPOLLIN != 0 {
             watch.notify.notify();

@@ -17,11 +17,7 @@
 //! `EBUSY` rather than waiting on a member in use, as upstream), then the functions' device
 //! locks (tried by the PCI core: `EAGAIN`).
 
-use super::{
-    PciDevice,
-    BARS_END,
-    BARS_START, //
-};
+use super::PciDevice;
 use crate::{
     device::VfioDevice,
     device_set::Members, //
@@ -266,12 +262,14 @@ fn reset_set(
             .ok_or(EINVAL)?;
         let config = pci.config.try_lock().ok_or(EBUSY)?;
         let mem = pci.mem.try_lock().ok_or(EBUSY)?;
-        member
-            .mapping()
-            .unmap_range(BARS_START, BARS_END - BARS_START);
-        held.push((config, mem), GFP_KERNEL)?;
+        pci.withdraw_bars(member);
+        held.push((pci, config, mem), GFP_KERNEL)?;
     }
-    pdev.try_hot_reset()?;
+    let reset = pdev.try_hot_reset();
+    for (pci, _config, mem) in held.iter() {
+        pci.dma_bufs.lock().set_revoked(!**mem);
+    }
     drop(held);
+    reset?;
     Ok(0)
 }

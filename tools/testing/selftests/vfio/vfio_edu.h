@@ -331,6 +331,48 @@ static inline int edu_dma(int devfd, __u64 iova, __u32 len, bool to_ram)
 }
 
 /*
+ * Whether @container is iommufd's compat one (IOMMUFD_VFIO_CONTAINER), not
+ * VFIO's own: it answers iommufd's ioctls (this leaves an IOAS behind).
+ */
+static inline bool is_iommufd_container(int container)
+{
+	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
+
+	return !ioctl(container, IOMMU_IOAS_ALLOC, &cmd);
+}
+
+/* A type1 mapping devices may read and write. */
+#define DMA_RW (VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)
+
+/* VFIO_IOMMU_MAP_DMA of @len bytes at @va to @iova, with @flags (READ, WRITE). */
+static inline int container_map(int container, void *va, __u64 iova, __u64 len, __u32 flags)
+{
+	struct vfio_iommu_type1_dma_map map = {
+		.argsz = sizeof(map),
+		.flags = flags,
+		.vaddr = (uintptr_t)va,
+		.iova = iova,
+		.size = len,
+	};
+
+	return ioctl(container, VFIO_IOMMU_MAP_DMA, &map);
+}
+
+/* VFIO_IOMMU_UNMAP_DMA of @len bytes at @iova: the size unmapped, or -errno. */
+static inline long container_unmap(int container, __u64 iova, __u64 len)
+{
+	struct vfio_iommu_type1_dma_unmap unmap = {
+		.argsz = sizeof(unmap),
+		.iova = iova,
+		.size = len,
+	};
+
+	if (ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap))
+		return -errno;
+	return unmap.size;
+}
+
+/*
  * Maps @len bytes at @va to @iova: in a VFIO container (@container) with
  * VFIO_IOMMU_MAP_DMA, else in IOAS @ioas_id of iommufd @fd.
  */
@@ -338,15 +380,7 @@ static inline int iommu_map_va(int fd, bool container, __u32 ioas_id, void *va, 
 			       __u64 len)
 {
 	if (container) {
-		struct vfio_iommu_type1_dma_map map = {
-			.argsz = sizeof(map),
-			.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-			.vaddr = (uintptr_t)va,
-			.iova = iova,
-			.size = len,
-		};
-
-		return ioctl(fd, VFIO_IOMMU_MAP_DMA, &map);
+		return container_map(fd, va, iova, len, DMA_RW);
 	} else {
 		struct iommu_ioas_map map = {
 			.size = sizeof(map),
@@ -367,13 +401,13 @@ static inline int iommu_unmap_iova(int fd, bool container, __u32 ioas_id, __u64 
 				   __u64 len)
 {
 	if (container) {
-		struct vfio_iommu_type1_dma_unmap unmap = {
-			.argsz = sizeof(unmap),
-			.iova = iova,
-			.size = len,
-		};
+		long n = container_unmap(fd, iova, len);
 
-		return ioctl(fd, VFIO_IOMMU_UNMAP_DMA, &unmap);
+		if (n < 0) {
+			errno = -n;
+			return -1;
+		}
+		return 0;
 	} else {
 		struct iommu_ioas_unmap unmap = {
 			.size = sizeof(unmap),

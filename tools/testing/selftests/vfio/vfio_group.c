@@ -40,40 +40,6 @@ static int set_container(int groupfd, int fd)
 	return ioctl(groupfd, VFIO_GROUP_SET_CONTAINER, &fd);
 }
 
-static int map_dma(int container, void *buf, __u64 iova, __u64 size)
-{
-	struct vfio_iommu_type1_dma_map map = {
-		.argsz = sizeof(map),
-		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-		.vaddr = (uintptr_t)buf,
-		.iova = iova,
-		.size = size,
-	};
-
-	return ioctl(container, VFIO_IOMMU_MAP_DMA, &map);
-}
-
-static long unmap_dma(int container, __u64 iova, __u64 size)
-{
-	struct vfio_iommu_type1_dma_unmap unmap = {
-		.argsz = sizeof(unmap),
-		.iova = iova,
-		.size = size,
-	};
-
-	if (ioctl(container, VFIO_IOMMU_UNMAP_DMA, &unmap))
-		return -errno;
-	return unmap.size;
-}
-
-/* Whether the container is iommufd's compat one: it answers iommufd's ioctls. */
-static bool is_iommufd_container(int container)
-{
-	struct iommu_ioas_alloc cmd = { .size = sizeof(cmd) };
-
-	return !ioctl(container, IOMMU_IOAS_ALLOC, &cmd);
-}
-
 FIXTURE(group)
 {
 	char bdf[64];
@@ -221,7 +187,7 @@ TEST_F(group, container_end_to_end)
 	EXPECT_EQ(VFIO_GROUP_FLAGS_VIABLE | VFIO_GROUP_FLAGS_CONTAINER_SET, flags);
 	EXPECT_EQ(1, ioctl(self->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU));
 	ASSERT_EQ(0, ioctl(self->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
-	ASSERT_EQ(0, map_dma(self->container, self->buf, BUF_IOVA, BUF_SIZE));
+	ASSERT_EQ(0, container_map(self->container, self->buf, BUF_IOVA, BUF_SIZE, DMA_RW));
 
 	dev1 = ioctl(self->groupfd, VFIO_GROUP_GET_DEVICE_FD, self->bdf);
 	ASSERT_LE(0, dev1);
@@ -259,7 +225,7 @@ TEST_F(group, container_end_to_end)
 	EXPECT_EQ(closes0 + 1, closes);
 	close(dev1);
 
-	EXPECT_EQ(BUF_SIZE, unmap_dma(self->container, BUF_IOVA, BUF_SIZE));
+	EXPECT_EQ(BUF_SIZE, container_unmap(self->container, BUF_IOVA, BUF_SIZE));
 	ASSERT_EQ(0, ioctl(self->groupfd, VFIO_GROUP_UNSET_CONTAINER));
 	ASSERT_EQ(0, get_status(self->groupfd, &flags));
 	EXPECT_EQ(VFIO_GROUP_FLAGS_VIABLE, flags);
@@ -271,19 +237,19 @@ TEST_F(group, container_forgets_backend_without_groups)
 	OPEN_CONTAINER();
 	if (is_iommufd_container(self->container))
 		SKIP(return, "iommufd's compat container keeps its IOAS");
-	EXPECT_ERRNO(EINVAL, map_dma(self->container, self->buf, BUF_IOVA, BUF_SIZE));
+	EXPECT_ERRNO(EINVAL, container_map(self->container, self->buf, BUF_IOVA, BUF_SIZE, DMA_RW));
 	EXPECT_ERRNO(ENODEV, ioctl(self->container, VFIO_SET_IOMMU, 12345));
 	ASSERT_EQ(0, ioctl(self->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
 	EXPECT_ERRNO(EINVAL, ioctl(self->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
-	ASSERT_EQ(0, map_dma(self->container, self->buf, BUF_IOVA, BUF_SIZE));
+	ASSERT_EQ(0, container_map(self->container, self->buf, BUF_IOVA, BUF_SIZE, DMA_RW));
 	ASSERT_EQ(0, ioctl(self->groupfd, VFIO_GROUP_UNSET_CONTAINER));
-	EXPECT_ERRNO(EINVAL, map_dma(self->container, self->buf, BUF_IOVA, BUF_SIZE));
+	EXPECT_ERRNO(EINVAL, container_map(self->container, self->buf, BUF_IOVA, BUF_SIZE, DMA_RW));
 	EXPECT_ERRNO(EINVAL, ioctl(self->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
 	/* Back in: a fresh backend, without the old mapping. */
 	ASSERT_EQ(0, set_container(self->groupfd, self->container));
 	ASSERT_EQ(0, ioctl(self->container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
-	ASSERT_EQ(0, map_dma(self->container, self->buf, BUF_IOVA, BUF_SIZE));
-	EXPECT_EQ(BUF_SIZE, unmap_dma(self->container, BUF_IOVA, BUF_SIZE));
+	ASSERT_EQ(0, container_map(self->container, self->buf, BUF_IOVA, BUF_SIZE, DMA_RW));
+	EXPECT_EQ(BUF_SIZE, container_unmap(self->container, BUF_IOVA, BUF_SIZE));
 }
 
 /* A group set to an iommufd: the device binds to it and sits on its compat IOAS. */
@@ -466,7 +432,7 @@ TEST_F_TIMEOUT(group, open_set_get_close_cycles, 600)
 		ASSERT_LE(0, container);
 		ASSERT_EQ(0, set_container(groupfd, container));
 		ASSERT_EQ(0, ioctl(container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU));
-		ASSERT_EQ(0, map_dma(container, self->buf, BUF_IOVA, BUF_SIZE));
+		ASSERT_EQ(0, container_map(container, self->buf, BUF_IOVA, BUF_SIZE, DMA_RW));
 		dev = ioctl(groupfd, VFIO_GROUP_GET_DEVICE_FD, self->bdf);
 		ASSERT_LE(0, dev);
 		if (i == 0)

@@ -565,49 +565,35 @@ TEST_F(pci, dma_after_unmap_faults)
 	munmap(buf, 2 * page);
 }
 
-/* VFIO_IOMMU_MAP_DMA of @len bytes at @va to @iova, with @flags (READ, WRITE). */
-static int container_map(int container, void *va, __u64 iova, __u64 len, __u32 flags)
-{
-	struct vfio_iommu_type1_dma_map map = {
-		.argsz = sizeof(map),
-		.flags = flags,
-		.vaddr = (uintptr_t)va,
-		.iova = iova,
-		.size = len,
-	};
-
-	return ioctl(container, VFIO_IOMMU_MAP_DMA, &map);
-}
-
 #define BAR_IOVA 0x400000
 
 /*
  * Peer-to-peer DMA: VFIO's own container maps a BAR's mmap() (device memory,
  * VM_PFNMAP) by physical address, as upstream's type1 does, and edu's DMA
  * reads its own registers through the IOVA; once unmapped, VT-d blocks it.
- * iommufd never maps such memory (EFAULT: it cannot be pinned). A mapping
- * must be as writable as the CPU's (EFAULT otherwise).
+ * iommufd, and its compat container when it stands in for VFIO's
+ * (IOMMUFD_VFIO_CONTAINER), never map such memory (EFAULT: it cannot be
+ * pinned). A mapping must be as writable as the CPU's (EFAULT otherwise).
  */
 TEST_F(pci, dma_from_bar_mapping)
 {
 	size_t page = getpagesize();
 	volatile __u32 *bar = map_bar0(self->devfd, page);
-	__u32 rw = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
 	char line[256];
 	__u32 *buf;
 	void *ro;
 	int kmsg;
 
 	ASSERT_NE(NULL, bar);
-	if (!variant->group) {
-		EXPECT_ERRNO(EFAULT, iommu_map_va(self->iommufd, false, self->ioas_id,
+	if (!variant->group || is_iommufd_container(self->iommufd)) {
+		EXPECT_ERRNO(EFAULT, iommu_map_va(self->iommufd, variant->group, self->ioas_id,
 						  (void *)bar, BAR_IOVA, page));
 		munmap((void *)bar, page);
 		return;
 	}
 	ro = mmap(NULL, page, PROT_READ, MAP_SHARED, self->devfd, BAR0);
 	ASSERT_NE(MAP_FAILED, ro);
-	EXPECT_ERRNO(EFAULT, container_map(self->iommufd, ro, BAR_IOVA, page, rw));
+	EXPECT_ERRNO(EFAULT, container_map(self->iommufd, ro, BAR_IOVA, page, DMA_RW));
 	ASSERT_EQ(0, container_map(self->iommufd, ro, BAR_IOVA, page, VFIO_DMA_MAP_FLAG_READ));
 	ASSERT_EQ(0, iommu_unmap_iova(self->iommufd, true, 0, BAR_IOVA, page));
 	munmap(ro, page);
@@ -634,6 +620,123 @@ TEST_F(pci, dma_from_bar_mapping)
 	EXPECT_EQ(0, iommu_unmap_iova(self->iommufd, true, 0, DMA_IOVA, page));
 	munmap(buf, page);
 	munmap((void *)bar, page);
+}
+
+/*
+ * VFIO_DEVICE_FEATURE_DMA_BUF of BAR @bar's @nr ranges (offset, length pairs
+ * in @ranges) with @flags in the feature's own flags and @op (GET, SET or
+ * PROBE): the new dma-buf's descriptor, 0 for a probe, or -1.
+ */
+static int bar_dma_buf(int devfd, __u32 op, __u32 bar, const __u64 *ranges, __u32 nr,
+		       __u32 flags)
+{
+	__u8 buf[sizeof(struct vfio_device_feature) + sizeof(struct vfio_device_feature_dma_buf) +
+		 4 * sizeof(struct vfio_region_dma_range)] = { 0 };
+	struct vfio_device_feature *feature = (void *)buf;
+	struct vfio_device_feature_dma_buf *dma_buf = (void *)feature->data;
+
+	feature->argsz = sizeof(buf);
+	feature->flags = op | VFIO_DEVICE_FEATURE_DMA_BUF;
+	dma_buf->region_index = bar;
+	dma_buf->open_flags = O_RDWR | O_CLOEXEC;
+	dma_buf->flags = flags;
+	dma_buf->nr_ranges = nr;
+	memcpy(dma_buf->dma_ranges, ranges, nr * 2 * sizeof(__u64));
+	return ioctl(devfd, VFIO_DEVICE_FEATURE, buf);
+}
+
+/* IOMMU_IOAS_MAP_FILE of @len bytes of dma-buf @fd to @iova of IOAS @ioas_id. */
+static int map_file(int iommufd, __u32 ioas_id, int fd, __u64 iova, __u64 len)
+{
+	struct iommu_ioas_map_file map = {
+		.size = sizeof(map),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.ioas_id = ioas_id,
+		.fd = fd,
+		.length = len,
+		.iova = iova,
+	};
+
+	return ioctl(iommufd, IOMMU_IOAS_MAP_FILE, &map);
+}
+
+/*
+ * Peer-to-peer DMA the iommufd way: a page of BAR0 exported as a dma-buf
+ * (VFIO_DEVICE_FEATURE_DMA_BUF) and mapped into the IOAS with
+ * IOMMU_IOAS_MAP_FILE; edu's DMA reads its own register through it. Turning
+ * memory decoding off revokes the buffer: VT-d blocks the DMA from then on,
+ * even once decoding is back. Bad requests get upstream's errnos; a buffer
+ * of two ranges is exported but iommufd takes only one.
+ */
+TEST_F(pci, dma_buf_of_bar)
+{
+	size_t page = getpagesize();
+	__u64 one[2] = { 0, page }, two[4] = { 0, page, 2 * page, page };
+	__u64 unaligned[2] = { 1, page }, past[2] = { EDU_BAR0_SIZE, page };
+	__u64 empty[2] = { 0, 0 };
+	__u32 get = VFIO_DEVICE_FEATURE_GET;
+	volatile __u32 *bar;
+	char line[256];
+	__u16 cmd;
+	__u32 *buf;
+	int fd, kmsg;
+
+	EXPECT_EQ(0, bar_dma_buf(self->devfd, VFIO_DEVICE_FEATURE_PROBE | get, 0, one, 1, 0));
+	EXPECT_ERRNO(EINVAL, bar_dma_buf(self->devfd, VFIO_DEVICE_FEATURE_SET, 0, one, 1, 0));
+	EXPECT_ERRNO(EINVAL, bar_dma_buf(self->devfd, get, 0, one, 0, 0));
+	EXPECT_ERRNO(EINVAL, bar_dma_buf(self->devfd, get, 0, one, 1, 1));
+	EXPECT_ERRNO(EINVAL, bar_dma_buf(self->devfd, get, 0, unaligned, 1, 0));
+	EXPECT_ERRNO(EINVAL, bar_dma_buf(self->devfd, get, 0, past, 1, 0));
+	EXPECT_ERRNO(EINVAL, bar_dma_buf(self->devfd, get, 0, empty, 1, 0));
+	/* edu has BAR0 only; the ROM and config space are not BARs. */
+	EXPECT_ERRNO(ENODEV, bar_dma_buf(self->devfd, get, 1, one, 1, 0));
+	EXPECT_ERRNO(ENODEV, bar_dma_buf(self->devfd, get, VFIO_PCI_ROM_REGION_INDEX, one, 1, 0));
+
+	fd = bar_dma_buf(self->devfd, get, 0, two, 2, 0);
+	ASSERT_LE(0, fd);
+	if (!variant->group)
+		EXPECT_ERRNO(EOPNOTSUPP, map_file(self->iommufd, self->ioas_id, fd, BAR_IOVA, 2 * page));
+	close(fd);
+	fd = bar_dma_buf(self->devfd, get, 0, one, 1, 0);
+	ASSERT_LE(0, fd);
+	if (variant->group) {
+		close(fd);
+		return;
+	}
+
+	buf = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	memset(buf, 0, page);
+	ASSERT_EQ(0, iommu_map_va(self->iommufd, false, self->ioas_id, buf, DMA_IOVA, page));
+	ASSERT_EQ(0, map_file(self->iommufd, self->ioas_id, fd, BAR_IOVA, page));
+	ASSERT_EQ(0, edu_bus_master(self->devfd));
+	bar = map_bar0(self->devfd, page);
+	ASSERT_NE(NULL, bar);
+	bar[EDU_LIVENESS / 4] = 0x2468ace0;
+	ASSERT_EQ(0, edu_dma(self->devfd, BAR_IOVA + EDU_LIVENESS, 4, false));
+	ASSERT_EQ(0, edu_dma(self->devfd, DMA_IOVA, 4, true));
+	EXPECT_EQ(~0x2468ace0u, buf[0]);
+
+	/* Memory decoding off and on again: the buffer was revoked meanwhile. */
+	ASSERT_EQ(2, pread(self->devfd, &cmd, 2, CONFIG + PCI_COMMAND));
+	cmd &= ~PCI_COMMAND_MEMORY;
+	ASSERT_EQ(0, config_write(self->devfd, PCI_COMMAND, &cmd, 2));
+	cmd |= PCI_COMMAND_MEMORY;
+	ASSERT_EQ(0, config_write(self->devfd, PCI_COMMAND, &cmd, 2));
+	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	ASSERT_LE(0, kmsg);
+	lseek(kmsg, 0, SEEK_END);
+	ASSERT_EQ(0, edu_dma(self->devfd, BAR_IOVA + EDU_LIVENESS, 4, false));
+	/* (VT-d records the page of the fault) */
+	EXPECT_TRUE(dmar_fault_logged(kmsg, BAR_IOVA, line, sizeof(line)));
+	close(kmsg);
+	/* A revoked buffer's pages map nothing, but the area is there until unmapped. */
+	EXPECT_EQ(0, iommu_unmap_iova(self->iommufd, false, self->ioas_id, BAR_IOVA, page));
+	EXPECT_EQ(0, iommu_unmap_iova(self->iommufd, false, self->ioas_id, DMA_IOVA, page));
+	close(fd);
+	munmap((void *)bar, page);
+	munmap(buf, page);
 }
 
 /* VFIO_DEVICE_SET_IRQS with one eventfd (or none: @fd < -1 sends DATA_NONE). */
