@@ -187,6 +187,10 @@ pub(crate) trait VfioDeviceOps: Send + Sync {
 /// `vfio_check_feature`): `EINVAL` for a `GET` or `SET` the feature does not offer
 /// (`supported`), for neither without `PROBE`, or for data shorter than `min_size`. `false`
 /// for a probe, which is answered (0) with nothing done; `true` to go on.
+#[cfg_attr(
+    any(not(CONFIG_DMA_SHARED_BUFFER), not(CONFIG_VFIO_PCI)),
+    expect(dead_code, reason = "vfio-pci's dma-bufs are its only feature")
+)]
 pub(crate) fn check_feature(
     flags: u32,
     argsz: usize,

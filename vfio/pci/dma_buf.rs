@@ -12,10 +12,15 @@
 //! if decoding is on), and for good when the device is closed (upstream's
 //! `vfio_pci_dma_buf_move` and `vfio_pci_dma_buf_cleanup`). Importers by physical address take
 //! only a buffer of one range, as upstream's private interconnect with iommufd; others get
-//! `EOPNOTSUPP`.
+//! `EOPNOTSUPP`. Without dma-bufs (`DMA_SHARED_BUFFER=n`) the feature is `ENOTTY`, as
+//! upstream without `VFIO_PCI_DMABUF`.
 
 use super::PciDevice;
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
 use core::mem::size_of;
+#[cfg(not(CONFIG_DMA_SHARED_BUFFER))]
+use kernel::prelude::*;
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
 use kernel::{
     dma_buf::{
         self,
@@ -37,18 +42,23 @@ use kernel::{
 };
 
 /// `struct vfio_device_feature_dma_buf` without its ranges.
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
 const HEADER: usize = 4 * size_of::<u32>();
 /// `struct vfio_region_dma_range`: offset and length.
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
 const RANGE: usize = 2 * size_of::<u64>();
 /// `DMA_IOVA_USE_SWIOTLB`: a length with this bit set is refused, as upstream.
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
 const TOO_LONG: u64 = 1 << 63;
 
 /// The exporter: the slices' physical ranges.
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
 struct BarSlices {
     ranges: KVec<PhysRange>,
     revoker: Arc<Revoker>,
 }
 
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
 impl Exporter for BarSlices {
     fn phys(&self, _resv: &ResvGuard<'_>) -> Result<PhysRange> {
         if self.revoker.revoked() {
@@ -63,9 +73,28 @@ impl Exporter for BarSlices {
 
 /// The buffers exported from a device's BARs, for taking their memory away.
 pub(super) struct DmaBufs {
+    #[cfg(CONFIG_DMA_SHARED_BUFFER)]
     revokers: KVec<Arc<Revoker>>,
 }
 
+#[cfg(not(CONFIG_DMA_SHARED_BUFFER))]
+impl DmaBufs {
+    pub(super) fn new() -> Self {
+        Self {}
+    }
+
+    pub(super) fn set_revoked(&mut self, _revoked: bool) {}
+
+    pub(super) fn revoke_all(&mut self) {}
+}
+
+/// `VFIO_DEVICE_FEATURE_DMA_BUF` without dma-bufs: `ENOTTY`.
+#[cfg(not(CONFIG_DMA_SHARED_BUFFER))]
+pub(super) fn feature(_dev: &PciDevice, _flags: u32, _arg: usize, _argsz: usize) -> Result<isize> {
+    Err(ENOTTY)
+}
+
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
 impl DmaBufs {
     pub(super) fn new() -> Self {
         Self {
@@ -94,6 +123,7 @@ impl DmaBufs {
 /// Errors as upstream: `EINVAL` for flags, no range, a range that is empty, not page aligned
 /// or past the BAR, or lengths adding up to too much; `ENODEV` for a region that is not a
 /// memory BAR; `EOVERFLOW` for a range whose address wraps.
+#[cfg(CONFIG_DMA_SHARED_BUFFER)]
 pub(super) fn feature(dev: &PciDevice, flags: u32, arg: usize, argsz: usize) -> Result<isize> {
     if !crate::device::check_feature(flags, argsz, uapi::VFIO_DEVICE_FEATURE_GET, HEADER)? {
         return Ok(0);
