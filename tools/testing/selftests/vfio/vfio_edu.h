@@ -341,6 +341,10 @@ static inline bool is_iommufd_container(int container)
 	return !ioctl(container, IOMMU_IOAS_ALLOC, &cmd);
 }
 
+/* An IOMMU_IOAS_MAP(_FILE) at a fixed IOVA devices may read and write. */
+#define IOAS_MAP_FIXED_RW \
+	(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | IOMMU_IOAS_MAP_WRITEABLE)
+
 /* A type1 mapping devices may read and write. */
 #define DMA_RW (VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE)
 
@@ -384,8 +388,7 @@ static inline int iommu_map_va(int fd, bool container, __u32 ioas_id, void *va, 
 	} else {
 		struct iommu_ioas_map map = {
 			.size = sizeof(map),
-			.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-				 IOMMU_IOAS_MAP_WRITEABLE,
+			.flags = IOAS_MAP_FIXED_RW,
 			.ioas_id = ioas_id,
 			.user_va = (uintptr_t)va,
 			.length = len,

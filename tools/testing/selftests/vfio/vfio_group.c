@@ -261,8 +261,7 @@ TEST_F(group, iommufd)
 	};
 	struct iommu_ioas_map map = {
 		.size = sizeof(map),
-		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-			 IOMMU_IOAS_MAP_WRITEABLE,
+		.flags = IOAS_MAP_FIXED_RW,
 		.iova = BUF_IOVA,
 		.length = BUF_SIZE,
 	};

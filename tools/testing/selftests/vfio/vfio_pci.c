@@ -650,8 +650,7 @@ static int map_file(int iommufd, __u32 ioas_id, int fd, __u64 iova, __u64 len)
 {
 	struct iommu_ioas_map_file map = {
 		.size = sizeof(map),
-		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-			 IOMMU_IOAS_MAP_WRITEABLE,
+		.flags = IOAS_MAP_FIXED_RW,
 		.ioas_id = ioas_id,
 		.fd = fd,
 		.length = len,
