@@ -54,6 +54,7 @@ use kernel::{
         UserSliceReader,
         UserSliceWriter, //
     },
+    uuid::Uuid,
 };
 
 /// What a VFIO driver does for its devices. Every method but the iommufd ones has a default
@@ -129,6 +130,21 @@ pub(crate) trait VfioDeviceOps: Send + Sync {
     /// `count` says how many times they were asked already.
     fn request(&self, _vdev: &VfioDevice, _count: u32) {}
 
+    /// Whether `name`, given to `VFIO_GROUP_GET_DEVICE_FD`, names this device (upstream's
+    /// `match`): by default when it is the parent's name. An error refuses the open with it.
+    fn match_name(&self, vdev: &VfioDevice, name: &CStr) -> Result<bool> {
+        Ok(vdev.parent().name() == name)
+    }
+
+    /// Checks the VF token a user gave to open the device through its cdev, or that none was
+    /// given (upstream's `match_token_uuid`). By default a device takes none (`EINVAL`).
+    fn match_token(&self, _vdev: &VfioDevice, token: Option<&Uuid>) -> Result {
+        match token {
+            Some(_) => Err(EINVAL),
+            None => Ok(()),
+        }
+    }
+
     /// Binds the device to `ictx` and returns its id there.
     fn bind_iommufd(
         &self,
@@ -188,8 +204,8 @@ pub(crate) trait VfioDeviceOps: Send + Sync {
 /// (`supported`), for neither without `PROBE`, or for data shorter than `min_size`. `false`
 /// for a probe, which is answered (0) with nothing done; `true` to go on.
 #[cfg_attr(
-    any(not(CONFIG_DMA_SHARED_BUFFER), not(CONFIG_VFIO_PCI)),
-    expect(dead_code, reason = "vfio-pci's dma-bufs are its only feature")
+    not(CONFIG_VFIO_PCI),
+    expect(dead_code, reason = "vfio-pci's features are the only ones")
 )]
 pub(crate) fn check_feature(
     flags: u32,

@@ -63,6 +63,7 @@ use kernel::{
         VFIO_DEVICE_FEATURE,
         VFIO_DEVICE_GET_REGION_INFO, //
     },
+    uuid::Uuid,
 };
 
 /// One open file of a device.
@@ -158,8 +159,9 @@ impl DeviceFile {
     /// As upstream: `EFAULT` for an unreadable argument, `EINVAL` if `argsz` is short of
     /// `out_devid`, `E2BIG` for a longer struct without a zero tail, `EINVAL` for a negative fd,
     /// unknown flags, a file already bound, a token the driver does not take, or a device open
-    /// through another file; `EBADF` for an fd that is not open, `EBADFD` for one that is not
-    /// an iommufd; then the errors of binding the device.
+    /// through another file; `EFAULT` for an unreadable token and `EACCES` for a VF token that
+    /// does not match (or none where one is needed); `EBADF` for an fd that is not open,
+    /// `EBADFD` for one that is not an iommufd; then the errors of binding the device.
     fn bind(&self, arg: usize) -> Result<isize> {
         type Bind = uapi::vfio_device_bind_iommufd;
         if self.through_group() {
@@ -193,10 +195,11 @@ impl DeviceFile {
         if iommufd.is_some() {
             return Err(EINVAL);
         }
-        // No driver takes a VF token yet (upstream: no `match_token_uuid`).
-        if bind.flags & uapi::VFIO_DEVICE_BIND_FLAG_TOKEN != 0 {
-            return Err(EINVAL);
-        }
+        let token = match bind.flags & uapi::VFIO_DEVICE_BIND_FLAG_TOKEN {
+            0 => None,
+            _ => Some(Uuid::from_user(UserPtr::from_addr(bind.token_uuid_ptr as usize))?),
+        };
+        self.device.ops().match_token(&self.device, token.as_ref())?;
         let file = LocalFile::fget(bind.iommufd as u32).map_err(|_| EBADF)?;
         let ctx = Ctx::from_file(&file)?;
         drop(file);

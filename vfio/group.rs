@@ -398,6 +398,18 @@ impl Group {
     /// a PCI address say) `arg` points to, and returns a new descriptor of it. As upstream:
     /// `EFAULT` for an unreadable name, `EINVAL` for one longer than a page, `ENODEV` for no
     /// such device, `EINVAL` if the group has no container; then the errors of opening it.
+    /// The device of the group that `name` names, as its driver reads names (a VF's may carry
+    /// a token): `ENODEV` if none, or the first driver's refusal.
+    fn find_device(&self, name: &CStr) -> Result<Arc<VfioDevice>> {
+        let state = self.state.lock();
+        for device in state.devices.iter() {
+            if device.ops().match_name(device, name)? {
+                return Ok(device.clone());
+            }
+        }
+        Err(ENODEV)
+    }
+
     fn get_device_fd(&self, group_file: &File, arg: usize) -> Result<isize> {
         let mut buf = KVec::from_elem(0u8, PAGE_SIZE + 1, GFP_KERNEL)?;
         let name = UserSlice::new(UserPtr::from_addr(arg), PAGE_SIZE + 1)
@@ -406,14 +418,7 @@ impl Group {
         if name.to_bytes().len() >= PAGE_SIZE {
             return Err(EINVAL);
         }
-        let device = self
-            .state
-            .lock()
-            .devices
-            .iter()
-            .find(|d| d.parent().name() == name)
-            .cloned()
-            .ok_or(ENODEV)?;
+        let device = self.find_device(name)?;
         let reservation = FileDescriptorReservation::get_unused_fd_flags(uapi::O_CLOEXEC)?;
         let this = DeviceFile::for_group(&device, group_file.into())?;
         {

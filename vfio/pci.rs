@@ -35,6 +35,7 @@ mod config;
 mod dma_buf;
 mod hot_reset;
 mod irqs;
+pub(crate) mod sriov;
 
 use crate::device::{
     answer_device_info,
@@ -88,6 +89,7 @@ use kernel::{
         UserSliceWriter, //
     },
     uapi,
+    uuid::Uuid,
     uapi_ioctl::{
         VFIO_DEVICE_GET_INFO,
         VFIO_DEVICE_GET_IRQ_INFO,
@@ -219,6 +221,8 @@ struct PciDevice {
     /// taken away whenever the BARs' mappings are zapped. Locked after `mem`.
     #[pin]
     dma_bufs: Mutex<dma_buf::DmaBufs>,
+    /// The function as an SR-IOV PF or VF, and the VF token that goes with it.
+    sriov: sriov::Role,
 }
 
 /// What one mapping of a BAR holds, in each of its vmas: what its faults need.
@@ -513,12 +517,14 @@ impl VfioDeviceOps for PciDevice {
             )
             .map_err(config_errno)?;
         *self.mem.lock() = config.memory_enabled();
+        self.sriov.vf_opened(true);
         Ok(())
     }
 
     /// Every interrupt the user set up goes with them, and bus mastering; the function is
     /// reset where it can be, so that nothing of theirs is left running.
     fn close_device(&self, _vdev: &VfioDevice, dev: &Device<Bound>) {
+        self.sriov.vf_opened(false);
         let mut irqs = self.irqs.lock();
         let config = &mut self.config.lock();
         irqs.close(config, &self.intx);
@@ -544,6 +550,25 @@ impl VfioDeviceOps for PciDevice {
                 vdev.index
             );
         }
+    }
+
+    /// The function's address, which may go on with `vf_token=<uuid>` (see [`sriov`]).
+    fn match_name(&self, vdev: &VfioDevice, name: &CStr) -> Result<bool> {
+        let own = vdev.parent().name().to_bytes();
+        let Some(rest) = name.to_bytes().strip_prefix(own) else {
+            return Ok(false);
+        };
+        match sriov::name_options(rest) {
+            None => Ok(false),
+            Some(token) => {
+                self.sriov.check_token(token?.as_ref())?;
+                Ok(true)
+            }
+        }
+    }
+
+    fn match_token(&self, _vdev: &VfioDevice, token: Option<&Uuid>) -> Result {
+        self.sriov.check_token(token)
     }
 
     fn as_any(&self) -> Option<&(dyn core::any::Any + Send + Sync)> {
@@ -583,8 +608,8 @@ impl VfioDeviceOps for PciDevice {
         }
     }
 
-    /// The PCI device features: the dma-bufs of BAR slices. The others upstream has (low power,
-    /// the VF token) are not offered yet: `ENOTTY`.
+    /// The PCI device features: the dma-bufs of BAR slices and a PF's VF token. Low power,
+    /// which upstream also has, is not offered yet: `ENOTTY`.
     fn device_feature(
         &self,
         _vdev: &VfioDevice,
@@ -594,6 +619,7 @@ impl VfioDeviceOps for PciDevice {
     ) -> Result<isize> {
         match flags & uapi::VFIO_DEVICE_FEATURE_MASK {
             uapi::VFIO_DEVICE_FEATURE_DMA_BUF => dma_buf::feature(self, flags, arg, argsz),
+            uapi::VFIO_DEVICE_FEATURE_PCI_VF_TOKEN => self.sriov.feature(flags, arg, argsz),
             _ => Err(ENOTTY),
         }
     }
@@ -684,12 +710,33 @@ kernel::pci_device_table!(
     [(pci::DeviceId::from_class(0, 0).override_only(), ())]
 );
 
+/// What vfio-pci keeps of a function it is bound to.
+pub(crate) struct Binding {
+    pci: Arc<PciDevice>,
+    /// The VFIO device, registered while the driver is bound.
+    _reg: Registration,
+}
+
 impl pci::Driver for VfioPciDriver {
     type IdInfo = ();
-    type Data<'bound> = Registration;
+    type Data<'bound> = Binding;
 
     const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
     const DRIVER_MANAGED_DMA: bool = true;
+    const HAS_SRIOV_CONFIGURE: bool = true;
+
+    fn sriov_configure<'bound>(
+        pdev: &'bound pci::Device<Core<'_>>,
+        this: Pin<&Binding>,
+        nr_virtfn: u16,
+    ) -> Result<u16> {
+        sriov::configure(pdev, &this.pci.sriov, nr_virtfn)
+    }
+
+    /// A PF's VFs go first (and with them their users, who are asked to let go), as upstream.
+    fn unbind<'bound>(pdev: &'bound pci::Device<Core<'_>>, _this: Pin<&Binding>) {
+        sriov::disable(pdev);
+    }
 
     fn probe<'bound>(
         pdev: &'bound pci::Device<Core<'_>>,
@@ -732,6 +779,7 @@ impl pci::Driver for VfioPciDriver {
                 bar_start,
                 mem,
                 dma_bufs <- new_mutex!(dma_buf::DmaBufs::new()),
+                sriov: sriov::Role::probe(pdev)?,
             }),
             GFP_KERNEL,
         )?;
@@ -745,8 +793,8 @@ impl pci::Driver for VfioPciDriver {
                 _ => pdev.hot_reset_key(ResetScope::Bus),
             }),
         };
-        let reg = Registration::new(pdev.as_ref(), ops, set_id)?;
+        let reg = Registration::new(pdev.as_ref(), ops.clone(), set_id)?;
         dev_info!(pdev, "vfio-pci: vfio{}\n", reg.device().index);
-        Ok(reg)
+        Ok(Binding { pci: ops, _reg: reg })
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * vfio-pci's module parameter nointxmask, under upstream's name.
+ * vfio-pci's module parameters nointxmask and enable_sriov, under upstream's
+ * names.
  *
  * Why a C file: Rust module parameters cannot be written at run time yet, and
  * vfio-pci is part of the vfio module (its driver API is Rust, which another
@@ -27,4 +28,21 @@ bool vfio_pci_nointxmask(void);
 bool vfio_pci_nointxmask(void)
 {
 	return READ_ONCE(nointxmask);
+}
+
+/*
+ * As upstream, the parameter exists only with SR-IOV, and without it
+ * vfio-pci never enables VFs.
+ */
+static bool enable_sriov;
+#ifdef CONFIG_PCI_IOV
+module_param(enable_sriov, bool, 0644);
+MODULE_PARM_DESC(enable_sriov,
+		 "Let sriov_numvfs enable VFs of a PF bound to vfio-pci. The PF's user then needs to support its VFs, which may not work otherwise. (default: false)");
+#endif
+
+bool vfio_pci_enable_sriov(void);
+bool vfio_pci_enable_sriov(void)
+{
+	return READ_ONCE(enable_sriov);
 }

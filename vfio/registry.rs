@@ -82,6 +82,9 @@ struct Shared {
     groups: Groups,
     /// The device sets drivers gave an id.
     sets: KVec<Arc<crate::device_set::DeviceSet>>,
+    /// The PFs with VFs that vfio-pci enabled.
+    #[cfg(CONFIG_VFIO_PCI)]
+    sriov_pfs: KVec<crate::pci::sriov::EnabledPf>,
 }
 
 /// The slot of the shared state.
@@ -123,6 +126,8 @@ impl Registry {
                 entries: KVec::new(),
             },
             sets: KVec::new(),
+            #[cfg(CONFIG_VFIO_PCI)]
+            sriov_pfs: KVec::new(),
         };
         match SLOT.as_ref() {
             Some(slot) => *slot.shared.lock() = Some(shared),
@@ -196,4 +201,13 @@ pub(crate) fn with_sets<R>(
     f: impl FnOnce(&mut KVec<Arc<crate::device_set::DeviceSet>>) -> Result<R>,
 ) -> Result<R> {
     with_shared(|shared| f(&mut shared.sets))
+}
+
+/// Runs `f` on the PFs with VFs that vfio-pci enabled, under the registry's lock: `ENODEV` if
+/// the module is not set up.
+#[cfg(CONFIG_VFIO_PCI)]
+pub(crate) fn with_sriov_pfs<R>(
+    f: impl FnOnce(&mut KVec<crate::pci::sriov::EnabledPf>) -> Result<R>,
+) -> Result<R> {
+    with_shared(|shared| f(&mut shared.sriov_pfs))
 }
