@@ -4,10 +4,12 @@
 # upstream's selftest igb driver (DMA copies in loopback, MSI-X), and it has
 # the MSI-X that vfio_pci_device_test's msix case needs. QEMU 7.2 has no igb,
 # so this VM runs QEMU 10 (scripts/get-qemu10.sh), the igb alone behind a PCIe
-# root port, the same kernel and initramfs, and the "conformance" task with
-# vmconfdev=8086:10c9: only the vfio programs, their sections named
-# PROGRAM@igb, which scripts/conformance-tap.py reads from the console log
-# next to the main VM's. Prints, as TAP, a point for QEMU and one for the run.
+# root port, the same kernel and initramfs, and the "igb" task: first the
+# conformance task with vmconfdev=8086:10c9 (only the vfio programs, their
+# sections named PROGRAM@igb, which scripts/conformance-tap.py reads from the
+# console log next to the main VM's), then our vfio_sriov selftest, which
+# needs the igb's SR-IOV (vfio-pci enabling VFs, the VF token). Prints, as TAP,
+# a point for QEMU, vfio_sriov's output and a point for the run.
 # Usage: test-vm-igb.sh INITRAMFS
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -28,7 +30,7 @@ run_igb_vm() {
 		--qemu-arg -device --qemu-arg pcie-root-port,id=rp1,chassis=2,slot=2 \
 		--qemu-arg -device --qemu-arg igb,bus=rp1 \
 		--append "hugepagesz=1G hugepages=1 vmconfdev=8086:10c9 vmconfname=igb" \
-		--task conformance --timeout "${VM_IGB_TIMEOUT:-600}" "$1" >"$console" 2>&1
+		--task igb --timeout "${VM_IGB_TIMEOUT:-900}" "$1" >"$console" 2>&1
 }
 run_igb_vm "$1"
 rc=$?
@@ -42,12 +44,13 @@ if [ $rc = 4 ] || [ $rc = 5 ]; then
 	run_igb_vm "$1"
 	rc=$?
 fi
+tr -d '\r' <"$console" | sed -n '/^### SELFTEST /,/^### END/p' | grep -v '^###'
 case $rc in
 0) echo "ok - igb VM ran the vfio selftests with no kernel splat" ;;
 3) echo "not ok - igb VM: kernel splat (see $console)"
    tr -d '\r' <"$console" | sed -n '/splat/,$p' | tail -n 40 | sed 's/^/# /' ;;
 4) echo "not ok - igb VM: stopped without finishing the task (see $console)" ;;
 5) echo "not ok - igb VM: timed out (see $console)" ;;
-*) echo "not ok - igb VM: exited $rc (see $console)" ;;
+*) echo "not ok - igb VM: the igb task exited $rc (see $console)" ;;
 esac
 exit 0

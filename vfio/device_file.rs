@@ -197,9 +197,13 @@ impl DeviceFile {
         }
         let token = match bind.flags & uapi::VFIO_DEVICE_BIND_FLAG_TOKEN {
             0 => None,
-            _ => Some(Uuid::from_user(UserPtr::from_addr(bind.token_uuid_ptr as usize))?),
+            _ => Some(Uuid::from_user(UserPtr::from_addr(
+                bind.token_uuid_ptr as usize,
+            ))?),
         };
-        self.device.ops().match_token(&self.device, token.as_ref())?;
+        self.device
+            .ops()
+            .match_token(&self.device, token.as_ref())?;
         let file = LocalFile::fget(bind.iommufd as u32).map_err(|_| EBADF)?;
         let ctx = Ctx::from_file(&file)?;
         drop(file);

@@ -89,7 +89,6 @@ use kernel::{
         UserSliceWriter, //
     },
     uapi,
-    uuid::Uuid,
     uapi_ioctl::{
         VFIO_DEVICE_GET_INFO,
         VFIO_DEVICE_GET_IRQ_INFO,
@@ -98,6 +97,7 @@ use kernel::{
         VFIO_DEVICE_RESET,
         VFIO_DEVICE_SET_IRQS, //
     },
+    uuid::Uuid,
 };
 
 /// Where region `index` starts in the device file: `index << VFIO_PCI_OFFSET_SHIFT`.
@@ -795,6 +795,9 @@ impl pci::Driver for VfioPciDriver {
         };
         let reg = Registration::new(pdev.as_ref(), ops.clone(), set_id)?;
         dev_info!(pdev, "vfio-pci: vfio{}\n", reg.device().index);
-        Ok(Binding { pci: ops, _reg: reg })
+        Ok(Binding {
+            pci: ops,
+            _reg: reg,
+        })
     }
 }

@@ -81,7 +81,10 @@ mod tests {
         ];
         assert_eq!(uuid, Uuid(want));
         // What follows the 36 characters is the caller's.
-        assert_eq!(Uuid::parse(b"52ac9bff-3a88-4fbd-901a-0d767c3b6c97 x").unwrap(), uuid);
+        assert_eq!(
+            Uuid::parse(b"52ac9bff-3a88-4fbd-901a-0d767c3b6c97 x").unwrap(),
+            uuid
+        );
     }
 
     #[test]

@@ -276,7 +276,9 @@ mod tests {
     #[test]
     fn token_rules_as_upstream() {
         let pf = Role::new_pf(Uuid::default()).unwrap();
-        let Role::Pf(shared) = &pf else { unreachable!() };
+        let Role::Pf(shared) = &pf else {
+            unreachable!()
+        };
         let vf = Role::Vf(shared.clone());
         // No VF open: the PF opens without a token, or takes the one given.
         assert_eq!(pf.check_token(None), Ok(()));

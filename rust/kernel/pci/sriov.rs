@@ -183,6 +183,8 @@ impl PinnedDrop for VfDriverOverride {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: By the invariants `nb` is registered on the PCI bus's chain; unregistering
         // waits for callbacks that are running.
-        unsafe { bindings::bus_unregister_notifier(&raw const bindings::pci_bus_type, self.nb.get()) };
+        unsafe {
+            bindings::bus_unregister_notifier(&raw const bindings::pci_bus_type, self.nb.get())
+        };
     }
 }

@@ -120,7 +120,6 @@ static inline bool find_edu(char *bdf, size_t size)
 	return found;
 }
 
-/* Hands @bdf to vfio-test (if it is not there yet). */
 /*
  * Binds @bdf to the PCI driver @driver through driver_override, unbinding it
  * from any other driver first.
@@ -251,7 +250,6 @@ static inline bool find_iommu_group(const char *bdf, int *id)
 	return slash && sscanf(slash + 1, "%d", id) == 1;
 }
 
-/* Writes edu's BAR0 register at @offset through vfio-pci's device file. */
 /*
  * Lets go of a device opened one way or the other: the device file first,
  * then its group (if any), then the iommufd or container; each that is open
@@ -269,6 +267,7 @@ static inline void close_device_fds(int *devfd, int *groupfd, int *iommu)
 	}
 }
 
+/* Writes edu's BAR0 register at @offset through vfio-pci's device file. */
 static inline int edu_write32(int devfd, unsigned int offset, __u32 val)
 {
 	return pwrite(devfd, &val, 4, EDU_BAR0 + offset) == 4 ? 0 : -1;

@@ -1285,6 +1285,64 @@ TEST_F(pci, hot_reset_bad_args)
 }
 
 /* The request index: one eventfd, set, signalled by loopback, cleared with -1. */
+/*
+ * edu is neither an SR-IOV PF nor a VF: it has no VF token to set (ENOTTY)
+ * and takes none when opened (EINVAL). A group name may go on after the
+ * address with spaces and options; one that goes on without a space names
+ * another device (ENODEV).
+ */
+TEST_F(pci, no_vf_token)
+{
+	static const __u8 token[16] = { 0x52, 0xac };
+	struct {
+		struct vfio_device_feature feature;
+		__u8 uuid[16];
+	} set = {
+		.feature.argsz = sizeof(set),
+		.feature.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_PCI_VF_TOKEN,
+	};
+	char name[128];
+	int fd;
+
+	EXPECT_ERRNO(ENOTTY, ioctl(self->devfd, VFIO_DEVICE_FEATURE, &set));
+	if (variant->group) {
+		snprintf(name, sizeof(name), "%s vf_token=52ac9bff-3a88-4fbd-901a-0d767c3b6c97",
+			 self->bdf);
+		EXPECT_ERRNO(EINVAL, ioctl(self->groupfd, VFIO_GROUP_GET_DEVICE_FD, name));
+		snprintf(name, sizeof(name), "%s vf_token=52ac9bff", self->bdf);
+		EXPECT_ERRNO(EINVAL, ioctl(self->groupfd, VFIO_GROUP_GET_DEVICE_FD, name));
+		snprintf(name, sizeof(name), "%s speed=fast", self->bdf);
+		EXPECT_ERRNO(EINVAL, ioctl(self->groupfd, VFIO_GROUP_GET_DEVICE_FD, name));
+		snprintf(name, sizeof(name), "%s0", self->bdf);
+		EXPECT_ERRNO(ENODEV, ioctl(self->groupfd, VFIO_GROUP_GET_DEVICE_FD, name));
+		snprintf(name, sizeof(name), "%s  ", self->bdf);
+		fd = ioctl(self->groupfd, VFIO_GROUP_GET_DEVICE_FD, name);
+		ASSERT_LE(0, fd);
+		close(fd);
+	} else {
+		struct vfio_device_bind_iommufd bind = {
+			.argsz = sizeof(bind),
+			.flags = VFIO_DEVICE_BIND_FLAG_TOKEN,
+			.iommufd = self->iommufd,
+			.token_uuid_ptr = (__u64)(uintptr_t)token,
+		};
+		char vfio[32], node[64];
+
+		/* A second file: the token is checked before the device is found busy. */
+		ASSERT_TRUE(find_vfio_dev(self->bdf, vfio, sizeof(vfio)));
+		snprintf(node, sizeof(node), "/dev/vfio/devices/%s", vfio);
+		fd = open(node, O_RDWR);
+		ASSERT_LE(0, fd);
+		EXPECT_ERRNO(EINVAL, ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind));
+		bind.token_uuid_ptr = 8;
+		EXPECT_ERRNO(EFAULT, ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind));
+		/* Without one it gets that far: a cdev opens the device once. */
+		bind.flags = 0;
+		EXPECT_ERRNO(EINVAL, ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &bind));
+		close(fd);
+	}
+}
+
 TEST_F(pci, request_eventfd)
 {
 	__u32 trigger = VFIO_IRQ_SET_ACTION_TRIGGER;
