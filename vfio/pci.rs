@@ -358,7 +358,7 @@ impl PciDevice {
                             }
                             let written = config.write(&hw, at, &buf[..n]);
                             *mem = config.memory_enabled();
-                            self.dma_bufs.lock().set_revoked(!*mem);
+                            self.restore_bars(*mem);
                             written
                         }
                         None => config.write(&hw, at, &buf[..n]),
@@ -473,7 +473,7 @@ impl PciDevice {
         let mem = self.mem.lock();
         self.withdraw_bars(vdev);
         let reset = pdev.try_reset_function();
-        self.dma_bufs.lock().set_revoked(!*mem);
+        self.restore_bars(*mem);
         reset?;
         Ok(0)
     }
@@ -486,6 +486,13 @@ impl PciDevice {
         vdev.mapping()
             .unmap_range(BARS_START, BARS_END - BARS_START);
         self.dma_bufs.lock().set_revoked(true);
+    }
+
+    /// Gives the BARs back after [`PciDevice::withdraw_bars`], with `mem` (memory decoding)
+    /// still held: the dma-bufs get their memory back if decoding is on (the mappings fault
+    /// in again by themselves).
+    fn restore_bars(&self, mem: bool) {
+        self.dma_bufs.lock().set_revoked(!mem);
     }
 }
 

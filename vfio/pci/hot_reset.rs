@@ -267,7 +267,7 @@ fn reset_set(
     }
     let reset = pdev.try_hot_reset();
     for (pci, _config, mem) in held.iter() {
-        pci.dma_bufs.lock().set_revoked(!**mem);
+        pci.restore_bars(**mem);
     }
     drop(held);
     reset?;

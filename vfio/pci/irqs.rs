@@ -86,6 +86,10 @@ pub(super) struct IrqCaps {
     pub(super) msix: u32,
     /// The BAR that holds the MSI-X table, if the function has one.
     pub(super) msix_bar: Option<u8>,
+    /// Whether MSI-X vectors can be added while MSI-X is enabled (upstream's `has_dyn_msix`):
+    /// `VFIO_DEVICE_SET_IRQS` then takes eventfds for vectors past those it enabled, and the
+    /// index's info leaves out `VFIO_IRQ_INFO_NORESIZE`.
+    pub(super) dyn_msix: bool,
 }
 
 /// What one vector does when it fires: signal the user's eventfd.
@@ -299,7 +303,7 @@ impl Irqs {
         let mut flags = uapi::VFIO_IRQ_INFO_EVENTFD;
         if index == uapi::VFIO_PCI_INTX_IRQ_INDEX {
             flags |= uapi::VFIO_IRQ_INFO_MASKABLE | uapi::VFIO_IRQ_INFO_AUTOMASKED;
-        } else {
+        } else if index != uapi::VFIO_PCI_MSIX_IRQ_INDEX || !caps.dyn_msix {
             flags |= uapi::VFIO_IRQ_INFO_NORESIZE;
         }
         let info = [argsz, flags, index, Self::count(caps, index)];
@@ -358,7 +362,7 @@ impl Irqs {
             (uapi::VFIO_PCI_MSI_IRQ_INDEX | uapi::VFIO_PCI_MSIX_IRQ_INDEX, a)
                 if a == uapi::VFIO_IRQ_SET_ACTION_TRIGGER =>
             {
-                self.set_msi_trigger(pdev, config, &hdr, data)?
+                self.set_msi_trigger(pdev, caps, config, &hdr, data)?
             }
             (uapi::VFIO_PCI_REQ_IRQ_INDEX, a) if a == uapi::VFIO_IRQ_SET_ACTION_TRIGGER => {
                 if hdr.start != 0 || hdr.count > 1 {
@@ -490,6 +494,7 @@ impl Irqs {
     fn set_msi_trigger(
         &mut self,
         pdev: &pci::Device<Bound>,
+        caps: &IrqCaps,
         config: &mut PciConfig,
         hdr: &SetHeader,
         data: Data<'_>,
@@ -507,7 +512,7 @@ impl Irqs {
             if newly {
                 self.enable(pdev, config, hdr.index, hdr.start + hdr.count)?;
             }
-            let set = self.set_block(hdr.start, fds);
+            let set = self.set_block(hdr.start, fds, caps.dyn_msix);
             if set.is_err() && newly {
                 self.disable(config);
             }
@@ -552,11 +557,13 @@ impl Irqs {
     }
 
     /// Gives each vector from `start` the eventfd of its descriptor, or none for -1; on an
-    /// error, the vectors set by this call are left without one, as upstream.
-    fn set_block(&mut self, start: u32, fds: &[u8]) -> Result {
-        let Some((_, vectors)) = self.vectors.as_mut() else {
+    /// error, the vectors set by this call are left without one, as upstream. With `grow`, an
+    /// MSI-X vector past those enabled is allocated first (and stays until MSI-X is off).
+    fn set_block(&mut self, start: u32, fds: &[u8], grow: bool) -> Result {
+        let Some((index, vectors)) = self.vectors.as_mut() else {
             return Err(EINVAL);
         };
+        let grow = grow && *index == uapi::VFIO_PCI_MSIX_IRQ_INDEX;
         for (j, fd) in fds.chunks_exact(size_of::<i32>()).enumerate() {
             let fd = first_fd(fd)?;
             let vector = start + j as u32;
@@ -565,6 +572,9 @@ impl Irqs {
                 Ok(())
             } else {
                 EventFd::from_fd(fd).and_then(|eventfd| {
+                    if grow {
+                        vectors.alloc_at(vector)?;
+                    }
                     // (a value is its own initializer, given as a `Result`)
                     vectors.set_handler(vector, c"vfio-msi", Ok(Trigger { eventfd }))
                 })
@@ -702,6 +712,7 @@ pub(super) fn probe_caps(pdev: &pci::Device<Bound>) -> Result<IrqCaps> {
             PCI_CAP_ID_MSI => caps.msi = 1 << ((flags >> 1) & 0x7).min(5),
             PCI_CAP_ID_MSIX => {
                 caps.msix = u32::from(flags & 0x7ff) + 1;
+                caps.dyn_msix = pdev.msix_can_alloc_dyn();
                 // `PCI_MSIX_TABLE`: the table's offset, with its BAR in the low bits.
                 caps.msix_bar = Some((space.try_read32(pos + 4)? & 0x7) as u8);
             }

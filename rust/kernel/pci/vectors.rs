@@ -35,14 +35,29 @@ pub enum VectorType {
 
 /// Vectors of one function, each with an optional handler of type `T`.
 ///
+/// With MSI-X, vectors may be added while it is enabled ([`Vectors::alloc_at`]) where the
+/// function's interrupt domain allows it ([`Device::msix_can_alloc_dyn`]): a VFIO user sets
+/// up vectors one by one as its guest unmasks them, and needs not disable MSI-X for each.
+///
 /// # Invariants
 ///
-/// `count` vectors are allocated on `pdev` (`pci_alloc_irq_vectors`), and `pdev` stays bound
-/// while `self` lives (the promise of [`Vectors::alloc`]); `handlers` has `count` entries.
+/// Vectors of type `kind` are allocated on `pdev` (`count` of them by `pci_alloc_irq_vectors`,
+/// and any that `alloc_at` added), and `pdev` stays bound while `self` lives (the promise of
+/// [`Vectors::alloc`]); `handlers` has an entry for each vector allocated (and maybe more).
 pub struct Vectors<T: Handler + 'static> {
     pdev: ARef<Device>,
     count: u32,
+    kind: VectorType,
     handlers: KVec<Option<Pin<KBox<Registration<'static, T>>>>>,
+}
+
+impl Device {
+    /// Whether MSI-X vectors of the function can be allocated while MSI-X is enabled (its
+    /// interrupt domain supports it), for [`Vectors::alloc_at`].
+    pub fn msix_can_alloc_dyn(&self) -> bool {
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev`.
+        unsafe { bindings::pci_msix_can_alloc_dyn(self.as_raw()) }
+    }
 }
 
 impl<T: Handler + 'static> Vectors<T> {
@@ -73,11 +88,37 @@ impl<T: Handler + 'static> Vectors<T> {
         Ok(Self {
             pdev: pdev.into(),
             count,
+            kind,
             handlers,
         })
     }
 
-    /// How many vectors there are.
+    /// Allocates MSI-X vector `index` with MSI-X enabled, if it is not allocated yet; it stays
+    /// until `self` is dropped. `EINVAL` for MSI, `ENOTSUPP` where the domain cannot (see
+    /// [`Device::msix_can_alloc_dyn`]), or the PCI core's errors (`EINVAL` past the table).
+    pub fn alloc_at(&mut self, index: u32) -> Result {
+        if self.kind != VectorType::MsiX {
+            return Err(EINVAL);
+        }
+        while self.handlers.len() <= index as usize {
+            self.handlers.push(None, GFP_KERNEL)?;
+        }
+        // SAFETY: By the invariants `pdev` is bound with MSI-X enabled.
+        if unsafe { bindings::pci_irq_vector(self.pdev.as_raw(), index) } > 0 {
+            return Ok(());
+        }
+        if !self.pdev.msix_can_alloc_dyn() {
+            return Err(ENOTSUPP);
+        }
+        // SAFETY: As above; no affinity is asked for.
+        let map = unsafe {
+            bindings::pci_msix_alloc_irq_at(self.pdev.as_raw(), index, core::ptr::null())
+        };
+        // INVARIANT: The vector is allocated and has an entry in `handlers`.
+        crate::error::to_result(map.index)
+    }
+
+    /// How many vectors were allocated at first.
     pub fn len(&self) -> u32 {
         self.count
     }
@@ -88,8 +129,8 @@ impl<T: Handler + 'static> Vectors<T> {
     }
 
     /// Registers `handler` on vector `index` under `name`, replacing the handler there (which
-    /// is unregistered first, so the vector is never handled twice): `EINVAL` for no such
-    /// vector. On failure the vector is left without a handler.
+    /// is unregistered first, so the vector is never handled twice): `EINVAL` for a vector
+    /// that is not allocated. On failure the vector is left without a handler.
     pub fn set_handler(
         &mut self,
         index: u32,
@@ -98,7 +139,7 @@ impl<T: Handler + 'static> Vectors<T> {
     ) -> Result {
         let slot = self.handlers.get_mut(index as usize).ok_or(EINVAL)?;
         *slot = None;
-        // SAFETY: By the invariants `pdev` is bound and has vector `index` allocated.
+        // SAFETY: By the invariants `pdev` is bound; an index without a vector is `EINVAL`.
         let irq = unsafe { bindings::pci_irq_vector(self.pdev.as_raw(), index) };
         let irq = u32::try_from(irq).map_err(|_| Error::from_errno(irq))?;
         // SAFETY: By the invariants `pdev` is bound, `irq` is one of its vectors and `self`

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * vfio-pci on an Intel 82576 (QEMU 10's igb, bound to vfio-pci: the igb VM of
+ * make test; every test skips where there is none), for what edu cannot show:
+ * dynamic MSI-X. Where the function's interrupt domain can add MSI-X vectors
+ * while MSI-X is on, vfio-pci leaves VFIO_IRQ_INFO_NORESIZE out of the MSI-X
+ * index's info and takes an eventfd for a vector past those it enabled,
+ * allocating it then (upstream's has_dyn_msix). The test has the NIC raise
+ * that vector itself (82576 datasheet: in MSI-X mode, GPIE.Multiple_MSIX, a
+ * bit set in EICS raises the vector of the same number, if set in EIMS), so
+ * the message must have been written into the function's MSI-X table.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
+#include "kselftest_harness.h"
+
+#include "vfio_edu.h"
+
+#define IGB_GPIE 0x01514
+#define IGB_GPIE_MSIX_MODE 0x10
+#define IGB_EICS 0x01520
+#define IGB_EIMS 0x01524
+#define IGB_EIMC 0x01528
+#define VECTOR 2
+
+/* The 82576 bound to vfio-pci, into @bdf; false if there is none. */
+static bool find_igb(char *bdf, size_t size)
+{
+	DIR *dir = opendir(PCI_DEVICES);
+	struct dirent *d;
+	bool found = false;
+
+	if (!dir)
+		return false;
+	while (!found && (d = readdir(dir))) {
+		char path[512], vendor[16], device[16];
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), PCI_DEVICES "/%s/vendor", d->d_name);
+		if (read_file(path, vendor, sizeof(vendor)))
+			continue;
+		snprintf(path, sizeof(path), PCI_DEVICES "/%s/device", d->d_name);
+		if (read_file(path, device, sizeof(device)))
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/pci/drivers/vfio-pci/%s", d->d_name);
+		if (!strncmp(vendor, "0x8086", 6) && !strncmp(device, "0x10c9", 6) &&
+		    !access(path, F_OK)) {
+			snprintf(bdf, size, "%s", d->d_name);
+			found = true;
+		}
+	}
+	closedir(dir);
+	return found;
+}
+
+/* Sets MSI-X vectors from @start to the eventfds @fds (NULL: the loopback). */
+static int set_msix(int devfd, __u32 start, __u32 count, const int *fds)
+{
+	char buf[sizeof(struct vfio_irq_set) + 8 * sizeof(int)];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
+
+	memset(buf, 0, sizeof(buf));
+	set->argsz = sizeof(*set) + (fds ? count * sizeof(int) : 0);
+	set->flags = VFIO_IRQ_SET_ACTION_TRIGGER |
+		     (fds ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE);
+	set->index = VFIO_PCI_MSIX_IRQ_INDEX;
+	set->start = start;
+	set->count = count;
+	if (fds)
+		memcpy(set->data, fds, count * sizeof(int));
+	return ioctl(devfd, VFIO_DEVICE_SET_IRQS, set);
+}
+
+/* Whether @efd is signalled within @ms; its count is consumed. */
+static bool signalled(int efd, int ms)
+{
+	struct pollfd p = { .fd = efd, .events = POLLIN };
+	__u64 n;
+
+	if (poll(&p, 1, ms) != 1)
+		return false;
+	return read(efd, &n, sizeof(n)) == sizeof(n);
+}
+
+static int igb_write(int devfd, unsigned int reg, __u32 val)
+{
+	return pwrite(devfd, &val, 4, VFIO_PCI_REGION(VFIO_PCI_BAR0_REGION_INDEX) + reg) == 4
+		       ? 0 : -1;
+}
+
+FIXTURE(igb)
+{
+	char bdf[64];
+	int iommufd;
+	int devfd;
+};
+
+FIXTURE_SETUP(igb)
+{
+	char name[32], node[64];
+	__u32 ioas, pt;
+
+	self->iommufd = -1;
+	self->devfd = -1;
+	if (!find_igb(self->bdf, sizeof(self->bdf)))
+		SKIP(return, "no 82576 (8086:10c9) bound to vfio-pci");
+	if (!find_vfio_dev(self->bdf, name, sizeof(name)))
+		SKIP(return, "no device cdev (CONFIG_VFIO_DEVICE_CDEV)");
+	snprintf(node, sizeof(node), "/dev/vfio/devices/%s", name);
+	self->devfd = open(node, O_RDWR);
+	ASSERT_LE(0, self->devfd);
+	self->iommufd = open("/dev/iommu", O_RDWR);
+	ASSERT_LE(0, self->iommufd);
+	ASSERT_EQ(0, bind_iommufd(self->devfd, self->iommufd, NULL));
+	ASSERT_EQ(0, ioas_alloc(self->iommufd, &ioas));
+	pt = ioas;
+	ASSERT_EQ(0, attach_pt(self->devfd, &pt));
+}
+
+FIXTURE_TEARDOWN(igb)
+{
+	int groupfd = -1;
+
+	close_device_fds(&self->devfd, &groupfd, &self->iommufd);
+}
+
+TEST_F(igb, msix_grows_while_enabled)
+{
+	struct vfio_irq_info info = {
+		.argsz = sizeof(info),
+		.index = VFIO_PCI_MSIX_IRQ_INDEX,
+	};
+	int efd[VECTOR + 1], two_fds[2];
+
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_IRQ_INFO, &info));
+	ASSERT_LT(VECTOR, info.count);
+	if (info.flags & VFIO_IRQ_INFO_NORESIZE)
+		SKIP(return, "this function's MSI-X cannot grow while enabled");
+	for (int i = 0; i <= VECTOR; i++) {
+		efd[i] = eventfd(0, EFD_NONBLOCK);
+		ASSERT_LE(0, efd[i]);
+	}
+	/* MSI-X on with vector 0 alone, then vector VECTOR added. */
+	ASSERT_EQ(0, set_msix(self->devfd, 0, 1, &efd[0]));
+	ASSERT_EQ(0, set_msix(self->devfd, VECTOR, 1, &efd[VECTOR]));
+	/* The loopback reaches it. */
+	ASSERT_EQ(0, set_msix(self->devfd, VECTOR, 1, NULL));
+	EXPECT_TRUE(signalled(efd[VECTOR], 1000));
+	EXPECT_FALSE(signalled(efd[0], 0));
+	/* So does the NIC: bus mastering on, the vector raised through EICS. */
+	ASSERT_EQ(0, edu_bus_master(self->devfd));
+	ASSERT_EQ(0, igb_write(self->devfd, IGB_GPIE, IGB_GPIE_MSIX_MODE));
+	ASSERT_EQ(0, igb_write(self->devfd, IGB_EIMS, 1 << VECTOR));
+	ASSERT_EQ(0, igb_write(self->devfd, IGB_EICS, 1 << VECTOR));
+	EXPECT_TRUE(signalled(efd[VECTOR], 2000));
+	EXPECT_FALSE(signalled(efd[0], 0));
+	/* Vector 1 added later still, next to a new eventfd on VECTOR. */
+	two_fds[0] = efd[1];
+	two_fds[1] = efd[VECTOR];
+	ASSERT_EQ(0, set_msix(self->devfd, 1, 2, two_fds));
+	ASSERT_EQ(0, igb_write(self->devfd, IGB_EIMS, 1 << 1));
+	ASSERT_EQ(0, igb_write(self->devfd, IGB_EICS, 1 << 1));
+	EXPECT_TRUE(signalled(efd[1], 2000));
+	/* Past the table: refused. */
+	EXPECT_ERRNO(EINVAL, set_msix(self->devfd, info.count, 1, &efd[0]));
+	ASSERT_EQ(0, igb_write(self->devfd, IGB_EIMC, ~0u));
+	/* Off: every vector goes. */
+	ASSERT_EQ(0, set_msix(self->devfd, 0, 0, NULL));
+	for (int i = 0; i <= VECTOR; i++)
+		close(efd[i]);
+}
+
+TEST_HARNESS_MAIN
