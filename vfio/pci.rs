@@ -731,6 +731,18 @@ impl pci::Driver for VfioPciDriver {
     const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
     const DRIVER_MANAGED_DMA: bool = true;
     const HAS_SRIOV_CONFIGURE: bool = true;
+    const HAS_ERROR_DETECTED: bool = true;
+
+    /// Tells the user through the error eventfd and lets them recover the function, as
+    /// upstream (`vfio_pci_core_aer_err_detected`).
+    fn error_detected<'bound>(
+        _pdev: &'bound pci::Device<Core<'_>>,
+        this: Pin<&Binding>,
+        _state: pci::ChannelState,
+    ) -> pci::ErsResult {
+        this.pci.irqs.lock().error();
+        pci::ErsResult::CanRecover
+    }
 
     fn sriov_configure<'bound>(
         pdev: &'bound pci::Device<Core<'_>>,

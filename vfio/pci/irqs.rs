@@ -261,6 +261,8 @@ pub(super) struct Irqs {
     unmask: Option<Pin<KBox<Watch<UnmaskOnSignal>>>>,
     /// The device request eventfd.
     request: Option<EventFd>,
+    /// The error eventfd, signalled when the PCI core reports an error on the function (AER).
+    err: Option<EventFd>,
 }
 
 /// The fields of `struct vfio_irq_set` before its data.
@@ -288,8 +290,7 @@ impl Irqs {
             uapi::VFIO_PCI_INTX_IRQ_INDEX => caps.intx.into(),
             uapi::VFIO_PCI_MSI_IRQ_INDEX => caps.msi,
             uapi::VFIO_PCI_MSIX_IRQ_INDEX => caps.msix,
-            uapi::VFIO_PCI_REQ_IRQ_INDEX => 1,
-            // The error index is not offered yet.
+            uapi::VFIO_PCI_REQ_IRQ_INDEX | uapi::VFIO_PCI_ERR_IRQ_INDEX => 1,
             _ => 0,
         }
     }
@@ -364,14 +365,20 @@ impl Irqs {
             {
                 self.set_msi_trigger(pdev, caps, config, &hdr, data)?
             }
-            (uapi::VFIO_PCI_REQ_IRQ_INDEX, a) if a == uapi::VFIO_IRQ_SET_ACTION_TRIGGER => {
+            (i @ (uapi::VFIO_PCI_REQ_IRQ_INDEX | uapi::VFIO_PCI_ERR_IRQ_INDEX), a)
+                if a == uapi::VFIO_IRQ_SET_ACTION_TRIGGER =>
+            {
                 if hdr.start != 0 || hdr.count > 1 {
                     return Err(EINVAL);
                 }
-                set_single_trigger(&mut self.request, hdr.count, data)?
+                let slot = match i {
+                    uapi::VFIO_PCI_REQ_IRQ_INDEX => &mut self.request,
+                    _ => &mut self.err,
+                };
+                set_single_trigger(slot, hdr.count, data)?
             }
-            // Masking MSI vectors and every action on the error index: no handler, as
-            // upstream without one.
+            // Masking MSI vectors, and masking the request or error index: no handler, as
+            // upstream.
             _ => return Err(ENOTTY),
         }
         Ok(0)
@@ -600,12 +607,21 @@ impl Irqs {
         self.disable(config);
         self.disable_intx(line);
         self.request = None;
+        self.err = None;
     }
 
     /// The device is being unregistered while in use: signal the user's request eventfd.
     /// Whether there was one.
     pub(super) fn request(&self) -> bool {
         self.request.as_ref().inspect(|e| e.signal()).is_some()
+    }
+
+    /// The PCI core found an error on the function: signal the user's error eventfd, if they
+    /// gave one.
+    pub(super) fn error(&self) {
+        if let Some(e) = self.err.as_ref() {
+            e.signal();
+        }
     }
 }
 

@@ -9,6 +9,9 @@
  * that vector itself (82576 datasheet: in MSI-X mode, GPIE.Multiple_MSIX, a
  * bit set in EICS raises the vector of the same number, if set in EIMS), so
  * the message must have been written into the function's MSI-X table.
+ * And the error interrupt: an uncorrectable error injected below the igb's
+ * root port (AER's software injector, /dev/aer_inject) reaches vfio-pci's
+ * error_detected, which signals the eventfd of VFIO_PCI_ERR_IRQ_INDEX.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -34,6 +37,19 @@
 #define IGB_EIMS 0x01524
 #define IGB_EIMC 0x01528
 #define VECTOR 2
+/* PCI_ERR_UNC_COMP_ABORT: uncorrectable, non-fatal by default. */
+#define UNC_COMP_ABORT 0x00008000
+
+/* What /dev/aer_inject takes (drivers/pci/pcie/aer_inject.c). */
+struct aer_error_inj {
+	__u8 bus;
+	__u8 dev;
+	__u8 fn;
+	__u32 uncor_status;
+	__u32 cor_status;
+	__u32 header_log[4];
+	__u32 domain;
+};
 
 /* The 82576 bound to vfio-pci, into @bdf; false if there is none. */
 static bool find_igb(char *bdf, size_t size)
@@ -181,6 +197,59 @@ TEST_F(igb, msix_grows_while_enabled)
 	ASSERT_EQ(0, set_msix(self->devfd, 0, 0, NULL));
 	for (int i = 0; i <= VECTOR; i++)
 		close(efd[i]);
+}
+
+/* Sets (fd >= 0) or takes off (-1) the error eventfd. */
+static int set_err(int devfd, int fd)
+{
+	struct {
+		struct vfio_irq_set set;
+		__s32 fd;
+	} s = {
+		.set = {
+			.argsz = sizeof(s),
+			.flags = VFIO_IRQ_SET_ACTION_TRIGGER | VFIO_IRQ_SET_DATA_EVENTFD,
+			.index = VFIO_PCI_ERR_IRQ_INDEX,
+			.count = 1,
+		},
+		.fd = fd,
+	};
+
+	return ioctl(devfd, VFIO_DEVICE_SET_IRQS, &s);
+}
+
+/* Injects an uncorrectable non-fatal error on @bdf through @inject. */
+static int inject(int inject, const char *bdf)
+{
+	unsigned int domain, bus, dev, fn;
+	struct aer_error_inj inj = { .uncor_status = UNC_COMP_ABORT };
+
+	if (sscanf(bdf, "%x:%x:%x.%x", &domain, &bus, &dev, &fn) != 4)
+		return -1;
+	inj.domain = domain;
+	inj.bus = bus;
+	inj.dev = dev;
+	inj.fn = fn;
+	return write(inject, &inj, sizeof(inj)) == sizeof(inj) ? 0 : -1;
+}
+
+TEST_F(igb, error_eventfd_on_aer)
+{
+	int efd, fd = open("/dev/aer_inject", O_WRONLY);
+
+	if (fd < 0)
+		SKIP(return, "no /dev/aer_inject (CONFIG_PCIEAER_INJECT)");
+	efd = eventfd(0, EFD_NONBLOCK);
+	ASSERT_LE(0, efd);
+	ASSERT_EQ(0, set_err(self->devfd, efd));
+	ASSERT_EQ(0, inject(fd, self->bdf));
+	EXPECT_TRUE(signalled(efd, 5000));
+	/* Taken off, it hears of the next one no more. */
+	ASSERT_EQ(0, set_err(self->devfd, -1));
+	ASSERT_EQ(0, inject(fd, self->bdf));
+	EXPECT_FALSE(signalled(efd, 1000));
+	close(efd);
+	close(fd);
 }
 
 TEST_HARNESS_MAIN
