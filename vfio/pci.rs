@@ -22,12 +22,12 @@
 //! Lock order: `irqs`, then `config`, then `mem`; the mmap lock of a process comes before
 //! `mem` (faults), and `mem` before the address space's lock (zaps).
 //!
-//! Interrupts ([`irqs`]): INTx, MSI, MSI-X and the device request, through eventfds. Resets:
-//! of the function (`VFIO_DEVICE_RESET`), and of its slot or bus with every function there
-//! ([`hot_reset`]), which is why the functions of a slot or bus share a device set. SR-IOV
-//! and the VF token are in [`sriov`], BAR slices as dma-bufs in [`dma_buf`]. Not yet here (see
-//! `Documentation/iommufd-vfio-rust.rst`): I/O-port BARs, the ROM's contents and VGA, the
-//! error interrupt, and the low-power device features. The driver is built into
+//! Interrupts ([`irqs`]): INTx, MSI, MSI-X, the device request and errors, through eventfds.
+//! Resets: of the function (`VFIO_DEVICE_RESET`), and of its slot or bus with every function
+//! there ([`hot_reset`]), which is why the functions of a slot or bus share a device set.
+//! SR-IOV and the VF token are in [`sriov`], BAR slices as dma-bufs in [`dma_buf`]. Not yet
+//! here (see `Documentation/iommufd-vfio-rust.rst`): I/O-port BARs, the ROM's contents and
+//! VGA, and the low-power device features. The driver is built into
 //! the VFIO module (the driver API is Rust, which another module cannot call), which offers
 //! the module name `vfio-pci` as an alias.
 
