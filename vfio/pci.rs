@@ -57,6 +57,7 @@ use kernel::{
         Core,
         Device, //
     },
+    devres::Devres,
     io::Io,
     mm::virt::{
         flags as vm_flags,
@@ -187,13 +188,53 @@ impl ConfigIo for HwConfig<'_> {
     }
 }
 
+/// The host's mapping of one BAR.
+enum Mapped {
+    /// Memory, read and written as MMIO, only while memory decoding is on.
+    Mem(DevresBar),
+    /// Port I/O, as upstream whatever the command register says.
+    Io(Devres<pci::IoPortBar>),
+}
+
+/// One BAR's mapping, reached for an access.
+enum Reached<'a> {
+    Mem(&'a pci::Bar<'a>),
+    Io(&'a pci::IoPortBar),
+}
+
+impl Reached<'_> {
+    /// Reads `width` (1, 2 or 4) bytes at `pos`, little-endian.
+    fn read(&self, width: usize, pos: usize) -> Result<u32> {
+        Ok(match (self, width) {
+            (Self::Mem(bar), 4) => bar.try_read32(pos)?,
+            (Self::Mem(bar), 2) => bar.try_read16(pos)?.into(),
+            (Self::Mem(bar), _) => bar.try_read8(pos)?.into(),
+            (Self::Io(bar), 4) => bar.try_read32(pos)?,
+            (Self::Io(bar), 2) => bar.try_read16(pos)?.into(),
+            (Self::Io(bar), _) => bar.try_read8(pos)?.into(),
+        })
+    }
+
+    /// Writes the low `width` (1, 2 or 4) bytes of `val` at `pos`, little-endian.
+    fn write(&self, width: usize, pos: usize, val: u32) -> Result {
+        match (self, width) {
+            (Self::Mem(bar), 4) => bar.try_write32(val, pos),
+            (Self::Mem(bar), 2) => bar.try_write16(val as u16, pos),
+            (Self::Mem(bar), _) => bar.try_write8(val as u8, pos),
+            (Self::Io(bar), 4) => bar.try_write32(val, pos),
+            (Self::Io(bar), 2) => bar.try_write16(val as u16, pos),
+            (Self::Io(bar), _) => bar.try_write8(val as u8, pos),
+        }
+    }
+}
+
 /// The driver's side of one function.
 #[pin_data]
 struct PciDevice {
     /// What config space alone does not say, read at probe.
     info: DeviceInfo,
-    /// The host's mappings of the memory BARs, by BAR number.
-    bars: [Option<DevresBar>; 6],
+    /// The host's mappings of the BARs, by BAR number.
+    bars: [Option<Mapped>; 6],
     /// The virtual config space, set up again at each first open; it also decides whether
     /// BARs may be accessed (memory decoding), so BAR accesses hold its lock.
     #[pin]
@@ -382,7 +423,7 @@ impl PciDevice {
         mut access: Access<'_>,
     ) -> Result<usize> {
         let len = self.bar_len(index);
-        let bar = self
+        let mapped = self
             .bars
             .get(index)
             .and_then(Option::as_ref)
@@ -391,7 +432,10 @@ impl PciDevice {
             return Err(EINVAL);
         }
         let count = access.len().min((len - offset) as usize);
-        let bar = bar.access(pdev.as_ref())?;
+        let bar = match mapped {
+            Mapped::Mem(bar) => Reached::Mem(bar.access(pdev.as_ref())?),
+            Mapped::Io(bar) => Reached::Io(bar.access(pdev.as_ref())?),
+        };
         let mut buf = [0u8; CHUNK];
         let mut done = 0;
         while done < count {
@@ -402,7 +446,7 @@ impl PciDevice {
             }
             {
                 let config = self.config.lock();
-                if !config.memory_enabled() {
+                if matches!(bar, Reached::Mem(_)) && !config.memory_enabled() {
                     return Err(EIO);
                 }
                 let mut i = 0;
@@ -416,22 +460,13 @@ impl PciDevice {
                         1
                     };
                     let piece = &mut buf[i..i + width];
-                    match (&access, width) {
-                        (Access::Read(_), 4) => {
-                            piece.copy_from_slice(&bar.try_read32(pos)?.to_le_bytes())
-                        }
-                        (Access::Read(_), 2) => {
-                            piece.copy_from_slice(&bar.try_read16(pos)?.to_le_bytes())
-                        }
-                        (Access::Read(_), _) => piece[0] = bar.try_read8(pos)?,
-                        (Access::Write(_), 4) => bar.try_write32(
-                            u32::from_le_bytes([piece[0], piece[1], piece[2], piece[3]]),
-                            pos,
-                        )?,
-                        (Access::Write(_), 2) => {
-                            bar.try_write16(u16::from_le_bytes([piece[0], piece[1]]), pos)?
-                        }
-                        (Access::Write(_), _) => bar.try_write8(piece[0], pos)?,
+                    if let Access::Read(_) = &access {
+                        let val = bar.read(width, pos)?.to_le_bytes();
+                        piece.copy_from_slice(&val[..width]);
+                    } else {
+                        let mut val = [0u8; 4];
+                        val[..width].copy_from_slice(piece);
+                        bar.write(width, pos, u32::from_le_bytes(val))?;
                     }
                     i += width;
                 }
@@ -771,14 +806,24 @@ impl pci::Driver for VfioPciDriver {
             ..irqs::probe_caps(pdev)?
         };
         pdev.enable_device_mem()?;
-        let mut bars: [Option<DevresBar>; 6] = Default::default();
+        let mut bars: [Option<Mapped>; 6] = Default::default();
         let mut mmap_ok = [false; 6];
         let mut bar_start = [0u64; 6];
         for (i, bar) in bars.iter_mut().enumerate() {
-            if let BarKind::Mem32 { len, .. } | BarKind::Mem64 { len, .. } = info.bars[i] {
-                *bar = Some(pdev.iomap_region(i as u32, c"vfio-pci")?.into_devres()?);
-                bar_start[i] = pdev.resource_start(i as u32)?;
-                mmap_ok[i] = len >= PAGE_SIZE as u64;
+            match info.bars[i] {
+                BarKind::Mem32 { len, .. } | BarKind::Mem64 { len, .. } => {
+                    let mem = pdev.iomap_region(i as u32, c"vfio-pci")?.into_devres()?;
+                    *bar = Some(Mapped::Mem(mem));
+                    bar_start[i] = pdev.resource_start(i as u32)?;
+                    mmap_ok[i] = len >= PAGE_SIZE as u64;
+                }
+                // Port space that cannot be had (taken by a legacy driver, say) leaves the BAR
+                // without a region rather than the function without a driver.
+                BarKind::Io { .. } => match pci::IoPortBar::new(pdev, i as u32, c"vfio-pci") {
+                    Ok(io) => *bar = Some(Mapped::Io(io)),
+                    Err(e) => dev_info!(pdev, "vfio-pci: I/O BAR {i} not offered: {e:?}\n"),
+                },
+                BarKind::None => {}
             }
         }
         let mem = Arc::pin_init(new_mutex!(false), GFP_KERNEL)?;

@@ -136,7 +136,7 @@ pub(super) fn feature(dev: &PciDevice, flags: u32, arg: usize, argsz: usize) -> 
         return Err(EINVAL);
     }
     let bar = region_index as usize;
-    if bar >= dev.bars.len() || dev.bars[bar].is_none() {
+    if !matches!(dev.bars.get(bar), Some(Some(super::Mapped::Mem(_)))) {
         return Err(ENODEV);
     }
     // The ranges, read as a whole first, as upstream (which reads them past `argsz` too).

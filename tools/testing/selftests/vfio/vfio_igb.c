@@ -12,6 +12,9 @@
  * And the error interrupt: an uncorrectable error injected below the igb's
  * root port (AER's software injector, /dev/aer_inject) reaches vfio-pci's
  * error_detected, which signals the eventfd of VFIO_PCI_ERR_IRQ_INDEX.
+ * And an I/O-port BAR: the 82576's BAR 2 (32 bytes) reaches its registers
+ * indirectly, IOADDR at 0 naming a register and IODATA at 4 reading or
+ * writing it, which the test compares with BAR 0's memory view.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,9 +25,11 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <linux/iommufd.h>
+#include <linux/pci_regs.h>
 #include <linux/vfio.h>
 
 #include "kselftest_harness.h"
@@ -37,6 +42,10 @@
 #define IGB_EIMS 0x01524
 #define IGB_EIMC 0x01528
 #define VECTOR 2
+#define IGB_STATUS 0x00008
+#define IGB_RDBAL0 0x0c000
+#define IO_BAR 2
+#define IO_BAR_SIZE 32
 /* PCI_ERR_UNC_COMP_ABORT: uncorrectable, non-fatal by default. */
 #define UNC_COMP_ABORT 0x00008000
 
@@ -115,6 +124,34 @@ static int igb_write(int devfd, unsigned int reg, __u32 val)
 {
 	return pwrite(devfd, &val, 4, VFIO_PCI_REGION(VFIO_PCI_BAR0_REGION_INDEX) + reg) == 4
 		       ? 0 : -1;
+}
+
+static __u32 igb_read(int devfd, unsigned int reg)
+{
+	__u32 val = ~0u;
+
+	pread(devfd, &val, 4, VFIO_PCI_REGION(VFIO_PCI_BAR0_REGION_INDEX) + reg);
+	return val;
+}
+
+/* A register through the I/O BAR: IOADDR names it, IODATA holds it. */
+static int io_write(int devfd, unsigned int reg, __u32 val)
+{
+	__u64 io = VFIO_PCI_REGION(IO_BAR);
+
+	if (pwrite(devfd, &reg, 4, io) != 4 || pwrite(devfd, &val, 4, io + 4) != 4)
+		return -1;
+	return 0;
+}
+
+static __u32 io_read(int devfd, unsigned int reg)
+{
+	__u64 io = VFIO_PCI_REGION(IO_BAR);
+	__u32 val = ~0u;
+
+	if (pwrite(devfd, &reg, 4, io) == 4)
+		pread(devfd, &val, 4, io + 4);
+	return val;
 }
 
 FIXTURE(igb)
@@ -250,6 +287,34 @@ TEST_F(igb, error_eventfd_on_aer)
 	EXPECT_FALSE(signalled(efd, 1000));
 	close(efd);
 	close(fd);
+}
+
+TEST_F(igb, io_bar_reaches_registers)
+{
+	struct vfio_region_info info = { .argsz = sizeof(info), .index = IO_BAR };
+	__u64 io = VFIO_PCI_REGION(IO_BAR);
+	__u16 cmd;
+	__u8 buf[8];
+
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_REGION_INFO, &info));
+	EXPECT_EQ(VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE, info.flags);
+	ASSERT_EQ(IO_BAR_SIZE, info.size);
+	/* Port decoding on, through the (virtual) command register. */
+	ASSERT_EQ(2, pread(self->devfd, &cmd, 2, VFIO_PCI_REGION(VFIO_PCI_CONFIG_REGION_INDEX) +
+			   PCI_COMMAND));
+	cmd |= PCI_COMMAND_IO | PCI_COMMAND_MEMORY;
+	ASSERT_EQ(2, pwrite(self->devfd, &cmd, 2, VFIO_PCI_REGION(VFIO_PCI_CONFIG_REGION_INDEX) +
+			    PCI_COMMAND));
+	/* Both ways reach the same registers. */
+	EXPECT_EQ(igb_read(self->devfd, IGB_STATUS), io_read(self->devfd, IGB_STATUS));
+	ASSERT_EQ(0, io_write(self->devfd, IGB_RDBAL0, 0x12345680));
+	EXPECT_EQ(0x12345680, igb_read(self->devfd, IGB_RDBAL0));
+	ASSERT_EQ(0, igb_write(self->devfd, IGB_RDBAL0, 0x0badc0c0));
+	EXPECT_EQ(0x0badc0c0, io_read(self->devfd, IGB_RDBAL0));
+	/* Accesses end at the BAR's end; none start past it; it is not mappable. */
+	EXPECT_EQ(4, pread(self->devfd, buf, 8, io + IO_BAR_SIZE - 4));
+	EXPECT_ERRNO(EINVAL, pread(self->devfd, buf, 4, io + IO_BAR_SIZE));
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, 4096, PROT_READ, MAP_SHARED, self->devfd, io));
 }
 
 TEST_HARNESS_MAIN
