@@ -23,12 +23,29 @@ if ! qemu=$("$ROOT/scripts/get-qemu10.sh" 2>"$LOGDIR/get-qemu10.log" | tail -n 1
 fi
 echo "ok - QEMU 10 from bookworm-backports: $qemu"
 share=$(dirname "$(dirname "$qemu")")/share/qemu
+# An expansion ROM for the igb (QEMU's igb has none), for vfio_igb's ROM test:
+# one 2 KiB image (55 AA, a far return as its init entry, a PCIR structure
+# naming 8086:10c9, a byte pattern from 0x40, a zero checksum) in a 4 KiB file,
+# so a 4 KiB ROM BAR whose second half is past the image.
+rom=$OUT/igb-rom.bin
+python3 - "$rom" <<'PY'
+import struct, sys
+img = bytearray(2048)
+img[0:4] = b"\x55\xaa\x04\xcb"
+img[0x18:0x1a] = struct.pack("<H", 0x1c)
+img[0x1c:0x34] = b"PCIR" + struct.pack("<HHHHB3sHHBBH", 0x8086, 0x10c9, 0, 0x18, 0,
+                                        b"\x00\x00\x02", 4, 0, 0, 0x80, 0)
+for i in range(0x40, 0x7ff):
+    img[i] = (i * 7 + 3) & 0xff
+img[0x7ff] = -sum(img) & 0xff
+open(sys.argv[1], "wb").write(bytes(img) + bytes(2048))
+PY
 # As the main VM: 4 GiB, one 1 GiB hugetlb page for vfio_dma_mapping_test.
 run_igb_vm() {
 	"$ROOT/scripts/run-vm.sh" --qemu "$qemu" --qemu-arg -L --qemu-arg "$share" \
 		--qemu-arg -m --qemu-arg 4G \
 		--qemu-arg -device --qemu-arg pcie-root-port,id=rp1,chassis=2,slot=2 \
-		--qemu-arg -device --qemu-arg igb,bus=rp1 \
+		--qemu-arg -device --qemu-arg "igb,bus=rp1,romfile=$rom" \
 		--append "hugepagesz=1G hugepages=1 vmconfdev=8086:10c9 vmconfname=igb" \
 		--task igb --timeout "${VM_IGB_TIMEOUT:-900}" "$1" >"$console" 2>&1
 }

@@ -200,6 +200,8 @@ enum Mapped {
 enum Reached<'a> {
     Mem(&'a pci::Bar<'a>),
     Io(&'a pci::IoPortBar),
+    /// The expansion ROM, read-only; past its images it reads as all ones, as upstream.
+    Rom(&'a pci::Rom<'a>),
 }
 
 impl Reached<'_> {
@@ -212,6 +214,10 @@ impl Reached<'_> {
             (Self::Io(bar), 4) => bar.try_read32(pos)?,
             (Self::Io(bar), 2) => bar.try_read16(pos)?.into(),
             (Self::Io(bar), _) => bar.try_read8(pos)?.into(),
+            (Self::Rom(rom), _) if pos + width > rom.size() => u32::MAX,
+            (Self::Rom(rom), 4) => rom.try_read32(pos)?,
+            (Self::Rom(rom), 2) => rom.try_read16(pos)?.into(),
+            (Self::Rom(rom), _) => rom.try_read8(pos)?.into(),
         })
     }
 
@@ -224,6 +230,7 @@ impl Reached<'_> {
             (Self::Io(bar), 4) => bar.try_write32(val, pos),
             (Self::Io(bar), 2) => bar.try_write16(val as u16, pos),
             (Self::Io(bar), _) => bar.try_write8(val as u8, pos),
+            (Self::Rom(_), _) => Err(EINVAL),
         }
     }
 }
@@ -254,6 +261,9 @@ struct PciDevice {
     mmap_ok: [bool; 6],
     /// Where each memory BAR starts in physical memory.
     bar_start: [u64; 6],
+    /// Whether the expansion ROM holds a valid image (checked at probe, with memory decoding
+    /// on): the ROM region is offered only then.
+    rom_valid: bool,
     /// Whether the pages of BAR mappings may be faulted in: memory decoding as the last config
     /// write left it (upstream's `memory_lock`). Locked after `config`, and never held across a
     /// copy from or to userspace, since faults take it under the mmap lock.
@@ -412,9 +422,10 @@ impl PciDevice {
         Ok(count)
     }
 
-    /// Reads or writes memory BAR `index` at `offset`, up to its end, in naturally aligned
-    /// pieces of 4, 2 or 1 bytes: `EINVAL` beyond the BAR or for a BAR without a mapping, `EIO`
-    /// while memory decoding is off.
+    /// Reads or writes BAR `index` (the ROM for [`PCI_ROM_RESOURCE`], only read) at `offset`,
+    /// up to its end, in naturally aligned pieces of 4, 2 or 1 bytes: `EINVAL` beyond the BAR
+    /// or for a BAR without a mapping, `EIO` for memory while memory decoding is off (`ENOMEM`
+    /// for the ROM, as upstream).
     fn bar_rw(
         &self,
         pdev: &pci::Device<Bound>,
@@ -422,19 +433,27 @@ impl PciDevice {
         offset: u64,
         mut access: Access<'_>,
     ) -> Result<usize> {
-        let len = self.bar_len(index);
-        let mapped = self
-            .bars
-            .get(index)
-            .and_then(Option::as_ref)
-            .ok_or(EINVAL)?;
+        // With memory decoding off the ROM cannot be mapped (upstream tries, and fails with
+        // `ENOMEM`, logging the bad signature it reads): not even tried.
+        let rom = match index == PCI_ROM_RESOURCE as usize {
+            true if self.rom_valid && !self.config.lock().memory_enabled() => return Err(ENOMEM),
+            true if self.rom_valid => Some(pdev.map_rom().ok_or(ENOMEM)?),
+            true => return Err(EINVAL),
+            false => None,
+        };
+        let len = match rom {
+            Some(_) => self.info.rom_size,
+            None => self.bar_len(index),
+        };
         if offset >= len {
             return Err(EINVAL);
         }
         let count = access.len().min((len - offset) as usize);
-        let bar = match mapped {
-            Mapped::Mem(bar) => Reached::Mem(bar.access(pdev.as_ref())?),
-            Mapped::Io(bar) => Reached::Io(bar.access(pdev.as_ref())?),
+        let bar = match (&rom, self.bars.get(index).and_then(Option::as_ref)) {
+            (Some(rom), _) => Reached::Rom(rom),
+            (None, Some(Mapped::Mem(bar))) => Reached::Mem(bar.access(pdev.as_ref())?),
+            (None, Some(Mapped::Io(bar))) => Reached::Io(bar.access(pdev.as_ref())?),
+            (None, None) => return Err(EINVAL),
         };
         let mut buf = [0u8; CHUNK];
         let mut done = 0;
@@ -446,7 +465,7 @@ impl PciDevice {
             }
             {
                 let config = self.config.lock();
-                if matches!(bar, Reached::Mem(_)) && !config.memory_enabled() {
+                if !matches!(bar, Reached::Io(_)) && !config.memory_enabled() {
                     return Err(EIO);
                 }
                 let mut i = 0;
@@ -488,6 +507,9 @@ impl PciDevice {
             uapi::VFIO_PCI_CONFIG_REGION_INDEX => self.config_rw(vdev, pdev, offset, access)?,
             i if i <= uapi::VFIO_PCI_BAR5_REGION_INDEX => {
                 self.bar_rw(pdev, i as usize, offset, access)?
+            }
+            uapi::VFIO_PCI_ROM_REGION_INDEX if matches!(access, Access::Read(_)) => {
+                self.bar_rw(pdev, PCI_ROM_RESOURCE as usize, offset, access)?
             }
             _ => return Err(EINVAL),
         };
@@ -694,7 +716,14 @@ impl VfioDeviceOps for PciDevice {
                 }
                 info
             }
-            // The ROM's contents and VGA are not offered yet: regions of size 0.
+            // A ROM with a valid image is read-only, the size of its BAR, as upstream.
+            uapi::VFIO_PCI_ROM_REGION_INDEX if self.rom_valid => RegionInfo {
+                flags: uapi::VFIO_REGION_INFO_FLAG_READ,
+                size: self.info.rom_size,
+                offset,
+                caps: InfoCaps::default(),
+            },
+            // VGA is not offered yet: a region of size 0, as is a ROM without an image.
             uapi::VFIO_PCI_ROM_REGION_INDEX | uapi::VFIO_PCI_VGA_REGION_INDEX => RegionInfo {
                 offset,
                 ..Default::default()
@@ -826,6 +855,7 @@ impl pci::Driver for VfioPciDriver {
                 BarKind::None => {}
             }
         }
+        let rom_valid = info.rom_size != 0 && pdev.map_rom().is_some();
         let mem = Arc::pin_init(new_mutex!(false), GFP_KERNEL)?;
         // About 16 KiB: made in place, never on the stack.
         let config = KBox::init(PciConfig::init_zeroed(), GFP_KERNEL)?;
@@ -841,6 +871,7 @@ impl pci::Driver for VfioPciDriver {
                 reset_works: Atomic::new(false),
                 mmap_ok,
                 bar_start,
+                rom_valid,
                 mem,
                 dma_bufs <- new_mutex!(dma_buf::DmaBufs::new()),
                 sriov: sriov::Role::probe(pdev)?,

@@ -14,7 +14,9 @@
  * error_detected, which signals the eventfd of VFIO_PCI_ERR_IRQ_INDEX.
  * And an I/O-port BAR: the 82576's BAR 2 (32 bytes) reaches its registers
  * indirectly, IOADDR at 0 naming a register and IODATA at 4 reading or
- * writing it, which the test compares with BAR 0's memory view.
+ * writing it, which the test compares with BAR 0's memory view. And the
+ * expansion ROM that scripts/test-vm-igb.sh gives the igb (romfile=): one
+ * 2 KiB image in a 4 KiB BAR, read-only, reading as all ones past the image.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -152,6 +154,21 @@ static __u32 io_read(int devfd, unsigned int reg)
 	if (pwrite(devfd, &reg, 4, io) == 4)
 		pread(devfd, &val, 4, io + 4);
 	return val;
+}
+
+/* Sets or clears memory (and port) decoding in the virtual command register. */
+static int decoding(int devfd, bool on)
+{
+	__u64 at = VFIO_PCI_REGION(VFIO_PCI_CONFIG_REGION_INDEX) + PCI_COMMAND;
+	__u16 cmd;
+
+	if (pread(devfd, &cmd, 2, at) != 2)
+		return -1;
+	if (on)
+		cmd |= PCI_COMMAND_IO | PCI_COMMAND_MEMORY;
+	else
+		cmd &= ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
+	return pwrite(devfd, &cmd, 2, at) == 2 ? 0 : -1;
 }
 
 FIXTURE(igb)
@@ -293,18 +310,13 @@ TEST_F(igb, io_bar_reaches_registers)
 {
 	struct vfio_region_info info = { .argsz = sizeof(info), .index = IO_BAR };
 	__u64 io = VFIO_PCI_REGION(IO_BAR);
-	__u16 cmd;
 	__u8 buf[8];
 
 	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_REGION_INFO, &info));
 	EXPECT_EQ(VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE, info.flags);
 	ASSERT_EQ(IO_BAR_SIZE, info.size);
 	/* Port decoding on, through the (virtual) command register. */
-	ASSERT_EQ(2, pread(self->devfd, &cmd, 2, VFIO_PCI_REGION(VFIO_PCI_CONFIG_REGION_INDEX) +
-			   PCI_COMMAND));
-	cmd |= PCI_COMMAND_IO | PCI_COMMAND_MEMORY;
-	ASSERT_EQ(2, pwrite(self->devfd, &cmd, 2, VFIO_PCI_REGION(VFIO_PCI_CONFIG_REGION_INDEX) +
-			    PCI_COMMAND));
+	ASSERT_EQ(0, decoding(self->devfd, true));
 	/* Both ways reach the same registers. */
 	EXPECT_EQ(igb_read(self->devfd, IGB_STATUS), io_read(self->devfd, IGB_STATUS));
 	ASSERT_EQ(0, io_write(self->devfd, IGB_RDBAL0, 0x12345680));
@@ -315,6 +327,46 @@ TEST_F(igb, io_bar_reaches_registers)
 	EXPECT_EQ(4, pread(self->devfd, buf, 8, io + IO_BAR_SIZE - 4));
 	EXPECT_ERRNO(EINVAL, pread(self->devfd, buf, 4, io + IO_BAR_SIZE));
 	EXPECT_EQ(MAP_FAILED, mmap(NULL, 4096, PROT_READ, MAP_SHARED, self->devfd, io));
+}
+
+TEST_F(igb, rom_is_read_only)
+{
+	struct vfio_region_info info = {
+		.argsz = sizeof(info),
+		.index = VFIO_PCI_ROM_REGION_INDEX,
+	};
+	__u64 rom = VFIO_PCI_REGION(VFIO_PCI_ROM_REGION_INDEX);
+	__u8 buf[64];
+
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_REGION_INFO, &info));
+	if (!info.size)
+		SKIP(return, "no expansion ROM (QEMU's romfile=)");
+	EXPECT_EQ(VFIO_REGION_INFO_FLAG_READ, info.flags);
+	ASSERT_EQ(4096, info.size);
+	ASSERT_EQ(0, decoding(self->devfd, true));
+	/* The image: its signature, its PCIR structure, its pattern. */
+	ASSERT_EQ(64, pread(self->devfd, buf, 64, rom));
+	EXPECT_EQ(0x55, buf[0]);
+	EXPECT_EQ(0xaa, buf[1]);
+	EXPECT_EQ(0, memcmp(buf + 0x1c, "PCIR", 4));
+	ASSERT_EQ(16, pread(self->devfd, buf, 16, rom + 0x101));
+	for (int i = 0; i < 16; i++)
+		EXPECT_EQ(((0x101 + i) * 7 + 3) & 0xff, buf[i]);
+	/* Past the image, up to the BAR's end: all ones; past the BAR: nothing. */
+	ASSERT_EQ(8, pread(self->devfd, buf, 64, rom + 4096 - 8));
+	for (int i = 0; i < 8; i++)
+		EXPECT_EQ(0xff, buf[i]);
+	EXPECT_ERRNO(EINVAL, pread(self->devfd, buf, 4, rom + 4096));
+	EXPECT_ERRNO(EINVAL, pwrite(self->devfd, buf, 4, rom));
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, 4096, PROT_READ, MAP_SHARED, self->devfd, rom));
+	/*
+	 * Only with memory decoding on: upstream maps the ROM for each read,
+	 * which fails then (ENOMEM).
+	 */
+	ASSERT_EQ(0, decoding(self->devfd, false));
+	EXPECT_ERRNO(ENOMEM, pread(self->devfd, buf, 4, rom));
+	ASSERT_EQ(0, decoding(self->devfd, true));
+	EXPECT_EQ(4, pread(self->devfd, buf, 4, rom));
 }
 
 TEST_HARNESS_MAIN
