@@ -9,7 +9,8 @@
 //! userspace sees and sizes its BARs and capabilities as if it owned the bus, while the host
 //! keeps its addresses, interrupts and power state; memory BARs are read and written through
 //! the host's mapping, only while memory decoding is on in the virtual command register
-//! (`EIO` otherwise, as upstream).
+//! (`EIO` otherwise, as upstream), I/O-port BARs through the host's port mapping, and the
+//! ROM, read-only, through `pci_map_rom()`.
 //!
 //! Memory BARs of a page or more can also be mapped into userspace (`mmap()` of the device
 //! file at the region's offset, only shared), as upstream: the mapping is filled in page by
@@ -26,8 +27,8 @@
 //! Resets: of the function (`VFIO_DEVICE_RESET`), and of its slot or bus with every function
 //! there ([`hot_reset`]), which is why the functions of a slot or bus share a device set.
 //! SR-IOV and the VF token are in [`sriov`], BAR slices as dma-bufs in [`dma_buf`]. Not yet
-//! here (see `Documentation/iommufd-vfio-rust.rst`): I/O-port BARs, the ROM's contents and
-//! VGA, and the low-power device features. The driver is built into
+//! here (see `Documentation/iommufd-vfio-rust.rst`): VGA and the low-power device features.
+//! The driver is built into
 //! the VFIO module (the driver API is Rust, which another module cannot call), which offers
 //! the module name `vfio-pci` as an alias.
 
