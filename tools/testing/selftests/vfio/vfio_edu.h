@@ -91,8 +91,29 @@ static inline int read_file(const char *path, char *buf, size_t size)
 	return 0;
 }
 
-/* The BDF of the edu device into @bdf; false if there is none. */
-static inline bool find_edu(char *bdf, size_t size)
+/* Whether @bdf's IDs are @vendor and @device (as sysfs spells them: "0x1234"). */
+static inline bool pci_ids_are(const char *bdf, const char *vendor, const char *device)
+{
+	char path[512], val[16];
+
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/vendor", bdf);
+	if (read_file(path, val, sizeof(val)) || strncmp(val, vendor, strlen(vendor)))
+		return false;
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/device", bdf);
+	return !read_file(path, val, sizeof(val)) && !strncmp(val, device, strlen(device));
+}
+
+/* Whether @bdf is bound to the PCI driver @driver. */
+static inline bool pci_bound_to(const char *bdf, const char *driver)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/drivers/%s/%s", driver, bdf);
+	return !access(path, F_OK);
+}
+
+/* The first PCI function for which @want holds, into @bdf; false if there is none. */
+static inline bool find_pci(char *bdf, size_t size, bool (*want)(const char *bdf))
 {
 	DIR *dir = opendir(PCI_DEVICES);
 	struct dirent *d;
@@ -101,23 +122,24 @@ static inline bool find_edu(char *bdf, size_t size)
 	if (!dir)
 		return false;
 	while (!found && (d = readdir(dir))) {
-		char path[512], vendor[16], device[16];
-
-		if (d->d_name[0] == '.')
+		if (d->d_name[0] == '.' || !want(d->d_name))
 			continue;
-		snprintf(path, sizeof(path), PCI_DEVICES "/%s/vendor", d->d_name);
-		if (read_file(path, vendor, sizeof(vendor)))
-			continue;
-		snprintf(path, sizeof(path), PCI_DEVICES "/%s/device", d->d_name);
-		if (read_file(path, device, sizeof(device)))
-			continue;
-		if (!strncmp(vendor, "0x1234", 6) && !strncmp(device, "0x11e8", 6)) {
-			snprintf(bdf, size, "%s", d->d_name);
-			found = true;
-		}
+		snprintf(bdf, size, "%s", d->d_name);
+		found = true;
 	}
 	closedir(dir);
 	return found;
+}
+
+static inline bool is_edu(const char *bdf)
+{
+	return pci_ids_are(bdf, "0x1234", "0x11e8");
+}
+
+/* The BDF of the edu device into @bdf; false if there is none. */
+static inline bool find_edu(char *bdf, size_t size)
+{
+	return find_pci(bdf, size, is_edu);
 }
 
 /*
@@ -265,6 +287,26 @@ static inline void close_device_fds(int *devfd, int *groupfd, int *iommu)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+}
+
+/* VFIO_DEVICE_SET_IRQS with one eventfd (or none: @fd < -1 sends DATA_NONE). */
+static inline int set_irq(int devfd, __u32 index, __u32 action, __u32 count, int fd)
+{
+	struct {
+		struct vfio_irq_set set;
+		__s32 fd;
+	} s = {
+		.set = {
+			.argsz = sizeof(s),
+			.flags = action | (fd < -1 ? VFIO_IRQ_SET_DATA_NONE :
+					   VFIO_IRQ_SET_DATA_EVENTFD),
+			.index = index,
+			.count = count,
+		},
+		.fd = fd,
+	};
+
+	return ioctl(devfd, VFIO_DEVICE_SET_IRQS, &s);
 }
 
 /* Writes edu's BAR0 register at @offset through vfio-pci's device file. */

@@ -62,35 +62,10 @@ struct aer_error_inj {
 	__u32 domain;
 };
 
-/* The 82576 bound to vfio-pci, into @bdf; false if there is none. */
-static bool find_igb(char *bdf, size_t size)
+/* The 82576 bound to vfio-pci. */
+static bool is_igb_in_vfio(const char *bdf)
 {
-	DIR *dir = opendir(PCI_DEVICES);
-	struct dirent *d;
-	bool found = false;
-
-	if (!dir)
-		return false;
-	while (!found && (d = readdir(dir))) {
-		char path[512], vendor[16], device[16];
-
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), PCI_DEVICES "/%s/vendor", d->d_name);
-		if (read_file(path, vendor, sizeof(vendor)))
-			continue;
-		snprintf(path, sizeof(path), PCI_DEVICES "/%s/device", d->d_name);
-		if (read_file(path, device, sizeof(device)))
-			continue;
-		snprintf(path, sizeof(path), "/sys/bus/pci/drivers/vfio-pci/%s", d->d_name);
-		if (!strncmp(vendor, "0x8086", 6) && !strncmp(device, "0x10c9", 6) &&
-		    !access(path, F_OK)) {
-			snprintf(bdf, size, "%s", d->d_name);
-			found = true;
-		}
-	}
-	closedir(dir);
-	return found;
+	return pci_ids_are(bdf, "0x8086", "0x10c9") && pci_bound_to(bdf, "vfio-pci");
 }
 
 /* Sets MSI-X vectors from @start to the eventfds @fds (NULL: the loopback). */
@@ -185,7 +160,7 @@ FIXTURE_SETUP(igb)
 
 	self->iommufd = -1;
 	self->devfd = -1;
-	if (!find_igb(self->bdf, sizeof(self->bdf)))
+	if (!find_pci(self->bdf, sizeof(self->bdf), is_igb_in_vfio))
 		SKIP(return, "no 82576 (8086:10c9) bound to vfio-pci");
 	if (!find_vfio_dev(self->bdf, name, sizeof(name)))
 		SKIP(return, "no device cdev (CONFIG_VFIO_DEVICE_CDEV)");
@@ -256,20 +231,7 @@ TEST_F(igb, msix_grows_while_enabled)
 /* Sets (fd >= 0) or takes off (-1) the error eventfd. */
 static int set_err(int devfd, int fd)
 {
-	struct {
-		struct vfio_irq_set set;
-		__s32 fd;
-	} s = {
-		.set = {
-			.argsz = sizeof(s),
-			.flags = VFIO_IRQ_SET_ACTION_TRIGGER | VFIO_IRQ_SET_DATA_EVENTFD,
-			.index = VFIO_PCI_ERR_IRQ_INDEX,
-			.count = 1,
-		},
-		.fd = fd,
-	};
-
-	return ioctl(devfd, VFIO_DEVICE_SET_IRQS, &s);
+	return set_irq(devfd, VFIO_PCI_ERR_IRQ_INDEX, VFIO_IRQ_SET_ACTION_TRIGGER, 1, fd);
 }
 
 /* Injects an uncorrectable non-fatal error on @bdf through @inject. */

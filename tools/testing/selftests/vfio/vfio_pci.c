@@ -741,26 +741,6 @@ TEST_F(pci, dma_buf_of_bar)
 	munmap(buf, page);
 }
 
-/* VFIO_DEVICE_SET_IRQS with one eventfd (or none: @fd < -1 sends DATA_NONE). */
-static int set_irq(int devfd, __u32 index, __u32 action, __u32 count, int fd)
-{
-	struct {
-		struct vfio_irq_set set;
-		__s32 fd;
-	} s = {
-		.set = {
-			.argsz = sizeof(s),
-			.flags = action | (fd < -1 ? VFIO_IRQ_SET_DATA_NONE :
-					   VFIO_IRQ_SET_DATA_EVENTFD),
-			.index = index,
-			.count = count,
-		},
-		.fd = fd,
-	};
-
-	return ioctl(devfd, VFIO_DEVICE_SET_IRQS, &s);
-}
-
 /* Waits up to two seconds for @efd to be signalled; its count, or 0. */
 static __u64 wait_eventfd(int efd)
 {

@@ -45,31 +45,14 @@ static void uuid_bytes(const char *text, __u8 *uuid)
 	}
 }
 
-/* An SR-IOV PF bound to vfio-pci, into @bdf; false if there is none. */
-static bool find_pf(char *bdf, size_t size)
+/* An SR-IOV PF bound to vfio-pci. */
+static bool is_pf_in_vfio(const char *bdf)
 {
-	DIR *dir = opendir(PCI_DEVICES);
-	struct dirent *d;
-	bool found = false;
+	char path[512], val[16];
 
-	if (!dir)
-		return false;
-	while (!found && (d = readdir(dir))) {
-		char path[512], val[16];
-
-		if (d->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), PCI_DEVICES "/%s/sriov_totalvfs", d->d_name);
-		if (read_file(path, val, sizeof(val)) || atoi(val) <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/sys/bus/pci/drivers/vfio-pci/%s", d->d_name);
-		if (access(path, F_OK))
-			continue;
-		snprintf(bdf, size, "%s", d->d_name);
-		found = true;
-	}
-	closedir(dir);
-	return found;
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/sriov_totalvfs", bdf);
+	return !read_file(path, val, sizeof(val)) && atoi(val) > 0 &&
+	       pci_bound_to(bdf, "vfio-pci");
 }
 
 static int set_numvfs(const char *pf, int n)
@@ -151,7 +134,7 @@ FIXTURE_SETUP(sriov)
 {
 	self->iommufd = -1;
 	self->param[0] = 0;
-	if (!find_pf(self->pf, sizeof(self->pf)))
+	if (!find_pci(self->pf, sizeof(self->pf), is_pf_in_vfio))
 		SKIP(return, "no SR-IOV PF bound to vfio-pci");
 	if (read_file(ENABLE_SRIOV, self->param, sizeof(self->param)))
 		SKIP(return, "no enable_sriov parameter (CONFIG_PCI_IOV)");
