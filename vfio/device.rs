@@ -132,17 +132,21 @@ pub(crate) trait VfioDeviceOps: Send + Sync {
 
     /// Whether `name`, given to `VFIO_GROUP_GET_DEVICE_FD`, names this device (upstream's
     /// `match`): by default when it is the parent's name. An error refuses the open with it.
+    #[cfg(CONFIG_VFIO_GROUP)]
     fn match_name(&self, vdev: &VfioDevice, name: &CStr) -> Result<bool> {
         Ok(vdev.parent().name() == name)
     }
 
+    /// Whether the driver checks VF tokens (upstream: it has `match_token_uuid`). A bind with
+    /// a token to a device whose driver does not is `EINVAL`, before the token is read.
+    fn takes_token(&self) -> bool {
+        false
+    }
+
     /// Checks the VF token a user gave to open the device through its cdev, or that none was
-    /// given (upstream's `match_token_uuid`). By default a device takes none (`EINVAL`).
-    fn match_token(&self, _vdev: &VfioDevice, token: Option<&Uuid>) -> Result {
-        match token {
-            Some(_) => Err(EINVAL),
-            None => Ok(()),
-        }
+    /// given (upstream's `match_token_uuid`); called only if [`VfioDeviceOps::takes_token`].
+    fn match_token(&self, _vdev: &VfioDevice, _token: Option<&Uuid>) -> Result {
+        Ok(())
     }
 
     /// Binds the device to `ictx` and returns its id there.

@@ -195,15 +195,19 @@ impl DeviceFile {
         if iommufd.is_some() {
             return Err(EINVAL);
         }
-        let token = match bind.flags & uapi::VFIO_DEVICE_BIND_FLAG_TOKEN {
-            0 => None,
-            _ => Some(Uuid::from_user(UserPtr::from_addr(
-                bind.token_uuid_ptr as usize,
-            ))?),
-        };
-        self.device
-            .ops()
-            .match_token(&self.device, token.as_ref())?;
+        let ops = self.device.ops();
+        let with_token = bind.flags & uapi::VFIO_DEVICE_BIND_FLAG_TOKEN != 0;
+        if ops.takes_token() {
+            let token = match with_token {
+                true => Some(Uuid::from_user(UserPtr::from_addr(
+                    bind.token_uuid_ptr as usize,
+                ))?),
+                false => None,
+            };
+            ops.match_token(&self.device, token.as_ref())?;
+        } else if with_token {
+            return Err(EINVAL);
+        }
         let file = LocalFile::fget(bind.iommufd as u32).map_err(|_| EBADF)?;
         let ctx = Ctx::from_file(&file)?;
         drop(file);

@@ -618,6 +618,7 @@ impl VfioDeviceOps for PciDevice {
     }
 
     /// The function's address, which may go on with `vf_token=<uuid>` (see [`sriov`]).
+    #[cfg(CONFIG_VFIO_GROUP)]
     fn match_name(&self, vdev: &VfioDevice, name: &CStr) -> Result<bool> {
         let own = vdev.parent().name().to_bytes();
         let Some(rest) = name.to_bytes().strip_prefix(own) else {
@@ -630,6 +631,10 @@ impl VfioDeviceOps for PciDevice {
                 Ok(true)
             }
         }
+    }
+
+    fn takes_token(&self) -> bool {
+        true
     }
 
     fn match_token(&self, _vdev: &VfioDevice, token: Option<&Uuid>) -> Result {
