@@ -137,6 +137,13 @@ pub(crate) trait VfioDeviceOps: Send + Sync {
         Ok(vdev.parent().name() == name)
     }
 
+    /// Whether the driver lets the device runtime suspend: the core then resumes it for each
+    /// ioctl of its files and keeps it active until the ioctl returns (upstream does so for
+    /// drivers with PM callbacks, `vfio_device_pm_runtime_get`).
+    fn runtime_pm(&self) -> bool {
+        false
+    }
+
     /// Whether the driver checks VF tokens (upstream: it has `match_token_uuid`). A bind with
     /// a token to a device whose driver does not is `EINVAL`, before the token is read.
     fn takes_token(&self) -> bool {

@@ -31,6 +31,7 @@ use kernel::{
         VmaNew, //
     },
     new_mutex,
+    pm_runtime::Usage,
     prelude::*,
     sync::{
         aref::ARef,
@@ -429,6 +430,10 @@ impl CdevFile for DeviceFile {
             return Err(EINVAL);
         }
         let vdev = &*me.device;
+        let _awake = match vdev.ops().runtime_pm() {
+            true => Some(Usage::resume_and_get(vdev.parent())?),
+            false => None,
+        };
         let cdev = !me.through_group();
         match cmd {
             VFIO_DEVICE_ATTACH_IOMMUFD_PT if cdev => me.attach_pt(arg),

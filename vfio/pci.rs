@@ -26,8 +26,9 @@
 //! Interrupts ([`irqs`]): INTx, MSI, MSI-X, the device request and errors, through eventfds.
 //! Resets: of the function (`VFIO_DEVICE_RESET`), and of its slot or bus with every function
 //! there ([`hot_reset`]), which is why the functions of a slot or bus share a device set.
-//! SR-IOV and the VF token are in [`sriov`], BAR slices as dma-bufs in [`dma_buf`]. Not yet
-//! here (see `Documentation/iommufd-vfio-rust.rst`): VGA and the low-power device features.
+//! SR-IOV and the VF token are in [`sriov`], BAR slices as dma-bufs in [`dma_buf`], runtime PM
+//! and the low-power device features in [`power`]. Not yet here (see
+//! `Documentation/iommufd-vfio-rust.rst`): VGA, and power states the user writes.
 //! The driver is built into
 //! the VFIO module (the driver API is Rust, which another module cannot call), which offers
 //! the module name `vfio-pci` as an alias.
@@ -36,6 +37,7 @@ mod config;
 mod dma_buf;
 mod hot_reset;
 mod irqs;
+mod power;
 pub(crate) mod sriov;
 
 use crate::device::{
@@ -76,6 +78,10 @@ use kernel::{
         self,
         DevresBar,
         ResetScope, //
+    },
+    pm_runtime::{
+        self,
+        Usage, //
     },
     prelude::*,
     sync::{
@@ -266,9 +272,12 @@ struct PciDevice {
     /// on): the ROM region is offered only then.
     rom_valid: bool,
     /// Whether the pages of BAR mappings may be faulted in: memory decoding as the last config
-    /// write left it (upstream's `memory_lock`). Locked after `config`, and never held across a
-    /// copy from or to userspace, since faults take it under the mmap lock.
-    mem: Arc<Mutex<bool>>,
+    /// write left it, and low power (upstream's `memory_lock`). Locked after `config`, and
+    /// never held across a copy from or to userspace, since faults take it under the mmap lock,
+    /// nor while resuming the function, whose resume callback takes it.
+    mem: Arc<Mutex<power::Gate>>,
+    /// INTx was masked when the function runtime suspended, to be unmasked at resume.
+    pm_intx_masked: Atomic<bool>,
     /// The dma-bufs exported from the BARs (`VFIO_DEVICE_FEATURE_DMA_BUF`), whose memory is
     /// taken away whenever the BARs' mappings are zapped. Locked after `mem`.
     #[pin]
@@ -279,8 +288,8 @@ struct PciDevice {
 
 /// What one mapping of a BAR holds, in each of its vmas: what its faults need.
 struct BarMapping {
-    /// Memory decoding, see [`PciDevice::mem`].
-    mem: Arc<Mutex<bool>>,
+    /// Whether the BARs may be reached, see [`PciDevice::mem`].
+    mem: Arc<Mutex<power::Gate>>,
     /// The BAR's region's first page in the device file.
     region_pgoff: usize,
     /// The BAR's first page frame.
@@ -290,8 +299,8 @@ struct BarMapping {
 }
 
 impl IoFault for BarMapping {
-    /// Maps the page of the BAR that was touched, unless memory decoding is off (`SIGBUS`), as
-    /// upstream.
+    /// Maps the page of the BAR that was touched, unless memory decoding is off or the function
+    /// is in low power (`SIGBUS`), as upstream.
     fn fault(&self, vmf: &VmFault) -> FaultResult {
         let Some(page) = vmf
             .pgoff()
@@ -300,8 +309,7 @@ impl IoFault for BarMapping {
         else {
             return FaultResult::SIGBUS;
         };
-        let mem = self.mem.lock();
-        if !*mem {
+        if !self.mem.lock().open() {
             return FaultResult::SIGBUS;
         }
         vmf.insert_io_pfn(self.first_pfn + page)
@@ -409,8 +417,8 @@ impl PciDevice {
                                 self.withdraw_bars(vdev);
                             }
                             let written = config.write(&hw, at, &buf[..n]);
-                            *mem = config.memory_enabled();
-                            self.restore_bars(*mem);
+                            mem.decoding = config.memory_enabled();
+                            self.restore_bars(&mem);
                             written
                         }
                         None => config.write(&hw, at, &buf[..n]),
@@ -426,7 +434,7 @@ impl PciDevice {
     /// Reads or writes BAR `index` (the ROM for [`PCI_ROM_RESOURCE`], only read) at `offset`,
     /// up to its end, in naturally aligned pieces of 4, 2 or 1 bytes: `EINVAL` beyond the BAR
     /// or for a BAR without a mapping, `EIO` for memory while memory decoding is off (`ENOMEM`
-    /// for the ROM, as upstream).
+    /// for the ROM, as upstream) or the function is in D3 (runtime suspended, see [`power`]).
     fn bar_rw(
         &self,
         pdev: &pci::Device<Bound>,
@@ -466,7 +474,7 @@ impl PciDevice {
             }
             {
                 let config = self.config.lock();
-                if !matches!(bar, Reached::Io(_)) && !config.memory_enabled() {
+                if !matches!(bar, Reached::Io(_)) && (!config.memory_enabled() || pdev.in_d3()) {
                     return Err(EIO);
                 }
                 let mut i = 0;
@@ -531,7 +539,7 @@ impl PciDevice {
         let mem = self.mem.lock();
         self.withdraw_bars(vdev);
         let reset = pdev.try_reset_function();
-        self.restore_bars(*mem);
+        self.restore_bars(&mem);
         reset?;
         Ok(0)
     }
@@ -546,11 +554,11 @@ impl PciDevice {
         self.dma_bufs.lock().set_revoked(true);
     }
 
-    /// Gives the BARs back after [`PciDevice::withdraw_bars`], with `mem` (memory decoding)
-    /// still held: the dma-bufs get their memory back if decoding is on (the mappings fault
-    /// in again by themselves).
-    fn restore_bars(&self, mem: bool) {
-        self.dma_bufs.lock().set_revoked(!mem);
+    /// Gives the BARs back after [`PciDevice::withdraw_bars`], with `mem` still held: the
+    /// dma-bufs get their memory back if memory decoding is on and the function not in low
+    /// power (the mappings fault in again by themselves).
+    fn restore_bars(&self, mem: &power::Gate) {
+        self.dma_bufs.lock().set_revoked(!mem.open());
     }
 }
 
@@ -560,6 +568,8 @@ impl VfioDeviceOps for PciDevice {
     /// `vfio_pci_core_enable`).
     fn open_device(&self, _vdev: &VfioDevice, dev: &Device<Bound>) -> Result {
         let pdev: &pci::Device<Bound> = dev.try_into()?;
+        // The function stays active while it is open, but in low power (see [`power`]).
+        let awake = Usage::resume_and_get(dev)?;
         pdev.clear_master();
         let reset = pdev.try_reset_function();
         // Someone holds the function's device lock (binding or unbinding it): fail the open
@@ -581,7 +591,10 @@ impl VfioDeviceOps for PciDevice {
                 &self.info,
             )
             .map_err(config_errno)?;
-        *self.mem.lock() = config.memory_enabled();
+        let mut mem = self.mem.lock();
+        mem.decoding = config.memory_enabled();
+        mem.opened(awake);
+        drop(mem);
         self.sriov.vf_opened(true);
         Ok(())
     }
@@ -589,6 +602,14 @@ impl VfioDeviceOps for PciDevice {
     /// Every interrupt the user set up goes with them, and bus mastering; the function is
     /// reset where it can be, so that nothing of theirs is left running.
     fn close_device(&self, _vdev: &VfioDevice, dev: &Device<Bound>) {
+        // Low power ends and the function is resumed for what follows; the user's count goes
+        // last (upstream's `vfio_pci_core_disable`).
+        let _awake = {
+            let mut mem = self.mem.lock();
+            mem.exit(dev);
+            mem.closing()
+        };
+        let _ = pm_runtime::resume(dev);
         self.sriov.vf_opened(false);
         let mut irqs = self.irqs.lock();
         let config = &mut self.config.lock();
@@ -637,6 +658,10 @@ impl VfioDeviceOps for PciDevice {
         true
     }
 
+    fn runtime_pm(&self) -> bool {
+        true
+    }
+
     fn match_token(&self, _vdev: &VfioDevice, token: Option<&Uuid>) -> Result {
         self.sriov.check_token(token)
     }
@@ -678,11 +703,10 @@ impl VfioDeviceOps for PciDevice {
         }
     }
 
-    /// The PCI device features: the dma-bufs of BAR slices and a PF's VF token. Low power,
-    /// which upstream also has, is not offered yet: `ENOTTY`.
+    /// The PCI device features: the dma-bufs of BAR slices, a PF's VF token and low power.
     fn device_feature(
         &self,
-        _vdev: &VfioDevice,
+        vdev: &VfioDevice,
         flags: u32,
         arg: usize,
         argsz: usize,
@@ -690,7 +714,7 @@ impl VfioDeviceOps for PciDevice {
         match flags & uapi::VFIO_DEVICE_FEATURE_MASK {
             uapi::VFIO_DEVICE_FEATURE_DMA_BUF => dma_buf::feature(self, flags, arg, argsz),
             uapi::VFIO_DEVICE_FEATURE_PCI_VF_TOKEN => self.sriov.feature(flags, arg, argsz),
-            _ => Err(ENOTTY),
+            _ => power::feature(self, vdev, flags, arg, argsz),
         }
     }
 
@@ -792,6 +816,8 @@ pub(crate) struct Binding {
     pci: Arc<PciDevice>,
     /// The VFIO device, registered while the driver is bound.
     _reg: Registration,
+    /// Keeps the function from runtime suspending, with `disable_idle_d3` (see [`power`]).
+    _idle: Option<Usage>,
 }
 
 impl pci::Driver for VfioPciDriver {
@@ -802,6 +828,7 @@ impl pci::Driver for VfioPciDriver {
     const DRIVER_MANAGED_DMA: bool = true;
     const HAS_SRIOV_CONFIGURE: bool = true;
     const HAS_ERROR_DETECTED: bool = true;
+    const HAS_RUNTIME_PM: bool = true;
 
     /// Tells the user through the error eventfd and lets them recover the function, as
     /// upstream (`vfio_pci_core_aer_err_detected`).
@@ -820,6 +847,16 @@ impl pci::Driver for VfioPciDriver {
         nr_virtfn: u16,
     ) -> Result<u16> {
         sriov::configure(pdev, &this.pci.sriov, nr_virtfn)
+    }
+
+    fn runtime_suspend<'bound>(_pdev: &'bound pci::Device<Bound>, this: Pin<&Binding>) -> Result {
+        power::runtime_suspend(&this.pci);
+        Ok(())
+    }
+
+    fn runtime_resume<'bound>(pdev: &'bound pci::Device<Bound>, this: Pin<&Binding>) -> Result {
+        power::runtime_resume(&this.pci, pdev.as_ref());
+        Ok(())
     }
 
     /// A PF's VFs go first (and with them their users, who are asked to let go), as upstream.
@@ -862,7 +899,7 @@ impl pci::Driver for VfioPciDriver {
             }
         }
         let rom_valid = info.rom_size != 0 && pdev.map_rom().is_some();
-        let mem = Arc::pin_init(new_mutex!(false), GFP_KERNEL)?;
+        let mem = Arc::pin_init(new_mutex!(power::Gate::new()), GFP_KERNEL)?;
         // About 16 KiB: made in place, never on the stack.
         let config = KBox::init(PciConfig::init_zeroed(), GFP_KERNEL)?;
         let intx = Arc::pin_init(irqs::IntxLine::new(pdev.into()), GFP_KERNEL)?;
@@ -879,6 +916,7 @@ impl pci::Driver for VfioPciDriver {
                 bar_start,
                 rom_valid,
                 mem,
+                pm_intx_masked: Atomic::new(false),
                 dma_bufs <- new_mutex!(dma_buf::DmaBufs::new()),
                 sriov: sriov::Role::probe(pdev)?,
             }),
@@ -899,6 +937,7 @@ impl pci::Driver for VfioPciDriver {
         Ok(Binding {
             pci: ops,
             _reg: reg,
+            _idle: power::idle_hold(pdev.as_ref()),
         })
     }
 }

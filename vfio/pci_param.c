@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * vfio-pci's module parameters nointxmask and enable_sriov, under upstream's
- * names.
+ * vfio-pci's module parameters nointxmask, disable_idle_d3 and enable_sriov,
+ * under upstream's names.
  *
  * Why a C file: Rust module parameters cannot be written at run time yet, and
  * vfio-pci is part of the vfio module (its driver API is Rust, which another
@@ -28,6 +28,17 @@ bool vfio_pci_nointxmask(void);
 bool vfio_pci_nointxmask(void)
 {
 	return READ_ONCE(nointxmask);
+}
+
+static bool disable_idle_d3;
+module_param(disable_idle_d3, bool, 0644);
+MODULE_PARM_DESC(disable_idle_d3,
+		 "Keep functions bound to vfio-pci in D0 while nobody uses them, instead of letting them runtime suspend (D3hot where they can); read when a function is bound. (default: false)");
+
+bool vfio_pci_disable_idle_d3(void);
+bool vfio_pci_disable_idle_d3(void)
+{
+	return READ_ONCE(disable_idle_d3);
 }
 
 /*

@@ -186,7 +186,7 @@ pub(super) fn feature(dev: &PciDevice, flags: u32, arg: usize, argsz: usize) -> 
     {
         // As the BAR is now: no importer can attach before the descriptor exists.
         let mem = dev.mem.lock();
-        revoker.set_revoked(!*mem);
+        revoker.set_revoked(!mem.open());
         let mut bufs = dev.dma_bufs.lock();
         bufs.revokers.retain(|r| !r.released());
         bufs.revokers.push(revoker, GFP_KERNEL_ACCOUNT)?;

@@ -32,6 +32,7 @@ use kernel::{
         self,
         ResetScope, //
     },
+    pm_runtime::Usage,
     prelude::*,
     sync::aref::ARef,
     uaccess::{
@@ -250,6 +251,13 @@ fn reset_set(
     {
         return Err(EINVAL);
     }
+    // Every member is resumed for the reset and kept active until it is done (upstream's
+    // `vfio_pci_dev_set_pm_runtime_get`), before any of their locks is taken: resuming takes
+    // the `mem` lock.
+    let mut awake = KVec::with_capacity(members.devices.len(), GFP_KERNEL)?;
+    for member in members.devices.iter() {
+        awake.push(Usage::resume_and_get(member.parent())?, GFP_KERNEL)?;
+    }
     let mut held = KVec::with_capacity(members.devices.len(), GFP_KERNEL)?;
     for member in members.devices.iter() {
         if !proof.owns(member) {
@@ -267,7 +275,7 @@ fn reset_set(
     }
     let reset = pdev.try_hot_reset();
     for (pci, _config, mem) in held.iter() {
-        pci.restore_bars(**mem);
+        pci.restore_bars(mem);
     }
     drop(held);
     reset?;

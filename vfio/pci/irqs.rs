@@ -166,13 +166,16 @@ impl IntxLine {
         IrqReturn::Handled
     }
 
-    /// Masks INTx at the function (upstream's `__vfio_pci_intx_mask`).
-    pub(super) fn mask(&self) {
+    /// Masks INTx at the function if it is in use; whether it was unmasked until now
+    /// (upstream's `__vfio_pci_intx_mask`).
+    pub(super) fn mask(&self) -> bool {
         let mut state = self.state.lock();
         if state.enabled && !state.masked {
             self.pdev.set_intx(false);
             state.masked = true;
+            return true;
         }
+        false
     }
 
     /// Unmasks INTx at the function, unless the device has an interrupt pending, which is

@@ -24,6 +24,7 @@ use kernel::{
         self,
         VfDriverOverride, //
     },
+    pm_runtime::Usage,
     prelude::*,
     sync::{
         aref::ARef,
@@ -61,6 +62,9 @@ pub(crate) struct EnabledPf {
     token: Arc<VfToken>,
     /// Steers the VFs to vfio-pci while they exist.
     _steer: Pin<KBox<VfDriverOverride>>,
+    /// Keeps the PF active while it has VFs, which it could not serve in D3 (upstream takes
+    /// the same count in `vfio_pci_core_sriov_configure`).
+    _awake: Usage,
 }
 
 /// What SR-IOV makes of a function bound to vfio-pci.
@@ -206,6 +210,7 @@ pub(super) fn configure(pdev: &pci::Device<Core<'_>>, role: &Role, nr: u16) -> R
         pf: pf.into(),
         token: token.clone(),
         _steer: KBox::pin_init(VfDriverOverride::new(pdev, c"vfio-pci"), GFP_KERNEL)?,
+        _awake: Usage::resume_and_get(pdev.as_ref())?,
     };
     crate::registry::with_sriov_pfs(|pfs| {
         if pfs.iter().any(|e| core::ptr::eq(&*e.pf, pf)) {

@@ -289,6 +289,48 @@ static inline void close_device_fds(int *devfd, int *groupfd, int *iommu)
 	}
 }
 
+/*
+ * VFIO_DEVICE_FEATURE SET of the low-power feature @feature; for
+ * LOW_POWER_ENTRY_WITH_WAKEUP, with @efd as the wake-up eventfd.
+ */
+static inline int low_power(int devfd, __u32 feature, int efd)
+{
+	struct {
+		struct vfio_device_feature feature;
+		struct vfio_device_low_power_entry_with_wakeup entry;
+	} arg = {
+		.feature.argsz = sizeof(arg.feature),
+		.feature.flags = VFIO_DEVICE_FEATURE_SET | feature,
+		.entry.wakeup_eventfd = efd,
+	};
+
+	if (feature == VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP)
+		arg.feature.argsz = sizeof(arg);
+	return ioctl(devfd, VFIO_DEVICE_FEATURE, &arg);
+}
+
+/*
+ * Whether @bdf's attribute @attr (under its sysfs directory: "power_state",
+ * "power/runtime_status") reads @val within @ms milliseconds.
+ */
+static inline bool pci_attr_becomes(const char *bdf, const char *attr, const char *val, int ms)
+{
+	struct timespec tick = { .tv_nsec = 10 * 1000 * 1000 };
+	char path[512], buf[32];
+
+	snprintf(path, sizeof(path), PCI_DEVICES "/%s/%s", bdf, attr);
+	for (int waited = 0;; waited += 10) {
+		if (read_file(path, buf, sizeof(buf)))
+			return false;
+		buf[strcspn(buf, "\n")] = 0;
+		if (!strcmp(buf, val))
+			return true;
+		if (waited >= ms)
+			return false;
+		nanosleep(&tick, NULL);
+	}
+}
+
 /* VFIO_DEVICE_SET_IRQS with one eventfd (or none: @fd < -1 sends DATA_NONE). */
 static inline int set_irq(int devfd, __u32 index, __u32 action, __u32 count, int fd)
 {

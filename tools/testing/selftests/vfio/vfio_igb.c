@@ -17,6 +17,7 @@
  * writing it, which the test compares with BAR 0's memory view. And the
  * expansion ROM that scripts/test-vm-igb.sh gives the igb (romfile=): one
  * 2 KiB image in a 4 KiB BAR, read-only, reading as all ones past the image.
+ * And low power down to D3hot, which edu (no PM capability) never reaches.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -329,6 +330,39 @@ TEST_F(igb, rom_is_read_only)
 	EXPECT_ERRNO(ENOMEM, pread(self->devfd, buf, 4, rom));
 	ASSERT_EQ(0, decoding(self->devfd, true));
 	EXPECT_EQ(4, pread(self->devfd, buf, 4, rom));
+}
+
+/*
+ * Low power for real (the 82576 has the PM capability, edu does not): with a
+ * wake-up eventfd, the function runtime suspends to D3hot, where its memory
+ * BAR refuses accesses through the device file (EIO, as upstream's
+ * __vfio_pci_memory_enabled); the next ioctl brings it back to D0, signals
+ * the eventfd, and the registers answer again.
+ */
+TEST_F(igb, low_power_reaches_d3hot)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	__u64 bar0 = VFIO_PCI_REGION(VFIO_PCI_BAR0_REGION_INDEX);
+	__u32 status;
+	int efd;
+
+	if (!pci_attr_becomes(self->bdf, "power_state", "D0", 0))
+		SKIP(return, "no power_state in sysfs");
+	status = igb_read(self->devfd, IGB_STATUS);
+	ASSERT_NE(~0u, status);
+	efd = eventfd(0, EFD_NONBLOCK);
+	ASSERT_LE(0, efd);
+	ASSERT_EQ(0, low_power(self->devfd, VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP,
+			       efd));
+	ASSERT_TRUE(pci_attr_becomes(self->bdf, "power_state", "D3hot", 2000));
+	EXPECT_EQ(-1, pread(self->devfd, &status, 4, bar0 + IGB_STATUS));
+	EXPECT_EQ(EIO, errno);
+	EXPECT_FALSE(signalled(efd, 0));
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_INFO, &info));
+	EXPECT_TRUE(signalled(efd, 2000));
+	EXPECT_TRUE(pci_attr_becomes(self->bdf, "power_state", "D0", 0));
+	EXPECT_NE(~0u, igb_read(self->devfd, IGB_STATUS));
+	close(efd);
 }
 
 TEST_HARNESS_MAIN

@@ -742,14 +742,20 @@ TEST_F(pci, dma_buf_of_bar)
 }
 
 /* Waits up to two seconds for @efd to be signalled; its count, or 0. */
-static __u64 wait_eventfd(int efd)
+/* The count of @efd once it is signalled within @ms, consumed; 0 if it is not. */
+static __u64 wait_eventfd_for(int efd, int ms)
 {
 	struct pollfd p = { .fd = efd, .events = POLLIN };
 	__u64 n = 0;
 
-	if (poll(&p, 1, 2000) != 1 || read(efd, &n, sizeof(n)) != sizeof(n))
+	if (poll(&p, 1, ms) != 1 || read(efd, &n, sizeof(n)) != sizeof(n))
 		return 0;
 	return n;
+}
+
+static __u64 wait_eventfd(int efd)
+{
+	return wait_eventfd_for(efd, 2000);
 }
 
 /*
@@ -1350,6 +1356,129 @@ TEST_F(pci, request_and_error_eventfds)
 		EXPECT_ERRNO(EINVAL, set_irq(self->devfd, index[i], trigger, 1, -2));
 		close(efd);
 	}
+}
+
+/*
+ * The low-power features (upstream's vfio_pci_core_pm_entry and kin): SET
+ * only, the wake-up eventfd checked as upstream (EINVAL for a negative one or
+ * a file that is not an eventfd, EBADF for one not open, EINVAL for argsz
+ * short of it); entering twice is EINVAL, also across other ioctls (they
+ * resume the function but without a wake-up eventfd it stays in low power);
+ * exit may be repeated.
+ */
+TEST_F(pci, low_power_features)
+{
+	static const __u32 features[] = {
+		VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY,
+		VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP,
+		VFIO_DEVICE_FEATURE_LOW_POWER_EXIT,
+	};
+	const __u32 entry = VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY;
+	const __u32 wakeup = VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP;
+	const __u32 exit_ = VFIO_DEVICE_FEATURE_LOW_POWER_EXIT;
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	struct {
+		struct vfio_device_feature feature;
+		__s32 efd;
+		__u32 reserved;
+	} arg;
+	int efd = eventfd(0, EFD_NONBLOCK);
+
+	ASSERT_LE(0, efd);
+	for (int i = 0; i < 3; i++) {
+		memset(&arg, 0, sizeof(arg));
+		arg.feature.argsz = sizeof(arg.feature);
+		arg.feature.flags = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET | features[i];
+		EXPECT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_FEATURE, &arg));
+		arg.feature.flags = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET | features[i];
+		EXPECT_ERRNO(EINVAL, ioctl(self->devfd, VFIO_DEVICE_FEATURE, &arg));
+		arg.feature.flags = VFIO_DEVICE_FEATURE_GET | features[i];
+		EXPECT_ERRNO(EINVAL, ioctl(self->devfd, VFIO_DEVICE_FEATURE, &arg));
+	}
+	memset(&arg, 0, sizeof(arg));
+	arg.feature.argsz = sizeof(arg.feature) + sizeof(__s32);
+	arg.feature.flags = VFIO_DEVICE_FEATURE_SET | wakeup;
+	arg.efd = efd;
+	EXPECT_ERRNO(EINVAL, ioctl(self->devfd, VFIO_DEVICE_FEATURE, &arg));
+	EXPECT_ERRNO(EINVAL, low_power(self->devfd, wakeup, -1));
+	EXPECT_ERRNO(EINVAL, low_power(self->devfd, wakeup, self->devfd));
+	EXPECT_ERRNO(EBADF, low_power(self->devfd, wakeup, 1000));
+
+	ASSERT_EQ(0, low_power(self->devfd, entry, -1));
+	EXPECT_ERRNO(EINVAL, low_power(self->devfd, entry, -1));
+	EXPECT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_INFO, &info));
+	EXPECT_ERRNO(EINVAL, low_power(self->devfd, wakeup, efd));
+	EXPECT_EQ(0, low_power(self->devfd, exit_, -1));
+	EXPECT_EQ(0, low_power(self->devfd, exit_, -1));
+	/* Out again: in again, and closed while in (the teardown). */
+	EXPECT_EQ(0, low_power(self->devfd, wakeup, efd));
+	close(efd);
+}
+
+/*
+ * In low power the BARs are the user's no more: a mapping faults with SIGBUS
+ * until low power ends, and works again after.
+ */
+TEST_F(pci, low_power_takes_bars)
+{
+	volatile __u32 *bar = map_bar0(self->devfd, EDU_BAR0_SIZE);
+	__u32 val = 0;
+
+	ASSERT_NE(NULL, bar);
+	ASSERT_TRUE(mmio_read32(bar, &val));
+	EXPECT_EQ(EDU_ID, val);
+	ASSERT_EQ(0, low_power(self->devfd, VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY, -1));
+	EXPECT_FALSE(mmio_read32(bar, &val));
+	EXPECT_FALSE(mmio_read32(bar + getpagesize() / 4, &val));
+	ASSERT_EQ(0, low_power(self->devfd, VFIO_DEVICE_FEATURE_LOW_POWER_EXIT, -1));
+	ASSERT_TRUE(mmio_read32(bar, &val));
+	EXPECT_EQ(EDU_ID, val);
+	EXPECT_EQ(0, munmap((void *)bar, EDU_BAR0_SIZE));
+}
+
+/*
+ * Runtime PM under the user (CONFIG_PM): closed, the function suspends; open,
+ * it stays active; in low power with a wake-up eventfd it suspends, and the
+ * next ioctl resumes it, signals the eventfd and ends low power (entering
+ * again works), with the BARs back.
+ */
+TEST_F(pci, low_power_wakeup)
+{
+	const char *status = "power/runtime_status";
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	volatile __u32 *bar;
+	__u32 val = 0;
+	int efd;
+
+	if (!pci_attr_becomes(self->bdf, status, "active", 0))
+		SKIP(return, "no runtime PM (CONFIG_PM)");
+	EXPECT_FALSE(pci_attr_becomes(self->bdf, status, "suspended", 200));
+	efd = eventfd(0, EFD_NONBLOCK);
+	ASSERT_LE(0, efd);
+	bar = map_bar0(self->devfd, EDU_BAR0_SIZE);
+	ASSERT_NE(NULL, bar);
+	ASSERT_EQ(0, low_power(self->devfd, VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP,
+			       efd));
+	ASSERT_TRUE(pci_attr_becomes(self->bdf, status, "suspended", 2000));
+	EXPECT_EQ(0, wait_eventfd_for(efd, 100));
+	ASSERT_EQ(0, ioctl(self->devfd, VFIO_DEVICE_GET_INFO, &info));
+	EXPECT_EQ(1, wait_eventfd_for(efd, 2000));
+	EXPECT_TRUE(pci_attr_becomes(self->bdf, status, "active", 0));
+	ASSERT_TRUE(mmio_read32(bar, &val));
+	EXPECT_EQ(EDU_ID, val);
+	EXPECT_EQ(0, low_power(self->devfd, VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY, -1));
+	EXPECT_EQ(0, low_power(self->devfd, VFIO_DEVICE_FEATURE_LOW_POWER_EXIT, -1));
+	EXPECT_EQ(0, munmap((void *)bar, EDU_BAR0_SIZE));
+	/* Closed, the function suspends; opened again, it is resumed. */
+	close_all(self);
+	EXPECT_TRUE(pci_attr_becomes(self->bdf, status, "suspended", 2000));
+	if (variant->group)
+		open_through_group(_metadata, self);
+	else
+		open_through_cdev(_metadata, self);
+	EXPECT_TRUE(pci_attr_becomes(self->bdf, status, "active", 0));
+	EXPECT_EQ(EDU_ID, edu_read32(self->devfd, 0));
+	close(efd);
 }
 
 /*
