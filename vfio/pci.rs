@@ -27,8 +27,8 @@
 //! Resets: of the function (`VFIO_DEVICE_RESET`), and of its slot or bus with every function
 //! there ([`hot_reset`]), which is why the functions of a slot or bus share a device set.
 //! SR-IOV and the VF token are in [`sriov`], BAR slices as dma-bufs in [`dma_buf`], runtime PM
-//! and the low-power device features in [`power`]. Not yet here (see
-//! `Documentation/iommufd-vfio-rust.rst`): VGA, and power states the user writes.
+//! and the low-power device features in [`power`], with the power states the user writes.
+//! Not yet here (see `Documentation/iommufd-vfio-rust.rst`): VGA.
 //! The driver is built into
 //! the VFIO module (the driver API is Rust, which another module cannot call), which offers
 //! the module name `vfio-pci` as an alias.
@@ -52,7 +52,8 @@ use config::{
     Bar as BarKind,
     ConfigIo,
     DeviceInfo,
-    PciConfig, //
+    PciConfig,
+    PCI_STD_HEADER_SIZEOF, //
 };
 use kernel::{
     device::{
@@ -150,11 +151,11 @@ fn config_errno(e: config::Error) -> Error {
     }
 }
 
-/// The function's real config space, for [`PciConfig`].
+/// The function's real config space, for [`PciConfig`], with what its writes set off.
 struct HwConfig<'a> {
     pdev: &'a pci::Device<Bound>,
-    /// Where writes of INTx disable in the virtual command register take effect.
-    intx: &'a irqs::IntxLine,
+    pci: &'a PciDevice,
+    vdev: &'a VfioDevice,
 }
 
 /// The accessors of [`HwConfig`] for one width: through the extended view where the function
@@ -188,10 +189,27 @@ impl ConfigIo for HwConfig<'_> {
 
     fn set_intx_masked(&self, masked: bool) {
         if masked {
-            self.intx.mask();
+            self.pci.intx.mask();
         } else {
-            self.intx.unmask();
+            self.pci.intx.unmask();
         }
+    }
+
+    fn set_power_state(&self, state: u8) {
+        power::set_user_state(self.pci, self.vdev, self.pdev, state);
+    }
+
+    /// A function level reset through config space (PCIe or AF), with the config lock held;
+    /// a reset that fails goes unreported, as upstream.
+    fn reset_function(&self) {
+        let _ = self.pci.reset_locked(self.vdev, self.pdev);
+    }
+
+    /// Applied as asked, but never below the max payload size, as upstream.
+    fn set_read_request_size(&self, bytes: u32) {
+        let _ = self
+            .pdev
+            .set_pcie_read_request(bytes.max(self.pdev.pcie_max_payload()));
     }
 }
 
@@ -260,6 +278,9 @@ struct PciDevice {
     irqs: Mutex<irqs::Irqs>,
     /// INTx's masking, shared with its handler.
     intx: Arc<irqs::IntxLine>,
+    /// The error eventfd.
+    #[pin]
+    err: irqs::ErrTrigger,
     /// The function could be reset when its user opened it: `VFIO_DEVICE_RESET` is offered,
     /// and the function is reset again for the next user.
     reset_works: Atomic<bool>,
@@ -268,6 +289,9 @@ struct PciDevice {
     mmap_ok: [bool; 6],
     /// Where each memory BAR starts in physical memory.
     bar_start: [u64; 6],
+    /// Whether the function keeps its config space through D3hot (`NoSoftRst`), read at probe:
+    /// if not, [`power`] saves it for the way back.
+    keeps_state: bool,
     /// Whether the expansion ROM holds a valid image (checked at probe, with memory decoding
     /// on): the ROM region is offered only then.
     rom_valid: bool,
@@ -389,13 +413,20 @@ impl PciDevice {
         }
         let hw = HwConfig {
             pdev,
-            intx: &self.intx,
+            pci: self,
+            vdev,
         };
         let mut buf = [0u8; CHUNK];
         let mut done = 0;
         while done < count {
-            let n = (count - done).min(CHUNK);
             let at = offset as usize + done;
+            // The header's first 64 bytes (the command register) never share a piece with the
+            // capabilities (the PM control register): their writes take the `mem` lock each.
+            let header_end = match at < PCI_STD_HEADER_SIZEOF {
+                true => PCI_STD_HEADER_SIZEOF - at,
+                false => CHUNK,
+            };
+            let n = (count - done).min(CHUNK).min(header_end);
             match &mut access {
                 Access::Read(user) => {
                     self.config
@@ -536,12 +567,20 @@ impl PciDevice {
         // reset, and the BARs' mappings are zapped first, to fault in again after it
         // (upstream's `vfio_pci_zap_and_down_write_memory_lock`).
         let _config = self.config.lock();
-        let mem = self.mem.lock();
+        self.reset_locked(vdev, pdev)?;
+        Ok(0)
+    }
+
+    /// Resets the function, with the config lock held: back in D0 first, with the BARs taken
+    /// away from the user meanwhile (upstream's `vfio_pci_zap_and_down_write_memory_lock` and
+    /// `vfio_pci_set_power_state`).
+    fn reset_locked(&self, vdev: &VfioDevice, pdev: &pci::Device<Bound>) -> Result {
+        let mut mem = self.mem.lock();
         self.withdraw_bars(vdev);
+        power::set_state(self, pdev, &mut mem, 0);
         let reset = pdev.try_reset_function();
         self.restore_bars(&mem);
-        reset?;
-        Ok(0)
+        reset
     }
 
     /// Takes the BARs away from the user while memory decoding is off or the function resets,
@@ -566,7 +605,7 @@ impl VfioDeviceOps for PciDevice {
     /// Resets the function where it can be, with bus mastering off and INTx unmasked, and
     /// builds the virtual config space from it, for the new user (upstream's
     /// `vfio_pci_core_enable`).
-    fn open_device(&self, _vdev: &VfioDevice, dev: &Device<Bound>) -> Result {
+    fn open_device(&self, vdev: &VfioDevice, dev: &Device<Bound>) -> Result {
         let pdev: &pci::Device<Bound> = dev.try_into()?;
         // The function stays active while it is open, but in low power (see [`power`]).
         let awake = Usage::resume_and_get(dev)?;
@@ -586,7 +625,8 @@ impl VfioDeviceOps for PciDevice {
             .setup(
                 &HwConfig {
                     pdev,
-                    intx: &self.intx,
+                    pci: self,
+                    vdev,
                 },
                 &self.info,
             )
@@ -610,10 +650,13 @@ impl VfioDeviceOps for PciDevice {
             mem.closing()
         };
         let _ = pm_runtime::resume(dev);
+        if let Ok(pdev) = <&pci::Device<Bound>>::try_from(dev) {
+            power::set_state(self, pdev, &mut self.mem.lock(), 0);
+        }
         self.sriov.vf_opened(false);
         let mut irqs = self.irqs.lock();
         let config = &mut self.config.lock();
-        irqs.close(config, &self.intx);
+        irqs.close(config, &self.intx, &self.err);
         {
             // The dma-bufs of this user lose the BARs for good.
             let _mem = self.mem.lock();
@@ -692,7 +735,14 @@ impl VfioDeviceOps for PciDevice {
             VFIO_DEVICE_SET_IRQS => with_pdev(&|pdev| {
                 let mut irqs = self.irqs.lock();
                 let mut config = self.config.lock();
-                irqs.set(pdev, &self.irq_caps, &mut config, &self.intx, arg)
+                irqs.set(
+                    pdev,
+                    &self.irq_caps,
+                    &mut config,
+                    &self.intx,
+                    &self.err,
+                    arg,
+                )
             }),
             VFIO_DEVICE_RESET => with_pdev(&|pdev| self.reset(vdev, pdev)),
             VFIO_DEVICE_GET_PCI_HOT_RESET_INFO => {
@@ -837,7 +887,7 @@ impl pci::Driver for VfioPciDriver {
         this: Pin<&Binding>,
         _state: pci::ChannelState,
     ) -> pci::ErsResult {
-        this.pci.irqs.lock().error();
+        this.pci.err.signal();
         pci::ErsResult::CanRecover
     }
 
@@ -849,8 +899,8 @@ impl pci::Driver for VfioPciDriver {
         sriov::configure(pdev, &this.pci.sriov, nr_virtfn)
     }
 
-    fn runtime_suspend<'bound>(_pdev: &'bound pci::Device<Bound>, this: Pin<&Binding>) -> Result {
-        power::runtime_suspend(&this.pci);
+    fn runtime_suspend<'bound>(pdev: &'bound pci::Device<Bound>, this: Pin<&Binding>) -> Result {
+        power::runtime_suspend(&this.pci, pdev);
         Ok(())
     }
 
@@ -911,10 +961,12 @@ impl pci::Driver for VfioPciDriver {
                 irq_caps,
                 irqs <- new_mutex!(irqs::Irqs::default()),
                 intx,
+                err <- irqs::ErrTrigger::new(),
                 reset_works: Atomic::new(false),
                 mmap_ok,
                 bar_start,
                 rom_valid,
+                keeps_state: pdev.keeps_state_in_d3(),
                 mem,
                 pm_intx_masked: Atomic::new(false),
                 dma_bufs <- new_mutex!(dma_buf::DmaBufs::new()),

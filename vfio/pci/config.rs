@@ -115,7 +115,7 @@ pub(crate) struct DeviceInfo {
 // Register layout, named as in include/uapi/linux/pci_regs.h.
 const PCI_CFG_SPACE_SIZE: usize = 256;
 const PCI_CFG_SPACE_EXP_SIZE: usize = 4096;
-const PCI_STD_HEADER_SIZEOF: usize = 64;
+pub(super) const PCI_STD_HEADER_SIZEOF: usize = 64;
 const PCI_STD_NUM_BARS: usize = 6;
 
 const PCI_VENDOR_ID: usize = 0x00;

@@ -17,7 +17,10 @@
 //! `EBUSY` rather than waiting on a member in use, as upstream), then the functions' device
 //! locks (tried by the PCI core: `EAGAIN`).
 
-use super::PciDevice;
+use super::{
+    power,
+    PciDevice, //
+};
 use crate::{
     device::VfioDevice,
     device_set::Members, //
@@ -256,10 +259,12 @@ fn reset_set(
     // the `mem` lock.
     let mut awake = KVec::with_capacity(members.devices.len(), GFP_KERNEL)?;
     for member in members.devices.iter() {
-        awake.push(Usage::resume_and_get(member.parent())?, GFP_KERNEL)?;
+        let parent = member.bound_parent()?;
+        let usage = Usage::resume_and_get(&parent)?;
+        awake.push((parent, usage), GFP_KERNEL)?;
     }
     let mut held = KVec::with_capacity(members.devices.len(), GFP_KERNEL)?;
-    for member in members.devices.iter() {
+    for (member, (parent, _)) in members.devices.iter().zip(awake.iter()) {
         if !proof.owns(member) {
             return Err(EINVAL);
         }
@@ -269,8 +274,11 @@ fn reset_set(
             .and_then(|ops| ops.downcast_ref::<PciDevice>())
             .ok_or(EINVAL)?;
         let config = pci.config.try_lock().ok_or(EBUSY)?;
-        let mem = pci.mem.try_lock().ok_or(EBUSY)?;
+        let mut mem = pci.mem.try_lock().ok_or(EBUSY)?;
         pci.withdraw_bars(member);
+        // A member its user put in D3hot comes back to D0 first, as upstream: the reset
+        // would bring it there behind the PCI core's back.
+        power::set_state(pci, (&**parent).try_into()?, &mut mem, 0);
         held.push((pci, config, mem), GFP_KERNEL)?;
     }
     let reset = pdev.try_hot_reset();

@@ -41,7 +41,7 @@ use kernel::{
         Handler,
         IrqReturn, //
     },
-    new_spinlock_irq,
+    new_mutex, new_spinlock_irq,
     pci::{
         self,
         Intx,
@@ -52,6 +52,7 @@ use kernel::{
     sync::{
         aref::ARef,
         Arc,
+        Mutex,
         SpinLockIrq, //
     },
     transmute::AsBytes,
@@ -264,8 +265,32 @@ pub(super) struct Irqs {
     unmask: Option<Pin<KBox<Watch<UnmaskOnSignal>>>>,
     /// The device request eventfd.
     request: Option<EventFd>,
-    /// The error eventfd, signalled when the PCI core reports an error on the function (AER).
-    err: Option<EventFd>,
+}
+
+/// The error eventfd, signalled when the PCI core reports an error on the function (AER): a
+/// lock of its own, taken after `Irqs`'s and with nothing else held, since the PCI core
+/// reports errors while walking its bus (`pci_bus_sem`), which setting a power state takes
+/// under the config and `mem` locks.
+#[pin_data]
+pub(super) struct ErrTrigger {
+    #[pin]
+    eventfd: Mutex<Option<EventFd>>,
+}
+
+impl ErrTrigger {
+    pub(super) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            eventfd <- new_mutex!(None),
+        })
+    }
+
+    /// The PCI core found an error on the function: signal the user's error eventfd, if they
+    /// gave one.
+    pub(super) fn signal(&self) {
+        if let Some(e) = &*self.eventfd.lock() {
+            e.signal();
+        }
+    }
 }
 
 /// The fields of `struct vfio_irq_set` before its data.
@@ -325,6 +350,7 @@ impl Irqs {
         caps: &IrqCaps,
         config: &mut PciConfig,
         line: &Arc<IntxLine>,
+        err: &ErrTrigger,
         arg: usize,
     ) -> Result<isize> {
         let [argsz, flags, index, start, count] = read_u32s::<5>(arg)?;
@@ -374,11 +400,12 @@ impl Irqs {
                 if hdr.start != 0 || hdr.count > 1 {
                     return Err(EINVAL);
                 }
-                let slot = match i {
-                    uapi::VFIO_PCI_REQ_IRQ_INDEX => &mut self.request,
-                    _ => &mut self.err,
-                };
-                set_single_trigger(slot, hdr.count, data)?
+                match i {
+                    uapi::VFIO_PCI_REQ_IRQ_INDEX => {
+                        set_single_trigger(&mut self.request, hdr.count, data)?
+                    }
+                    _ => set_single_trigger(&mut err.eventfd.lock(), hdr.count, data)?,
+                }
             }
             // Masking MSI vectors, and masking the request or error index: no handler, as
             // upstream.
@@ -606,25 +633,17 @@ impl Irqs {
     }
 
     /// The last user is gone: every interrupt goes.
-    pub(super) fn close(&mut self, config: &mut PciConfig, line: &IntxLine) {
+    pub(super) fn close(&mut self, config: &mut PciConfig, line: &IntxLine, err: &ErrTrigger) {
         self.disable(config);
         self.disable_intx(line);
         self.request = None;
-        self.err = None;
+        drop(err.eventfd.lock().take());
     }
 
     /// The device is being unregistered while in use: signal the user's request eventfd.
     /// Whether there was one.
     pub(super) fn request(&self) -> bool {
         self.request.as_ref().inspect(|e| e.signal()).is_some()
-    }
-
-    /// The PCI core found an error on the function: signal the user's error eventfd, if they
-    /// gave one.
-    pub(super) fn error(&self) {
-        if let Some(e) = self.err.as_ref() {
-            e.signal();
-        }
     }
 }
 

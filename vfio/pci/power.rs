@@ -15,12 +15,32 @@
 //! at the first resume: any ioctl, or the PCI core waking the function, signals the eventfd
 //! and ends it. INTx in use is masked while the function is suspended, as upstream. With the
 //! `disable_idle_d3` parameter set when a function is bound, it never suspends.
+//!
+//! The user may also move the function between D0 and D3hot themselves, by writing the power
+//! state of its PM capability ([`set_user_state`]): in D3hot the BARs are taken away as in
+//! low power, and a function that loses its config space on the way back to D0 (no
+//! `NoSoftRst`) gets it written back. It is back in D0 before it suspends, resets or closes.
 
 use super::PciDevice;
-use crate::device::{check_feature, VfioDevice};
+use crate::device::{
+    check_feature,
+    VfioDevice, //
+};
 use kernel::{
-    device::Device, eventfd::EventFd, pm_runtime::Usage, prelude::*, sync::atomic::Relaxed,
-    uaccess::UserSlice, uapi,
+    device::{
+        Bound,
+        Device, //
+    },
+    eventfd::EventFd,
+    pci::{
+        self,
+        SavedState, //
+    },
+    pm_runtime::Usage,
+    prelude::*,
+    sync::atomic::Relaxed,
+    uaccess::UserSlice,
+    uapi, //
 };
 
 extern "C" {
@@ -42,6 +62,10 @@ pub(super) struct Gate {
     pub(super) decoding: bool,
     /// The user's hold on the function's power.
     power: Power,
+    /// The user put the function in D3hot.
+    d3: bool,
+    /// The config space saved on the way to D3hot, for a function that loses it there.
+    saved: Option<SavedState>,
 }
 
 /// Where an open function's power stands.
@@ -59,12 +83,14 @@ impl Gate {
         Self {
             decoding: false,
             power: Power::Closed,
+            d3: false,
+            saved: None,
         }
     }
 
     /// Whether the user's mappings of the BARs may fault in and dma-bufs may reach them.
     pub(super) fn open(&self) -> bool {
-        self.decoding && !matches!(self.power, Power::Low(_))
+        self.decoding && !self.d3 && !matches!(self.power, Power::Low(_))
     }
 
     /// The function was opened, resumed and held by `usage`, which is kept until close.
@@ -155,10 +181,52 @@ fn enter(pci: &PciDevice, vdev: &VfioDevice, wake: Option<EventFd>) -> Result<is
     Ok(0)
 }
 
-/// The PCI core is suspending the function: INTx in use is masked, to be unmasked at resume
-/// (upstream's `vfio_pci_core_runtime_suspend`; the user cannot have moved the function out of
-/// D0 themselves here, since their power-state writes are not passed on).
-pub(super) fn runtime_suspend(pci: &PciDevice) {
+/// The user wrote D`state` into the PM capability (upstream's `vfio_lock_and_set_power_state`):
+/// for D3hot the BARs are taken away first; they come back with D0.
+pub(super) fn set_user_state(
+    pci: &PciDevice,
+    vdev: &VfioDevice,
+    pdev: &pci::Device<Bound>,
+    state: u8,
+) {
+    let mut gate = pci.mem.lock();
+    if state >= 3 {
+        pci.withdraw_bars(vdev);
+    }
+    set_state(pci, pdev, &mut gate, state);
+    pci.restore_bars(&gate);
+}
+
+/// Moves the function to D`state`, with `gate` (`PciDevice::mem`) held, saving its config space
+/// on the way to D3hot and writing it back on the way to D0 if it does not keep it there
+/// (upstream's `vfio_pci_set_power_state`). A PF with VFs stays in D0, which they need
+/// (upstream's `EBUSY`, which a config write does not report).
+pub(super) fn set_state(pci: &PciDevice, pdev: &pci::Device<Bound>, gate: &mut Gate, state: u8) {
+    if state > 0 && pdev.num_vf() > 0 {
+        return;
+    }
+    let was_d3 = pdev.in_d3();
+    let saved = match !pci.keeps_state && !was_d3 && state >= 3 {
+        true => pdev.save_state(),
+        false => None,
+    };
+    if pdev.set_power_state(state).is_ok() {
+        if pdev.in_d3() {
+            if saved.is_some() {
+                gate.saved = saved;
+            }
+        } else if let Some(saved) = gate.saved.take().filter(|_| was_d3) {
+            pdev.restore_state(saved);
+        }
+    }
+    gate.d3 = pdev.in_d3();
+}
+
+/// The PCI core is suspending the function: it is brought back to D0 if its user left it in
+/// D3hot, for the PCI core to take it down its own way, and INTx in use is masked, to be
+/// unmasked at resume (upstream's `vfio_pci_core_runtime_suspend`).
+pub(super) fn runtime_suspend(pci: &PciDevice, pdev: &pci::Device<Bound>) {
+    set_state(pci, pdev, &mut pci.mem.lock(), 0);
     pci.pm_intx_masked.store(pci.intx.mask(), Relaxed);
 }
 

@@ -11,11 +11,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -287,6 +290,54 @@ static inline void close_device_fds(int *devfd, int *groupfd, int *iommu)
 			close(*fds[i]);
 		*fds[i] = -1;
 	}
+}
+
+/* Reads @offset of config space through the device file; 0xdeadbeef if it fails. */
+static inline __u32 config_read32(int devfd, unsigned int offset)
+{
+	__u32 val = 0xdeadbeef;
+
+	if (pread(devfd, &val, sizeof(val), EDU_CONFIG + offset) != sizeof(val))
+		return 0xdeadbeef;
+	return val;
+}
+
+static inline int config_write(int devfd, unsigned int offset, const void *val, size_t len)
+{
+	return pwrite(devfd, val, len, EDU_CONFIG + offset) == (ssize_t)len ? 0 : -1;
+}
+
+/* mmap of BARs (vfio_pci_core_mmap): the state a SIGBUS jumps back to. */
+static sigjmp_buf bus_env __attribute__((unused));
+
+static inline void on_sigbus(int sig)
+{
+	siglongjmp(bus_env, 1);
+}
+
+/* Reads a register through a mapping: false if the read raised SIGBUS. */
+static inline bool mmio_read32(volatile __u32 *reg, __u32 *val)
+{
+	struct sigaction sa = { .sa_handler = on_sigbus }, old;
+	volatile bool ok = false;
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, &old))
+		return false;
+	if (!sigsetjmp(bus_env, 1)) {
+		*val = *reg;
+		ok = true;
+	}
+	sigaction(SIGBUS, &old, NULL);
+	return ok;
+}
+
+/* A shared mapping of the first @len bytes of BAR 0; NULL if refused. */
+static inline volatile __u32 *map_bar0(int devfd, size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, devfd, EDU_BAR0);
+
+	return p == MAP_FAILED ? NULL : p;
 }
 
 /*

@@ -17,7 +17,9 @@
  * writing it, which the test compares with BAR 0's memory view. And the
  * expansion ROM that scripts/test-vm-igb.sh gives the igb (romfile=): one
  * 2 KiB image in a 4 KiB BAR, read-only, reading as all ones past the image.
- * And low power down to D3hot, which edu (no PM capability) never reaches.
+ * And low power down to D3hot, which edu (no PM capability) never reaches,
+ * also as the user's own choice through the PM capability; a function level
+ * reset and the max read request size through config space.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -363,6 +365,105 @@ TEST_F(igb, low_power_reaches_d3hot)
 	EXPECT_TRUE(pci_attr_becomes(self->bdf, "power_state", "D0", 0));
 	EXPECT_NE(~0u, igb_read(self->devfd, IGB_STATUS));
 	close(efd);
+}
+
+/* The offset of capability @id in the function's (virtual) config space; 0 if none. */
+static unsigned int find_cap(int devfd, __u8 id)
+{
+	__u8 pos = config_read32(devfd, PCI_CAPABILITY_LIST) & 0xfc;
+
+	for (int n = 0; pos && n < 48; n++) {
+		__u32 head = config_read32(devfd, pos);
+
+		if ((head & 0xff) == id)
+			return pos;
+		pos = (head >> 8) & 0xfc;
+	}
+	return 0;
+}
+
+static __u16 config_read16(int devfd, unsigned int offset)
+{
+	__u16 val = 0xffff;
+
+	pread(devfd, &val, 2, VFIO_PCI_REGION(VFIO_PCI_CONFIG_REGION_INDEX) + offset);
+	return val;
+}
+
+/*
+ * The user moves the function to D3hot through the PM capability, as a
+ * guest's driver does: the function goes there (sysfs power_state), the BAR
+ * is refused through the file (EIO) and its mapping faults (SIGBUS); back in
+ * D0 the registers answer again, through both.
+ */
+TEST_F(igb, user_d3hot)
+{
+	volatile __u32 *bar = map_bar0(self->devfd, getpagesize());
+	unsigned int pm = find_cap(self->devfd, PCI_CAP_ID_PM);
+	__u16 ctrl, d3;
+	__u32 val;
+
+	ASSERT_NE(0, pm);
+	ASSERT_NE(NULL, bar);
+	ASSERT_TRUE(mmio_read32(bar + IGB_STATUS / 4, &val));
+	ctrl = config_read16(self->devfd, pm + PCI_PM_CTRL);
+	ASSERT_EQ(0, ctrl & PCI_PM_CTRL_STATE_MASK);
+	d3 = ctrl | 3;
+	ASSERT_EQ(0, config_write(self->devfd, pm + PCI_PM_CTRL, &d3, 2));
+	EXPECT_TRUE(pci_attr_becomes(self->bdf, "power_state", "D3hot", 0));
+	EXPECT_EQ(3, config_read16(self->devfd, pm + PCI_PM_CTRL) & PCI_PM_CTRL_STATE_MASK);
+	EXPECT_EQ(-1, pread(self->devfd, &val, 4,
+			    VFIO_PCI_REGION(VFIO_PCI_BAR0_REGION_INDEX) + IGB_STATUS));
+	EXPECT_EQ(EIO, errno);
+	EXPECT_FALSE(mmio_read32(bar + IGB_STATUS / 4, &val));
+	ASSERT_EQ(0, config_write(self->devfd, pm + PCI_PM_CTRL, &ctrl, 2));
+	EXPECT_TRUE(pci_attr_becomes(self->bdf, "power_state", "D0", 0));
+	EXPECT_NE(~0u, igb_read(self->devfd, IGB_STATUS));
+	EXPECT_TRUE(mmio_read32(bar + IGB_STATUS / 4, &val));
+	EXPECT_NE(~0u, val);
+	munmap((void *)bar, getpagesize());
+}
+
+/*
+ * A function level reset asked for through config space (the FLR bit of the
+ * PCIe device control register, which reads back as 0) resets the function:
+ * a receive ring address written before reads 0 after.
+ */
+TEST_F(igb, flr_through_config)
+{
+	unsigned int exp = find_cap(self->devfd, PCI_CAP_ID_EXP);
+	__u16 ctl;
+
+	ASSERT_NE(0, exp);
+	if (!(config_read32(self->devfd, exp + PCI_EXP_DEVCAP) & PCI_EXP_DEVCAP_FLR))
+		SKIP(return, "this function has no FLR");
+	ASSERT_EQ(0, igb_write(self->devfd, IGB_RDBAL0, 0x12345000));
+	ASSERT_EQ(0x12345000, igb_read(self->devfd, IGB_RDBAL0));
+	ctl = config_read16(self->devfd, exp + PCI_EXP_DEVCTL) | PCI_EXP_DEVCTL_BCR_FLR;
+	ASSERT_EQ(0, config_write(self->devfd, exp + PCI_EXP_DEVCTL, &ctl, 2));
+	EXPECT_EQ(0, config_read16(self->devfd, exp + PCI_EXP_DEVCTL) & PCI_EXP_DEVCTL_BCR_FLR);
+	EXPECT_EQ(0, igb_read(self->devfd, IGB_RDBAL0));
+}
+
+/*
+ * The max read request size the user writes is virtual (and handed to
+ * pcie_set_readrq(), never below the max payload size, which cannot be seen
+ * here: QEMU's devices keep that field of theirs read-only at 0); the
+ * neighbouring bits still reach the function.
+ */
+TEST_F(igb, read_request_size_is_virtual)
+{
+	unsigned int exp = find_cap(self->devfd, PCI_CAP_ID_EXP);
+	__u16 ctl, want = 2 << 12;	/* 512 bytes */
+
+	ASSERT_NE(0, exp);
+	ctl = config_read16(self->devfd, exp + PCI_EXP_DEVCTL);
+	ctl = (ctl & ~PCI_EXP_DEVCTL_READRQ) | want;
+	ASSERT_EQ(0, config_write(self->devfd, exp + PCI_EXP_DEVCTL, &ctl, 2));
+	EXPECT_EQ(want, config_read16(self->devfd, exp + PCI_EXP_DEVCTL) & PCI_EXP_DEVCTL_READRQ);
+	ctl &= ~PCI_EXP_DEVCTL_READRQ;
+	ASSERT_EQ(0, config_write(self->devfd, exp + PCI_EXP_DEVCTL, &ctl, 2));
+	EXPECT_EQ(0, config_read16(self->devfd, exp + PCI_EXP_DEVCTL) & PCI_EXP_DEVCTL_READRQ);
 }
 
 TEST_HARNESS_MAIN

@@ -163,19 +163,6 @@ static int region_info(int devfd, __u32 index, struct vfio_region_info *info)
 	return ioctl(devfd, VFIO_DEVICE_GET_REGION_INFO, info);
 }
 
-static __u32 config_read32(int devfd, unsigned int offset)
-{
-	__u32 val = 0xdeadbeef;
-
-	if (pread(devfd, &val, sizeof(val), CONFIG + offset) != sizeof(val))
-		return 0xdeadbeef;
-	return val;
-}
-
-static int config_write(int devfd, unsigned int offset, const void *val, size_t len)
-{
-	return pwrite(devfd, val, len, CONFIG + offset) == (ssize_t)len ? 0 : -1;
-}
 
 /* A PCI device with the nine regions of vfio-pci. */
 TEST_F(pci, device_info)
@@ -321,37 +308,6 @@ TEST_F(pci, memory_decoding_gates_bars)
 	EXPECT_EQ(EDU_ID, id);
 }
 
-/* mmap of BARs (vfio_pci_core_mmap): the state a SIGBUS jumps back to. */
-static sigjmp_buf bus_env;
-
-static void on_sigbus(int sig)
-{
-	siglongjmp(bus_env, 1);
-}
-
-/* Reads a register through a mapping: false if the read raised SIGBUS. */
-static bool mmio_read32(volatile __u32 *reg, __u32 *val)
-{
-	struct sigaction sa = { .sa_handler = on_sigbus }, old;
-	volatile bool ok = false;
-
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGBUS, &sa, &old))
-		return false;
-	if (!sigsetjmp(bus_env, 1)) {
-		*val = *reg;
-		ok = true;
-	}
-	sigaction(SIGBUS, &old, NULL);
-	return ok;
-}
-
-static volatile __u32 *map_bar0(int devfd, size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, devfd, BAR0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
 
 /*
  * BAR0 (1 MiB of MMIO) may be mapped, config space may not; edu has no MSI-X,
