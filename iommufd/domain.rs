@@ -137,13 +137,10 @@ pub(crate) fn map_pages(
 ) -> Result {
     let page = PAGE_SIZE as u64;
     let end = start + length;
-    let empty = Run {
-        iova: 0,
-        phys: 0,
-        length: 0,
-    };
-    // The runs gathered and not yet mapped; the last one may still grow.
-    let mut batch = [empty; RUN_BATCH];
+    // The run that may still grow, and the ones before it not yet mapped. The batch is only
+    // made for a second run: most mappings are one (a page, a huge page).
+    let mut last: Option<Run> = None;
+    let mut batch: Option<[Run; RUN_BATCH]> = None;
     let mut n = 0;
     let mut mapped = 0u64;
     let res = pages.for_each_run(
@@ -167,27 +164,41 @@ pub(crate) fn map_pages(
                     length: cut - from,
                 };
                 from = cut;
-                if n > 0 && large_pages {
-                    let last = &mut batch[n - 1];
-                    if last.phys + last.length == chunk.phys
-                        && last.iova + last.length == chunk.iova
+                if let Some(run) = &mut last {
+                    if large_pages
+                        && run.phys + run.length == chunk.phys
+                        && run.iova + run.length == chunk.iova
                     {
-                        last.length += chunk.length;
+                        run.length += chunk.length;
                         continue;
                     }
+                    let full = batch.get_or_insert([*run; RUN_BATCH]);
+                    if n == RUN_BATCH {
+                        domain.map_runs(full, prot)?;
+                        mapped += full.iter().map(|r| r.length).sum::<u64>();
+                        n = 0;
+                    }
+                    full[n] = *run;
+                    n += 1;
                 }
-                if n == RUN_BATCH {
-                    domain.map_runs(&batch, prot)?;
-                    mapped += batch.iter().map(|r| r.length).sum::<u64>();
-                    n = 0;
-                }
-                batch[n] = chunk;
-                n += 1;
+                last = Some(chunk);
             }
             Ok(())
         },
     );
-    let res = res.and_then(|()| domain.map_runs(&batch[..n], prot));
+    let res = res.and_then(|()| match (&mut batch, last) {
+        (None, Some(run)) => domain.map_runs(core::slice::from_ref(&run), prot),
+        (Some(full), Some(run)) if n < RUN_BATCH => {
+            full[n] = run;
+            domain.map_runs(&full[..=n], prot)
+        }
+        (Some(full), Some(run)) => {
+            domain.map_runs(full, prot)?;
+            mapped += full.iter().map(|r| r.length).sum::<u64>();
+            domain.map_runs(core::slice::from_ref(&run), prot)
+        }
+        (_, None) => Ok(()),
+    });
     if res.is_err() && mapped != 0 {
         domain.unmap(iova, mapped);
     }

@@ -194,27 +194,22 @@ impl Tables {
             locks: 0,
             prevent_access: false,
         };
+        // Filled before it goes into the tree, so that nothing looks it up again. (With no
+        // domain there is nothing to fill.) A failed fill undid itself.
+        self.fill_area(range, &area, None)?;
         // Cannot overlap: the whole range was checked free, under the same lock.
-        self.areas.insert(range, area, mem)?;
-        // (With no domain there is nothing to fill: not even a lookup.)
-        if !self.domains.is_empty() {
-            let res = match self.areas.get(range.start) {
-                Some(area) => self.fill_area(range, area, None),
-                None => Err(EINVAL),
-            };
-            if let Err(e) = res {
-                // The failed fill undid itself; only the area goes.
-                self.areas.remove(range.start);
-                return Err(e);
-            }
+        if let Err((e, area)) = self.areas.insert(range, area, mem) {
+            self.empty_area(range, &area, None);
+            return Err(e);
         }
         self.note_used(range);
         Ok(())
     }
 
-    /// Checks a fixed IOVA for a new mapping (upstream's `iopt_check_iova`).
-    fn check_fixed_iova(&self, iova: u64, length: u64) -> Result {
-        if iova & (self.iova_alignment() - 1) != 0 {
+    /// Checks a fixed IOVA for a new mapping at IOVA alignment `align` (upstream's
+    /// `iopt_check_iova`).
+    fn check_fixed_iova(&self, iova: u64, length: u64, align: u64) -> Result {
+        if iova & (align - 1) != 0 {
             return Err(EINVAL);
         }
         let range = Range {
@@ -458,7 +453,9 @@ impl AllowedRanges {
             return Err(EINVAL);
         }
         let mem = RangeReservation::new(GFP_KERNEL_ACCOUNT)?;
-        self.0.insert(Range { start, last }, (), mem)
+        self.0
+            .insert(Range { start, last }, (), mem)
+            .map_err(|(e, ())| e)
     }
 }
 
@@ -705,7 +702,7 @@ impl IoPagetable {
         }
         let iova = match iova {
             Some(iova) => {
-                t.check_fixed_iova(iova, length)?;
+                t.check_fixed_iova(iova, length, align)?;
                 iova
             }
             None => t.alloc_iova(address, length)?,
@@ -1022,14 +1019,16 @@ impl IoPagetable {
                 prevent_access: false,
             };
             t.areas.shrink(range.start, iova);
-            t.areas.insert(
-                Range {
-                    start: new_start,
-                    last: range.last,
-                },
-                rhs,
-                mem,
-            )?;
+            t.areas
+                .insert(
+                    Range {
+                        start: new_start,
+                        last: range.last,
+                    },
+                    rhs,
+                    mem,
+                )
+                .map_err(|(e, _)| e)?;
         }
         Ok(())
     }
@@ -1245,6 +1244,11 @@ impl IoPagetable {
     /// The alignment every mapped IOVA must have.
     pub(crate) fn iova_alignment(&self) -> u64 {
         self.tables.lock().iova_alignment()
+    }
+
+    /// Whether a domain is attached, so that mapping pins the memory.
+    pub(crate) fn has_domains(&self) -> bool {
+        !self.tables.lock().domains.is_empty()
     }
 
     /// Whether mappings may use pages larger than `PAGE_SIZE` in IOMMU domains.

@@ -42,6 +42,7 @@ mod mock_nested;
 mod mock_viommu;
 mod nested;
 mod object;
+mod one_or_vec;
 mod pages;
 mod range_map;
 #[cfg(CONFIG_IOMMUFD_TEST)]

@@ -212,6 +212,15 @@ impl ObjectTable {
         Ok(f())
     }
 
+    /// Whether the object with this id is `ioas` (without taking a reference to it).
+    pub(crate) fn is_ioas(&self, id: u32, ioas: &Arc<Ioas>) -> bool {
+        self.get_as(id, |object| match object {
+            Object::Ioas(current) => Arc::ptr_eq(current, ioas).then_some(()),
+            _ => None,
+        })
+        .is_ok()
+    }
+
     /// The IOAS with this id; `ENOENT` if there is none or the id names another kind.
     pub(crate) fn get_ioas(&self, id: u32) -> Result<Arc<Ioas>> {
         self.get_as(id, |object| match object {

@@ -46,7 +46,8 @@ use crate::domain::Run;
 use crate::{
     context::AccountMode,
     domain::Domain,
-    io_pagetable::Prot, //
+    io_pagetable::Prot,
+    one_or_vec::OneOrVec, //
 };
 #[cfg(CONFIG_DMA_SHARED_BUFFER)]
 use kernel::dma_buf::{
@@ -58,7 +59,6 @@ use kernel::dma_buf::{
 use kernel::{
     alloc::{
         flags::__GFP_NOFAIL,
-        kvec::InsertError,
         Flags,
         KVVec, //
     },
@@ -160,8 +160,8 @@ impl Seg {
 /// neighbours that end up alike join again.
 struct Pins {
     /// The segments, in page order; no two overlap, and a page is pinned exactly when one
-    /// holds it.
-    segs: KVVec<Seg>,
+    /// holds it. Usually just one.
+    segs: OneOrVec<Seg>,
     /// How many pages are pinned (and charged).
     npinned: usize,
     /// The process whose memory this is. `None` for memory mapped by a kernel thread (KUnit),
@@ -383,7 +383,7 @@ impl Pages {
                 npages,
                 writable,
                 pins <- new_mutex!(Pins {
-                    segs: KVVec::new(),
+                    segs: OneOrVec::new(),
                     npinned: 0,
                     owner,
                     charge,
@@ -424,6 +424,21 @@ impl Pages {
             return Err(EINVAL);
         }
         let mut p = self.pins.lock();
+        if p.segs.is_empty() {
+            // Nothing pinned yet, the usual case (a new mapping): pinned straight into the
+            // list, whose runs are already as long as they can be, with one use each.
+            let wanted = last - first + 1;
+            p.charge(wanted)?;
+            let Pins { segs, owner, .. } = &mut *p;
+            if let Err(e) = self.pin_new(owner.as_deref(), first, last, self.writable, segs) {
+                segs.clear();
+                p.refund(wanted);
+                return Err(e);
+            }
+            p.segs.iter_mut().for_each(|s| s.uses = 1);
+            p.npinned += wanted;
+            return Ok(());
+        }
         let wanted = p.unpinned(first, last)?;
         if wanted != 0 {
             p.charge(wanted)?;
@@ -444,19 +459,9 @@ impl Pages {
     /// the range. On failure nothing changes (what this call pinned is unpinned).
     fn add_use(&self, p: &mut Pins, first: usize, last: usize) -> Result {
         let old_len = p.segs.len();
-        if old_len == 0 {
-            // Nothing pinned yet: pin straight into the (reused) segment list.
-            let Pins { segs, owner, .. } = p;
-            if let Err(e) = self.pin_new(owner.as_deref(), first, last, self.writable, segs) {
-                segs.clear();
-                return Err(e);
-            }
-        }
-        let mut fresh = KVVec::new();
-        if old_len != 0 {
-            for (from, to) in p.gaps(first, last) {
-                self.pin_new(p.owner.as_deref(), from, to, self.writable, &mut fresh)?;
-            }
+        let mut fresh = OneOrVec::new();
+        for (from, to) in p.gaps(first, last) {
+            self.pin_new(p.owner.as_deref(), from, to, self.writable, &mut fresh)?;
         }
         if !fresh.is_empty() {
             // Room for the new segments and for splitting the two at the ends of the range.
@@ -494,7 +499,7 @@ impl Pages {
         from: usize,
         to: usize,
         write: bool,
-        out: &mut KVVec<Seg>,
+        out: &mut OneOrVec<Seg>,
     ) -> Result {
         let mut next = from;
         self.pin_runs(owner, from, to, write, |run| {
@@ -542,6 +547,18 @@ impl Pages {
             return;
         }
         let mut p = self.pins.lock();
+        // The usual case, the last use of every pinned page going (an unmap): nothing to split
+        // or join.
+        let all_inside = p.segs.first().is_some_and(|s| s.first >= first)
+            && p.segs.last().is_some_and(|s| s.end() <= last + 1);
+        if all_inside && p.segs.iter().all(|s| s.uses == 1) {
+            let freed = p.segs.iter().map(|s| s.run.len()).sum();
+            // Dropping the runs unpins them.
+            p.segs.clear();
+            p.npinned -= freed;
+            p.refund(freed);
+            return;
+        }
         // Splitting needs room for two more segments at most; giving back cannot fail for
         // want of it. (Were it to fail all the same, a segment crossing an end of the range
         // keeps its use until the pages go: wrong by a use, never unsafe.)
@@ -826,9 +843,7 @@ impl Pins {
             run: rest,
             uses: seg.uses,
         };
-        if let Err(InsertError::OutOfCapacity(mut rest) | InsertError::IndexOutOfBounds(mut rest)) =
-            self.segs.insert_within_capacity(i + 1, rest)
-        {
+        if let Err(mut rest) = self.segs.insert_within_capacity(i + 1, rest) {
             // Cannot happen (room was made above); join the halves again if it does.
             if let Some(seg) = self.segs.get_mut(i) {
                 seg.run.absorb(&mut rest.run);

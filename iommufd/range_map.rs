@@ -135,11 +135,16 @@ impl<V> RangeMap<V> {
         self.tree.get_mut(&start).map(|(_, v)| v)
     }
 
-    /// Inserts `r` with `value`; `EINVAL` if it is not a valid range or overlaps a range already
-    /// in the map.
-    pub(crate) fn insert(&mut self, r: Range, value: V, mem: RangeReservation<V>) -> Result {
+    /// Inserts `r` with `value`; `EINVAL`, with the value given back, if it is not a valid
+    /// range or overlaps a range already in the map.
+    pub(crate) fn insert(
+        &mut self,
+        r: Range,
+        value: V,
+        mem: RangeReservation<V>,
+    ) -> core::result::Result<(), (Error, V)> {
         if r.start > r.last || self.first_overlap(r).is_some() {
-            return Err(EINVAL);
+            return Err((EINVAL, value));
         }
         self.tree.insert(mem.into_node(r.start, (r.last, value)));
         Ok(())
@@ -190,7 +195,7 @@ mod tests {
         let mut m = RangeMap::new();
         for (i, &(s, l)) in ranges.iter().enumerate() {
             let mem = RangeReservation::new(GFP_KERNEL).expect("memory");
-            assert_eq!(m.insert(r(s, l), i as u32, mem), Ok(()));
+            assert!(m.insert(r(s, l), i as u32, mem).is_ok());
         }
         m
     }
@@ -282,7 +287,7 @@ mod tests {
             (0x3000, 0x2000),
         ] {
             let mem = RangeReservation::new(GFP_KERNEL).expect("memory");
-            assert_eq!(m.insert(r(s, l), 9, mem), Err(EINVAL));
+            assert_eq!(m.insert(r(s, l), 9, mem), Err((EINVAL, 9)));
         }
         let mem = RangeReservation::new(GFP_KERNEL).expect("memory");
         assert_eq!(m.insert(r(0x2000, 0x2000), 1, mem), Ok(()));

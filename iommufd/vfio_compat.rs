@@ -60,11 +60,10 @@ impl Iommufd {
 
     /// As [`Self::compat_ioas_with_id`], given the locked compat IOAS; `None` if there is none.
     fn compat_ioas_with_id_locked(&self, compat: &CompatIoas) -> Option<(u32, Arc<Ioas>)> {
-        let (id, ioas) = compat.clone()?;
-        match self.objects.get(id) {
-            Ok(Object::Ioas(current)) if Arc::ptr_eq(&current, &ioas) => Some((id, ioas)),
-            _ => None,
-        }
+        let (id, ioas) = compat.as_ref()?;
+        self.objects
+            .is_ioas(*id, ioas)
+            .then(|| (*id, ioas.clone()))
     }
 
     fn compat_ioas(&self) -> Result<Arc<Ioas>> {
@@ -227,18 +226,34 @@ fn map_dma(ictx: &Iommufd, arg: usize) -> Result<isize> {
     };
     let ioas = ictx.compat_ioas()?;
     let charger = ictx.charger()?;
-    if ictx.vfio_container {
-        // Device memory, for peer-to-peer DMA: type1 maps it by physical address.
-        let pfnmap = (charger.owner.as_deref())
-            .filter(|o| kernel::pfnmap::is_pfnmap(o.mm(), map.vaddr as usize));
-        if let Some(owner) = pfnmap {
+    let owner = match &charger.owner {
+        Some(owner) if ictx.vfio_container => owner.clone(),
+        _ => {
             ioas.iopt
-                .map_pfnmap(map.iova, map.vaddr, map.size, prot, owner)?;
+                .map_user(Some(map.iova), map.vaddr, map.size, prot, charger)?;
             return Ok(0);
         }
+    };
+    // VFIO's own container also maps device memory (a BAR's `mmap()`, for peer-to-peer DMA) by
+    // physical address, as type1 does. Pinning refuses it with `EFAULT`, so it is looked for
+    // only then, as type1 does (a look at the memory map per map costs more than the rest of
+    // the call's bookkeeping); but first when the IOAS has no domain, as nothing is pinned then.
+    let device_memory = || kernel::pfnmap::is_pfnmap(owner.mm(), map.vaddr as usize);
+    if ioas.iopt.has_domains() {
+        match ioas
+            .iopt
+            .map_user(Some(map.iova), map.vaddr, map.size, prot, charger)
+        {
+            Err(e) if e == EFAULT && device_memory() => {}
+            res => return res.map(|_| 0),
+        }
+    } else if !device_memory() {
+        ioas.iopt
+            .map_user(Some(map.iova), map.vaddr, map.size, prot, charger)?;
+        return Ok(0);
     }
     ioas.iopt
-        .map_user(Some(map.iova), map.vaddr, map.size, prot, charger)?;
+        .map_pfnmap(map.iova, map.vaddr, map.size, prot, &owner)?;
     Ok(0)
 }
 
