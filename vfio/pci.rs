@@ -379,8 +379,9 @@ impl PciDevice {
             cfg_size: pdev.cfg_size().into_raw(),
             bars,
             rom_size: pdev.resource_len(PCI_ROM_RESOURCE)?,
-            // INTx is offered where it can be masked at the function (see `irqs`).
-            has_intx: space.try_read8(PCI_INTERRUPT_PIN)? != 0 && irqs::intx_maskable(pdev),
+            // Masked at the function where it can be, else at the interrupt controller (see
+            // `irqs`).
+            has_intx: space.try_read8(PCI_INTERRUPT_PIN)? != 0,
             nointx: false,
             no_command_memory: false,
             vf_ids: None,

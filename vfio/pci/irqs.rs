@@ -110,9 +110,12 @@ impl Handler for Trigger {
 struct IntxState {
     /// The line is requested (`Irqs::intx` is set).
     enabled: bool,
-    /// INTx is masked at the function: by the handler until the user unmasks it, or by the
-    /// user.
+    /// INTx is masked: by the handler until the user unmasks it, or by the user.
     masked: bool,
+    /// The line is the function's alone and masked at the interrupt controller, as for a
+    /// function that cannot mask INTx itself (upstream's `!pci_2_3`); else it is masked at
+    /// the function and may be shared.
+    exclusive: bool,
 }
 
 /// A function's INTx, as its handler, `SET_IRQS` and the virtual command register see it.
@@ -155,8 +158,16 @@ impl IntxLine {
     fn handle(&self) -> IrqReturn {
         let ours = {
             let mut state = self.state.lock();
-            // Not masked yet, and pending at this function: the line may be shared.
-            let ours = state.enabled && !state.masked && self.pdev.check_and_mask_intx();
+            let ours = if state.exclusive {
+                // Every interrupt on the line is the function's.
+                if !state.masked {
+                    self.pdev.mask_intx_line();
+                }
+                true
+            } else {
+                // Not masked yet, and pending at this function: the line may be shared.
+                state.enabled && !state.masked && self.pdev.check_and_mask_intx()
+            };
             state.masked |= ours;
             ours
         };
@@ -172,7 +183,11 @@ impl IntxLine {
     pub(super) fn mask(&self) -> bool {
         let mut state = self.state.lock();
         if state.enabled && !state.masked {
-            self.pdev.set_intx(false);
+            if state.exclusive {
+                self.pdev.mask_intx_line();
+            } else {
+                self.pdev.set_intx(false);
+            }
             state.masked = true;
             return true;
         }
@@ -193,7 +208,13 @@ impl IntxLine {
     fn unmask_pending(&self) -> bool {
         let mut state = self.state.lock();
         if state.enabled && state.masked {
-            state.masked = !self.pdev.check_and_unmask_intx();
+            if state.exclusive {
+                // An interrupt still pending fires again at once, and is signalled then.
+                self.pdev.unmask_intx_line();
+                state.masked = false;
+            } else {
+                state.masked = !self.pdev.check_and_unmask_intx();
+            }
             return state.masked;
         }
         false
@@ -211,13 +232,17 @@ impl IntxLine {
         core::mem::replace(&mut *self.trigger.lock(), trigger)
     }
 
-    /// Marks the line in use, masked or not at the function as `masked` says.
-    fn enable(&self, masked: bool, trigger: Option<EventFd>) {
+    /// Marks the line in use, masked or not as `masked` says: at the function, or, if
+    /// `exclusive`, by the request of the line (see [`IntxState::exclusive`]).
+    fn enable(&self, masked: bool, exclusive: bool, trigger: Option<EventFd>) {
         drop(self.set_trigger(trigger));
         let mut state = self.state.lock();
         state.enabled = true;
         state.masked = masked;
-        self.pdev.set_intx(!masked);
+        state.exclusive = exclusive;
+        if !exclusive {
+            self.pdev.set_intx(!masked);
+        }
     }
 
     /// Marks the line unused; the trigger is returned, to be dropped outside the lock.
@@ -476,11 +501,19 @@ impl Irqs {
                 return Ok(());
             }
             // Masked from the start if the user set INTx disable in the command register.
-            line.enable(config.intx_disabled(), trigger);
+            let masked = config.intx_disabled();
+            let exclusive = !intx_maskable(pdev);
+            line.enable(masked, exclusive, trigger);
+            let handler = Ok(IntxHandler(line.clone()));
             // SAFETY: The line lives in the device's `Irqs`, which `close_device` empties
             // before the last user is gone, and VFIO unregisters the device (waiting for its
             // users) before the driver lets go of the function.
-            let intx = unsafe { Intx::request(pdev, c"vfio-intx", Ok(IntxHandler(line.clone()))) };
+            let intx = unsafe {
+                match exclusive {
+                    true => Intx::request_exclusive(pdev, c"vfio-intx", handler, !masked),
+                    false => Intx::request(pdev, c"vfio-intx", handler),
+                }
+            };
             match intx {
                 Ok(intx) => self.intx = Some(intx),
                 Err(e) => {
@@ -717,8 +750,9 @@ extern "C" {
 }
 
 /// Whether INTx can be masked at the function, and may be: the `nointxmask` parameter
-/// (`pci_param.c`) forbids it, as upstream's.
-pub(super) fn intx_maskable(pdev: &pci::Device) -> bool {
+/// (`pci_param.c`) forbids it, as upstream's. Where it cannot, the line is taken exclusively
+/// when the user turns INTx on, and masked at the interrupt controller.
+fn intx_maskable(pdev: &pci::Device) -> bool {
     // SAFETY: Reads a module parameter; no arguments.
     let forbidden = unsafe { vfio_pci_nointxmask() };
     !forbidden && pdev.intx_mask_supported()

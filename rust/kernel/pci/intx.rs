@@ -8,8 +8,10 @@
 //! masks INTx at the function ([`Device::check_and_mask_intx`]), tells whoever serves the
 //! device, and unmasks once told the device was served ([`Device::check_and_unmask_intx`]).
 //! Masking at the function, not at the interrupt controller, is what lets the line be shared.
-//! Like [`super::Vectors`], [`Intx`] is owned by the driver's device state, on the promise to
-//! drop it before the function is unbound.
+//! A function that cannot mask INTx itself (before PCI 2.3, or with masking broken) gets its
+//! line to itself instead ([`Intx::request_exclusive`]), masked at the interrupt controller
+//! ([`Device::mask_intx_line`]). Like [`super::Vectors`], [`Intx`] is owned by the driver's
+//! device state, on the promise to drop it before the function is unbound.
 
 use super::{
     vectors::register_owned,
@@ -58,6 +60,33 @@ impl Device {
         // SAFETY: `self.as_raw()` is a valid `struct pci_dev`.
         unsafe { bindings::pci_intx(self.as_raw(), enable.into()) }
     }
+
+    /// The interrupt the function's INTx pin is routed to, if any.
+    fn intx_irq(&self) -> Option<u32> {
+        // SAFETY: `self.as_raw()` is a valid `struct pci_dev`, whose `irq` is set when it is
+        // enabled and stays as it is while it is bound.
+        let irq = unsafe { (*self.as_raw()).irq };
+        (irq != 0 && irq != IRQ_NOTCONNECTED).then_some(irq)
+    }
+
+    /// Masks the function's INTx line at the interrupt controller, without waiting for a
+    /// handler that runs (so also from the handler itself): for a driver that holds the line
+    /// alone ([`Intx::request_exclusive`]). Each call must be matched by one
+    /// [`Device::unmask_intx_line`]; the kernel warns about an unmatched unmask.
+    pub fn mask_intx_line(&self) {
+        if let Some(irq) = self.intx_irq() {
+            // SAFETY: Any interrupt number may be passed; an unknown one is ignored.
+            unsafe { bindings::disable_irq_nosync(irq) };
+        }
+    }
+
+    /// Undoes one [`Device::mask_intx_line`]. A level still asserted fires again at once.
+    pub fn unmask_intx_line(&self) {
+        if let Some(irq) = self.intx_irq() {
+            // SAFETY: As for `mask_intx_line`.
+            unsafe { bindings::enable_irq(irq) };
+        }
+    }
 }
 
 /// A handler of type `T` on the INTx line of a function, requested shared.
@@ -84,16 +113,49 @@ impl<T: Handler + 'static> Intx<T> {
         name: &'static CStr,
         handler: impl PinInit<T, Error> + 'static,
     ) -> Result<Self> {
-        // SAFETY: `pdev.as_raw()` is a valid `struct pci_dev`, whose `irq` is set when it is
-        // enabled and stays as it is while it is bound.
-        let irq = unsafe { (*pdev.as_raw()).irq };
-        if irq == 0 || irq == IRQ_NOTCONNECTED {
-            return Err(ENODEV);
-        }
+        // SAFETY: The caller's promise.
+        unsafe { Self::request_flags(pdev, name, handler, Flags::SHARED) }
+    }
+
+    /// Requests the function's INTx line for `handler` alone, under `name`, unmasked at the
+    /// interrupt controller if `enabled`, else masked as by one [`Device::mask_intx_line`].
+    /// `EBUSY` if another handler has the line; `ENODEV` if the pin is routed nowhere.
+    ///
+    /// Every interrupt on the line is the function's: the handler masks it with
+    /// [`Device::mask_intx_line`] until the device is served.
+    ///
+    /// # Safety
+    ///
+    /// The caller drops the result before `pdev`'s driver is unbound.
+    pub unsafe fn request_exclusive(
+        pdev: &Device<Bound>,
+        name: &'static CStr,
+        handler: impl PinInit<T, Error> + 'static,
+        enabled: bool,
+    ) -> Result<Self> {
+        let flags = if enabled {
+            Flags::TRIGGER_NONE
+        } else {
+            Flags::NO_AUTOEN
+        };
+        // SAFETY: The caller's promise.
+        unsafe { Self::request_flags(pdev, name, handler, flags) }
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Intx::request`].
+    unsafe fn request_flags(
+        pdev: &Device<Bound>,
+        name: &'static CStr,
+        handler: impl PinInit<T, Error> + 'static,
+        flags: Flags,
+    ) -> Result<Self> {
+        let irq = pdev.intx_irq().ok_or(ENODEV)?;
         // SAFETY: `pdev` is bound and `irq` is its INTx interrupt; the registration is kept in
         // `self` and dropped with it, never forgotten, and the caller promised to drop `self`
         // before the function is unbound.
-        let registration = unsafe { register_owned(pdev, irq, Flags::SHARED, name, handler) }?;
+        let registration = unsafe { register_owned(pdev, irq, flags, name, handler) }?;
         // INVARIANT: The caller promised to drop `self` before the function is unbound.
         Ok(Self { registration })
     }

@@ -51,6 +51,7 @@
 #include "vfio_edu.h"
 
 #define VFIO_PCI_DRIVER "/sys/bus/pci/drivers/vfio-pci"
+#define NOINTXMASK "/sys/module/vfio_pci/parameters/nointxmask"
 #define REGION(index) VFIO_PCI_REGION(index)
 #define CONFIG EDU_CONFIG
 #define BAR0 EDU_BAR0
@@ -153,6 +154,8 @@ static void close_all(FIXTURE_DATA(pci) *self)
 FIXTURE_TEARDOWN(pci)
 {
 	close_all(self);
+	/* Back to the default, whatever a test set (and vfio-pci may be missing). */
+	write_file(NOINTXMASK, "N");
 }
 
 static int region_info(int devfd, __u32 index, struct vfio_region_info *info)
@@ -787,12 +790,33 @@ static bool eventfd_quiet(int efd)
 
 /*
  * edu's INTx (with MSI off, edu raises its pin) reaches userspace through
- * the eventfd, masked at the function by the handler until the user
- * unmasks it; an unmask with the interrupt still pending signals again; the
- * user masks with ACTION_MASK or with INTx disable in the virtual command
- * register; INTx and MSI exclude each other; count 0 turns INTx off.
+ * the eventfd, masked by the handler until the user unmasks it; an unmask
+ * with the interrupt still pending signals again; the user masks with
+ * ACTION_MASK or with INTx disable in the virtual command register; INTx and
+ * MSI exclude each other; count 0 turns INTx off.
  */
-TEST_F(pci, intx_through_eventfd)
+/*
+ * Whether the function's real command register has INTx disable set (read
+ * through sysfs, not through VFIO's virtual one); -1 if it cannot be read.
+ */
+static int hw_intx_disabled(const char *bdf)
+{
+	char path[128];
+	__u16 cmd;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = pread(fd, &cmd, sizeof(cmd), PCI_COMMAND);
+	close(fd);
+	return n == sizeof(cmd) ? !!(cmd & PCI_COMMAND_INTX_DISABLE) : -1;
+}
+
+/* As described above; masked at the function if @at_function, else not there. */
+static void check_intx(struct __test_metadata *_metadata, FIXTURE_DATA(pci) *self,
+		       bool at_function)
 {
 	struct vfio_irq_info irq = { .argsz = sizeof(irq), .index = VFIO_PCI_INTX_IRQ_INDEX };
 	__u32 trigger = VFIO_IRQ_SET_ACTION_TRIGGER, mask = VFIO_IRQ_SET_ACTION_MASK;
@@ -828,6 +852,7 @@ TEST_F(pci, intx_through_eventfd)
 	ASSERT_EQ(0, edu_write32(self->devfd, EDU_IRQ_RAISE, 1));
 	EXPECT_EQ(1, wait_eventfd(efd));
 	EXPECT_TRUE(eventfd_quiet(efd));
+	EXPECT_EQ(at_function, hw_intx_disabled(self->bdf));
 	/* Unmasked while still pending (not acknowledged): signalled again. */
 	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, unmask, 1, -2));
 	EXPECT_EQ(1, wait_eventfd(efd));
@@ -877,6 +902,35 @@ TEST_F(pci, intx_through_eventfd)
 	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_MSI_IRQ_INDEX, trigger, 0, -2));
 	close(efd);
 	close(efd2);
+}
+
+/* Masked at the function (edu has PCI 2.3 INTx masking). */
+TEST_F(pci, intx_through_eventfd)
+{
+	check_intx(_metadata, self, true);
+}
+
+/*
+ * With the nointxmask parameter set, as for a function that cannot mask
+ * INTx itself: the same behaviour, from the line taken for the function
+ * alone and masked at the interrupt controller (upstream's !pci_2_3); EBUSY
+ * if another driver shares the line. The teardown clears the parameter.
+ */
+TEST_F(pci, intx_masked_at_the_controller)
+{
+	__u32 trigger = VFIO_IRQ_SET_ACTION_TRIGGER;
+	int efd = eventfd(0, EFD_NONBLOCK);
+
+	ASSERT_LE(0, efd);
+	ASSERT_EQ(0, write_file(NOINTXMASK, "Y"));
+	if (set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 1, efd)) {
+		ASSERT_EQ(EBUSY, errno);
+		close(efd);
+		SKIP(return, "edu's INTx line is shared with another driver");
+	}
+	ASSERT_EQ(0, set_irq(self->devfd, VFIO_PCI_INTX_IRQ_INDEX, trigger, 0, -2));
+	close(efd);
+	check_intx(_metadata, self, false);
 }
 
 /* Writes one to eventfd @efd, as KVM's resampler or any user does. */
