@@ -61,9 +61,7 @@ impl Iommufd {
     /// As [`Self::compat_ioas_with_id`], given the locked compat IOAS; `None` if there is none.
     fn compat_ioas_with_id_locked(&self, compat: &CompatIoas) -> Option<(u32, Arc<Ioas>)> {
         let (id, ioas) = compat.as_ref()?;
-        self.objects
-            .is_ioas(*id, ioas)
-            .then(|| (*id, ioas.clone()))
+        self.objects.is_ioas(*id, ioas).then(|| (*id, ioas.clone()))
     }
 
     fn compat_ioas(&self) -> Result<Arc<Ioas>> {
