@@ -194,9 +194,11 @@ impl Tables {
             locks: 0,
             prevent_access: false,
         };
-        // Filled before it goes into the tree, so that nothing looks it up again. (With no
-        // domain there is nothing to fill.) A failed fill undid itself.
-        self.fill_area(range, &area, None)?;
+        // Filled before it goes into the tree, so that nothing looks it up again; with no
+        // domain there is nothing to fill, not even a call. A failed fill undid itself.
+        if !self.domains.is_empty() {
+            self.fill_area(range, &area, None)?;
+        }
         // Cannot overlap: the whole range was checked free, under the same lock.
         if let Err((e, area)) = self.areas.insert(range, area, mem) {
             self.empty_area(range, &area, None);
