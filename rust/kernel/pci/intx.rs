@@ -12,6 +12,12 @@
 //! line to itself instead ([`Intx::request_exclusive`]), masked at the interrupt controller
 //! ([`Device::mask_intx_line`]). Like [`super::Vectors`], [`Intx`] is owned by the driver's
 //! device state, on the promise to drop it before the function is unbound.
+//!
+//! A line held alone is masked at once, not lazily (`IRQ_DISABLE_UNLAZY` while it is held).
+//! Lazily, the controller would still deliver the interrupt the end of the handler raises again
+//! while the device holds its level, and a delivery late enough to follow the device being
+//! served and the line unmasked would reach the handler as an interrupt that is no longer
+//! there.
 
 use super::{
     vectors::register_owned,
@@ -30,6 +36,9 @@ use crate::{
 
 /// `IRQ_NOTCONNECTED`: the function's pin is routed nowhere.
 const IRQ_NOTCONNECTED: u32 = 1 << 31;
+
+/// `IRQ_DISABLE_UNLAZY`, as `irq_modify_status()` takes it.
+const DISABLE_UNLAZY: crate::ffi::c_ulong = bindings::IRQ_DISABLE_UNLAZY as crate::ffi::c_ulong;
 
 impl Device {
     /// Whether INTx can be masked at this function through the command register's INTx
@@ -96,6 +105,8 @@ impl Device {
 /// The function stays bound while `self` lives (the promise of [`Intx::request`]).
 pub struct Intx<T: Handler + 'static> {
     registration: Pin<KBox<Registration<'static, T>>>,
+    /// The line, if held alone: `IRQ_DISABLE_UNLAZY` is set on it until `self` is dropped.
+    exclusive: Option<u32>,
 }
 
 impl<T: Handler + 'static> Intx<T> {
@@ -114,7 +125,7 @@ impl<T: Handler + 'static> Intx<T> {
         handler: impl PinInit<T, Error> + 'static,
     ) -> Result<Self> {
         // SAFETY: The caller's promise.
-        unsafe { Self::request_flags(pdev, name, handler, Flags::SHARED) }
+        unsafe { Self::request_flags(pdev, name, handler, Flags::SHARED, false) }
     }
 
     /// Requests the function's INTx line for `handler` alone, under `name`, unmasked at the
@@ -139,7 +150,7 @@ impl<T: Handler + 'static> Intx<T> {
             Flags::NO_AUTOEN
         };
         // SAFETY: The caller's promise.
-        unsafe { Self::request_flags(pdev, name, handler, flags) }
+        unsafe { Self::request_flags(pdev, name, handler, flags, true) }
     }
 
     /// # Safety
@@ -150,18 +161,38 @@ impl<T: Handler + 'static> Intx<T> {
         name: &'static CStr,
         handler: impl PinInit<T, Error> + 'static,
         flags: Flags,
+        exclusive: bool,
     ) -> Result<Self> {
         let irq = pdev.intx_irq().ok_or(ENODEV)?;
         // SAFETY: `pdev` is bound and `irq` is its INTx interrupt; the registration is kept in
         // `self` and dropped with it, never forgotten, and the caller promised to drop `self`
         // before the function is unbound.
         let registration = unsafe { register_owned(pdev, irq, flags, name, handler) }?;
+        let exclusive = exclusive.then_some(irq);
+        if let Some(irq) = exclusive {
+            // SAFETY: `irq` is a valid interrupt, requested without `SHARED` just above: no
+            // other handler is on it to depend on its flags.
+            unsafe { bindings::irq_modify_status(irq, 0, DISABLE_UNLAZY) };
+        }
         // INVARIANT: The caller promised to drop `self` before the function is unbound.
-        Ok(Self { registration })
+        Ok(Self {
+            registration,
+            exclusive,
+        })
     }
 
     /// The handler.
     pub fn handler(&self) -> &T {
         self.registration.handler()
+    }
+}
+
+impl<T: Handler + 'static> Drop for Intx<T> {
+    fn drop(&mut self) {
+        if let Some(irq) = self.exclusive {
+            // SAFETY: `irq` is the line `self` holds alone (its registration is dropped after
+            // this); the flag is given back before the line is freed.
+            unsafe { bindings::irq_modify_status(irq, DISABLE_UNLAZY, 0) };
+        }
     }
 }
