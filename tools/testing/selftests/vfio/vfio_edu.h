@@ -600,4 +600,34 @@ static inline bool dmar_fault_logged(int kmsg, __u64 iova, char *line, size_t si
 	return kmsg_logged(kmsg, "DMAR", addr, line, size);
 }
 
+/*
+ * Runs an edu DMA as edu_dma() does, one that VT-d must block, and says
+ * whether VT-d reported the fault at @fault_iova in the kernel log (the
+ * record copied into @line of @size bytes). The DMAR driver rate-limits that
+ * log (a burst of 10 per 5 seconds, and a fault takes about three), so a few
+ * faults close together silence the next one: when the log stays quiet, the
+ * DMA runs once more after the limit's interval.
+ */
+static inline bool edu_dma_fault_logged(int devfd, __u64 iova, __u32 len, bool to_ram,
+					__u64 fault_iova, char *line, size_t size)
+{
+	struct timespec interval = { .tv_sec = 5, .tv_nsec = 200 * 1000 * 1000 };
+	bool logged = false;
+	int kmsg, try;
+
+	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	if (kmsg < 0)
+		return false;
+	for (try = 0; try < 2 && !logged; try++) {
+		if (try)
+			nanosleep(&interval, NULL);
+		lseek(kmsg, 0, SEEK_END);
+		if (edu_dma(devfd, iova, len, to_ram))
+			break;
+		logged = dmar_fault_logged(kmsg, fault_iova, line, size);
+	}
+	close(kmsg);
+	return logged;
+}
+
 #endif /* VFIO_EDU_H */

@@ -497,7 +497,7 @@ TEST_F(pci, dma_after_unmap_faults)
 	size_t page = getpagesize();
 	bool zero = true;
 	char line[256];
-	int i, kmsg;
+	int i;
 	__u8 *buf;
 
 	buf = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -511,15 +511,11 @@ TEST_F(pci, dma_after_unmap_faults)
 	/* edu's buffer holds 0x5a bytes; then the second page goes. */
 	ASSERT_EQ(0, edu_dma(self->devfd, DMA_IOVA, DMA_LEN, false));
 	ASSERT_EQ(0, iommu_unmap_iova(self->iommufd, variant->group, self->ioas_id, DMA_IOVA + page, page));
-	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-	ASSERT_LE(0, kmsg);
-	lseek(kmsg, 0, SEEK_END);
-	ASSERT_EQ(0, edu_dma(self->devfd, DMA_IOVA + page, DMA_LEN, true));
+	EXPECT_TRUE(edu_dma_fault_logged(self->devfd, DMA_IOVA + page, DMA_LEN, true,
+					 DMA_IOVA + page, line, sizeof(line)));
 	for (i = 0; i < DMA_LEN; i++)
 		zero &= buf[page + i] == 0;
 	EXPECT_TRUE(zero);
-	EXPECT_TRUE(dmar_fault_logged(kmsg, DMA_IOVA + page, line, sizeof(line)));
-	close(kmsg);
 	EXPECT_EQ(0, iommu_unmap_iova(self->iommufd, variant->group, self->ioas_id, DMA_IOVA, page));
 	munmap(buf, 2 * page);
 }
@@ -541,7 +537,6 @@ TEST_F(pci, dma_from_bar_mapping)
 	char line[256];
 	__u32 *buf;
 	void *ro;
-	int kmsg;
 
 	ASSERT_NE(NULL, bar);
 	if (!variant->group || is_iommufd_container(self->iommufd)) {
@@ -570,12 +565,8 @@ TEST_F(pci, dma_from_bar_mapping)
 	EXPECT_EQ(~0x12345678u, buf[0]);
 
 	ASSERT_EQ(0, iommu_unmap_iova(self->iommufd, true, 0, BAR_IOVA, page));
-	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-	ASSERT_LE(0, kmsg);
-	lseek(kmsg, 0, SEEK_END);
-	ASSERT_EQ(0, edu_dma(self->devfd, BAR_IOVA, 4, false));
-	EXPECT_TRUE(dmar_fault_logged(kmsg, BAR_IOVA, line, sizeof(line)));
-	close(kmsg);
+	EXPECT_TRUE(edu_dma_fault_logged(self->devfd, BAR_IOVA, 4, false, BAR_IOVA, line,
+					 sizeof(line)));
 	EXPECT_EQ(0, iommu_unmap_iova(self->iommufd, true, 0, DMA_IOVA, page));
 	munmap(buf, page);
 	munmap((void *)bar, page);
@@ -638,7 +629,7 @@ TEST_F(pci, dma_buf_of_bar)
 	char line[256];
 	__u16 cmd;
 	__u32 *buf;
-	int fd, kmsg;
+	int fd;
 
 	if (bar_dma_buf(self->devfd, VFIO_DEVICE_FEATURE_PROBE | get, 0, one, 1, 0) &&
 	    errno == ENOTTY)
@@ -685,13 +676,9 @@ TEST_F(pci, dma_buf_of_bar)
 	ASSERT_EQ(0, config_write(self->devfd, PCI_COMMAND, &cmd, 2));
 	cmd |= PCI_COMMAND_MEMORY;
 	ASSERT_EQ(0, config_write(self->devfd, PCI_COMMAND, &cmd, 2));
-	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-	ASSERT_LE(0, kmsg);
-	lseek(kmsg, 0, SEEK_END);
-	ASSERT_EQ(0, edu_dma(self->devfd, BAR_IOVA + EDU_LIVENESS, 4, false));
 	/* (VT-d records the page of the fault) */
-	EXPECT_TRUE(dmar_fault_logged(kmsg, BAR_IOVA, line, sizeof(line)));
-	close(kmsg);
+	EXPECT_TRUE(edu_dma_fault_logged(self->devfd, BAR_IOVA + EDU_LIVENESS, 4, false, BAR_IOVA,
+					 line, sizeof(line)));
 	/* A revoked buffer's pages map nothing, but the area is there until unmapped. */
 	EXPECT_EQ(0, iommu_unmap_iova(self->iommufd, false, self->ioas_id, BAR_IOVA, page));
 	EXPECT_EQ(0, iommu_unmap_iova(self->iommufd, false, self->ioas_id, DMA_IOVA, page));
