@@ -121,6 +121,46 @@ pub(crate) fn page_size_for(bitmap: u64, iova: u64, phys: u64, length: u64) -> O
     (fits != 0).then(|| 1 << (63 - fits.leading_zeros()))
 }
 
+/// The runs [`map_pages`] hands a domain at once, and how many bytes of those handed over so
+/// far it has mapped.
+struct Batch<'a> {
+    domain: &'a dyn Domain,
+    prot: Prot,
+    /// Made only for a second run: most mappings are one (a page, a huge page).
+    runs: Option<[Run; RUN_BATCH]>,
+    n: usize,
+    mapped: u64,
+}
+
+impl Batch<'_> {
+    /// Queues `run`, handing the batch over first if it is full.
+    fn push(&mut self, run: Run) -> Result {
+        let runs = self.runs.get_or_insert([run; RUN_BATCH]);
+        if self.n == RUN_BATCH {
+            self.domain.map_runs(runs, self.prot)?;
+            self.mapped += runs.iter().map(|r| r.length).sum::<u64>();
+            self.n = 0;
+        }
+        runs[self.n] = run;
+        self.n += 1;
+        Ok(())
+    }
+
+    /// Hands over `last` with the runs queued before it; a lone run goes without a batch.
+    fn finish(&mut self, last: Run) -> Result {
+        if self.runs.is_none() {
+            return self
+                .domain
+                .map_runs(core::slice::from_ref(&last), self.prot);
+        }
+        self.push(last)?;
+        match &self.runs {
+            Some(runs) => self.domain.map_runs(&runs[..self.n], self.prot),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Maps bytes `start..start + length` of `pages` (which must be pinned) to `iova` in `domain`,
 /// in runs of physically contiguous memory, handed over [`RUN_BATCH`] at a time. Without
 /// `large_pages` (`IOMMU_OPTION_HUGE_PAGES` off) every CPU page is a run of its own, so that
@@ -137,12 +177,15 @@ pub(crate) fn map_pages(
 ) -> Result {
     let page = PAGE_SIZE as u64;
     let end = start + length;
-    // The run that may still grow, and the ones before it not yet mapped. The batch is only
-    // made for a second run: most mappings are one (a page, a huge page).
+    // The run that may still grow, and the ones before it not yet mapped.
     let mut last: Option<Run> = None;
-    let mut batch: Option<[Run; RUN_BATCH]> = None;
-    let mut n = 0;
-    let mut mapped = 0u64;
+    let mut batch = Batch {
+        domain,
+        prot,
+        runs: None,
+        n: 0,
+        mapped: 0,
+    };
     let res = pages.for_each_run(
         Pages::index(start),
         Pages::index(end - 1),
@@ -172,35 +215,16 @@ pub(crate) fn map_pages(
                         run.length += chunk.length;
                         continue;
                     }
-                    let full = batch.get_or_insert([*run; RUN_BATCH]);
-                    if n == RUN_BATCH {
-                        domain.map_runs(full, prot)?;
-                        mapped += full.iter().map(|r| r.length).sum::<u64>();
-                        n = 0;
-                    }
-                    full[n] = *run;
-                    n += 1;
+                    batch.push(*run)?;
                 }
                 last = Some(chunk);
             }
             Ok(())
         },
     );
-    let res = res.and_then(|()| match (&mut batch, last) {
-        (None, Some(run)) => domain.map_runs(core::slice::from_ref(&run), prot),
-        (Some(full), Some(run)) if n < RUN_BATCH => {
-            full[n] = run;
-            domain.map_runs(&full[..=n], prot)
-        }
-        (Some(full), Some(run)) => {
-            domain.map_runs(full, prot)?;
-            mapped += full.iter().map(|r| r.length).sum::<u64>();
-            domain.map_runs(core::slice::from_ref(&run), prot)
-        }
-        (_, None) => Ok(()),
-    });
-    if res.is_err() && mapped != 0 {
-        domain.unmap(iova, mapped);
+    let res = res.and_then(|()| last.map_or(Ok(()), |run| batch.finish(run)));
+    if res.is_err() && batch.mapped != 0 {
+        domain.unmap(iova, batch.mapped);
     }
     res
 }

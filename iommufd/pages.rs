@@ -944,47 +944,15 @@ impl Drop for Pins {
 #[cfg(all(CONFIG_DMA_SHARED_BUFFER, CONFIG_IOMMUFD_TEST))]
 #[kunit_tests(rust_iommufd_pages_dmabuf)]
 mod dmabuf_tests {
-    use super::*;
-    use crate::{
-        range_map::Range,
-        selftest::TestDmaBuf, //
+    use super::pfnmap_tests::{
+        Recorder,
+        RW, //
     };
+    use super::*;
+    use crate::selftest::TestDmaBuf;
     use kernel::{
         dma_buf,
         faux, //
-    };
-
-    /// A domain that only records what it is asked: `(map?, iova, phys, length)`.
-    #[pin_data]
-    struct Recorder {
-        #[pin]
-        log: Mutex<KVec<(bool, u64, u64, u64)>>,
-    }
-
-    impl Domain for Recorder {
-        fn pgsize_bitmap(&self) -> u64 {
-            PAGE_SIZE as u64
-        }
-        fn aperture(&self) -> Range {
-            Range {
-                start: 0,
-                last: u64::MAX,
-            }
-        }
-        fn map(&self, iova: u64, phys: u64, length: u64, _prot: Prot) -> Result {
-            self.log
-                .lock()
-                .push((true, iova, phys, length), GFP_KERNEL)?;
-            Ok(())
-        }
-        fn unmap(&self, iova: u64, length: u64) {
-            let _ = self.log.lock().push((false, iova, 0, length), GFP_KERNEL);
-        }
-    }
-
-    const RW: Prot = Prot {
-        read: true,
-        write: true,
     };
 
     #[test]
@@ -1002,16 +970,7 @@ mod dmabuf_tests {
             .memory
             .phys()
             .addr;
-        let recorder = || {
-            Arc::pin_init(
-                pin_init!(Recorder {
-                    log <- new_mutex!(KVec::new()),
-                }),
-                GFP_KERNEL,
-            )
-            .expect("memory")
-        };
-        let (r1, r2) = (recorder(), recorder());
+        let (r1, r2) = (Recorder::new(None), Recorder::new(None));
         let (d1, d2): (Arc<dyn Domain>, Arc<dyn Domain>) = (r1.clone(), r2.clone());
 
         // Out of the buffer, or empty: EINVAL.
@@ -1052,22 +1011,15 @@ mod dmabuf_tests {
         assert_eq!(again.map_dmabuf(&d2, 0, page, 0x30000, RW), Ok(()));
         again.unmap_dmabuf(&d2, 0x30000);
 
-        let log = |r: &Recorder| -> KVec<(bool, u64, u64, u64)> {
-            let mut out = KVec::new();
-            for e in r.log.lock().iter() {
-                out.push(*e, GFP_KERNEL).expect("memory");
-            }
-            out
-        };
         assert_eq!(
-            &log(&r1)[..],
+            &r1.log()[..],
             &[
                 (true, 0x10000, base + page, 2 * page),
                 (false, 0x10000, 0, 2 * page)
             ]
         );
         assert_eq!(
-            &log(&r2)[..],
+            &r2.log()[..],
             &[(true, 0x30000, base, page), (false, 0x30000, 0, page)]
         );
     }
@@ -1077,20 +1029,93 @@ mod dmabuf_tests {
 mod pfnmap_tests {
     use super::*;
 
+    use crate::{
+        domain::map_pages,
+        range_map::Range, //
+    };
+
+    /// A domain that records what it is asked, `(map?, iova, phys, length)`, and refuses
+    /// (`ENOMEM`) every [`Domain::map`] once `fail_at` of them have succeeded.
+    #[pin_data]
+    pub(super) struct Recorder {
+        fail_at: Option<usize>,
+        #[pin]
+        log: Mutex<KVec<(bool, u64, u64, u64)>>,
+    }
+
+    impl Recorder {
+        pub(super) fn new(fail_at: Option<usize>) -> Arc<Self> {
+            Arc::pin_init(
+                pin_init!(Recorder {
+                    fail_at,
+                    log <- new_mutex!(KVec::new()),
+                }),
+                GFP_KERNEL,
+            )
+            .expect("memory")
+        }
+
+        /// What it was asked so far.
+        pub(super) fn log(&self) -> KVec<(bool, u64, u64, u64)> {
+            let mut out = KVec::new();
+            for e in self.log.lock().iter() {
+                out.push(*e, GFP_KERNEL).expect("memory");
+            }
+            out
+        }
+    }
+
+    impl Domain for Recorder {
+        fn pgsize_bitmap(&self) -> u64 {
+            PAGE_SIZE as u64
+        }
+        fn aperture(&self) -> Range {
+            Range {
+                start: 0,
+                last: u64::MAX,
+            }
+        }
+        fn map(&self, iova: u64, phys: u64, length: u64, _prot: Prot) -> Result {
+            let mut log = self.log.lock();
+            if Some(log.iter().filter(|e| e.0).count()) == self.fail_at {
+                return Err(ENOMEM);
+            }
+            log.push((true, iova, phys, length), GFP_KERNEL)?;
+            Ok(())
+        }
+        fn unmap(&self, iova: u64, length: u64) {
+            let _ = self.log.lock().push((false, iova, 0, length), GFP_KERNEL);
+        }
+    }
+
+    pub(super) const RW: Prot = Prot {
+        read: true,
+        write: true,
+    };
+
     /// Pages over device memory in three runs: 2 pages at 1 MiB, 1 at 4 MiB, 3 at 8 MiB, from
     /// 16 bytes into the first page.
     fn device_pages() -> Arc<Pages> {
-        let mut runs = KVVec::new();
-        for (phys, npages) in [(0x10_0000, 2), (0x40_0000, 1), (0x80_0000, 3)] {
-            runs.push(PfnRun { phys, npages }, GFP_KERNEL)
+        let runs = [(0x10_0000, 2), (0x40_0000, 1), (0x80_0000, 3)];
+        pages_over(runs.into_iter(), 0x10, 6 * PAGE_SIZE as u64 - 0x10)
+    }
+
+    /// Pages over device memory in `runs` of `(phys, npages)`: `length` bytes from `offset`.
+    fn pages_over(
+        runs: impl Iterator<Item = (u64, usize)>,
+        offset: u64,
+        length: u64,
+    ) -> Arc<Pages> {
+        let mut all = KVVec::new();
+        for (phys, npages) in runs {
+            all.push(PfnRun { phys, npages }, GFP_KERNEL)
                 .expect("memory");
         }
         let source = Source::Pfnmap {
             uptr: 0x7000_0000,
-            runs,
+            runs: all,
         };
-        let length = 6 * PAGE_SIZE as u64 - 0x10;
-        let (pages, _) = Pages::new(source, 0x10, length, true, None).expect("memory");
+        let (pages, _) = Pages::new(source, offset, length, true, None).expect("memory");
         pages
     }
 
@@ -1130,5 +1155,60 @@ mod pfnmap_tests {
         );
         // Past the last page: EFAULT, as for pages that are not pinned.
         assert_eq!(runs_of(&pages, 5, 6).err(), Some(EFAULT));
+    }
+
+    /// [`map_pages`] over 70 pages, none next to another in memory: 70 runs, handed over 32 at
+    /// a time in IOVA order; a refused map leaves nothing mapped, however far it got.
+    #[test]
+    fn map_pages_in_batches_and_nothing_left_on_failure() {
+        let page = PAGE_SIZE as u64;
+        let phys = |i: usize| 0x100_0000 + 2 * i as u64 * page;
+        let pages = pages_over((0..70).map(|i| (phys(i), 1)), 0, 70 * page);
+        let iova = 0x4000_0000;
+        let r = Recorder::new(None);
+        assert_eq!(map_pages(&*r, &pages, 0, 70 * page, iova, RW, true), Ok(()));
+        let log = r.log();
+        assert_eq!(log.len(), 70);
+        for (i, e) in log.iter().enumerate() {
+            assert_eq!(*e, (true, iova + i as u64 * page, phys(i), page));
+        }
+        // Refused at the first run, in the second batch, at the very last run.
+        for fail_at in [0, 40, 69] {
+            let r = Recorder::new(Some(fail_at));
+            assert_eq!(
+                map_pages(&*r, &pages, 0, 70 * page, iova, RW, true),
+                Err(ENOMEM)
+            );
+            let log = r.log();
+            let mapped: u64 = log.iter().filter(|e| e.0).map(|e| e.3).sum();
+            let unmapped: u64 = log.iter().filter(|e| !e.0).map(|e| e.3).sum();
+            assert_eq!(mapped, fail_at as u64 * page);
+            assert_eq!(unmapped, mapped);
+        }
+    }
+
+    /// One run of contiguous memory is one map with large pages, a map a page without.
+    #[test]
+    fn map_pages_one_run() {
+        let page = PAGE_SIZE as u64;
+        let pages = pages_over([(0x20_0000, 3)].into_iter(), 0, 3 * page);
+        let r = Recorder::new(None);
+        assert_eq!(
+            map_pages(&*r, &pages, 0, 3 * page, 0x1000_0000, RW, true),
+            Ok(())
+        );
+        assert_eq!(&r.log()[..], &[(true, 0x1000_0000, 0x20_0000, 3 * page)]);
+        let r = Recorder::new(None);
+        assert_eq!(
+            map_pages(&*r, &pages, page, 2 * page, 0x1000_0000, RW, false),
+            Ok(())
+        );
+        assert_eq!(
+            &r.log()[..],
+            &[
+                (true, 0x1000_0000, 0x20_0000 + page, page),
+                (true, 0x1000_0000 + page, 0x20_0000 + 2 * page, page)
+            ]
+        );
     }
 }

@@ -224,32 +224,28 @@ fn map_dma(ictx: &Iommufd, arg: usize) -> Result<isize> {
     };
     let ioas = ictx.compat_ioas()?;
     let charger = ictx.charger()?;
-    let owner = match &charger.owner {
-        Some(owner) if ictx.vfio_container => owner.clone(),
-        _ => {
-            ioas.iopt
-                .map_user(Some(map.iova), map.vaddr, map.size, prot, charger)?;
-            return Ok(0);
-        }
-    };
     // VFIO's own container also maps device memory (a BAR's `mmap()`, for peer-to-peer DMA) by
     // physical address, as type1 does. Pinning refuses it with `EFAULT`, so it is looked for
     // only then, as type1 does (a look at the memory map per map costs more than the rest of
     // the call's bookkeeping); but first when the IOAS has no domain, as nothing is pinned then.
-    let device_memory = || kernel::pfnmap::is_pfnmap(owner.mm(), map.vaddr as usize);
-    if ioas.iopt.has_domains() {
+    let owner = ictx.vfio_container.then(|| charger.owner.clone()).flatten();
+    let device_memory = || {
+        owner
+            .as_ref()
+            .is_some_and(|owner| kernel::pfnmap::is_pfnmap(owner.mm(), map.vaddr as usize))
+    };
+    let pins_first = owner.is_some() && ioas.iopt.has_domains();
+    if pins_first || !device_memory() {
         match ioas
             .iopt
             .map_user(Some(map.iova), map.vaddr, map.size, prot, charger)
         {
-            Err(e) if e == EFAULT && device_memory() => {}
+            Err(e) if e == EFAULT && pins_first && device_memory() => {}
             res => return res.map(|_| 0),
         }
-    } else if !device_memory() {
-        ioas.iopt
-            .map_user(Some(map.iova), map.vaddr, map.size, prot, charger)?;
-        return Ok(0);
     }
+    // Only device memory gets here, which only an owner has.
+    let owner = owner.ok_or(EFAULT)?;
     ioas.iopt
         .map_pfnmap(map.iova, map.vaddr, map.size, prot, &owner)?;
     Ok(0)
