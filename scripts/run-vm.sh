@@ -196,8 +196,9 @@ elapsed=$(since "$t0")
 # Kernel splats.  When the kernel stamps its lines with the time, only stamped
 # lines count, so a test printing "WARNING:" cannot fail the run by itself;
 # the stamp may sit anywhere in a line where the task's output got mixed in.
-# kmemleak counts only for its report, not for its start-up messages.
-splat='(BUG:|WARNING:|Oops|KASAN|kmemleak:.*suspected memory leak|unreferenced object 0x|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|Kernel panic|UBSAN:|general protection fault)'
+# kmemleak counts only for its report, not for its start-up messages; a task
+# the hung-task detector reports (CONFIG_DETECT_HUNG_TASK) counts.
+splat='(BUG:|WARNING:|Oops|KASAN|kmemleak:.*suspected memory leak|unreferenced object 0x|possible circular locking|possible recursive locking|inconsistent lock state|suspicious RCU usage|Kernel panic|UBSAN:|general protection fault|INFO: task .+ blocked for more than)'
 if grep -qaE '^\[ *0\.0+\]' "$log"; then
 	re="\[ *[0-9]+\.[0-9]+\](\[ *[CT][0-9]+\])? $splat"
 else
